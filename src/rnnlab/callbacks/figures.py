@@ -1,0 +1,38 @@
+"""Figures saved in the run directory and sent to the loggers that take images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+
+
+def log_figure(trainer: pl.Trainer, key: str, fig: Any, path: Path) -> None:
+    """Write ``fig`` as PNG to ``path`` and log it to W&B/TensorBoard where they are on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    for logger in trainer.loggers:
+        if hasattr(logger, "log_image"):  # W&B
+            logger.log_image(key=key, images=[str(path)], step=trainer.global_step)
+        elif hasattr(getattr(logger, "experiment", None), "add_figure"):  # TensorBoard
+            logger.experiment.add_figure(key, fig, global_step=trainer.global_step)
+
+
+class TestFigures(pl.Callback):
+    """At the end of testing, save each figure the task's ``test_figures()`` returns."""
+
+    def __init__(self, dirpath: str) -> None:
+        self.dirpath = Path(dirpath)
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero or not hasattr(pl_module, "test_figures"):
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        for name, fig in pl_module.test_figures().items():
+            log_figure(trainer, f"test/{name}", fig, self.dirpath / f"{name}.png")
+            plt.close(fig)

@@ -1,0 +1,54 @@
+"""Hydra entry points: clear one-line errors for bad input, failures recorded in sweeps."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from rnnlab.config import conf_dir, register_resolvers
+from rnnlab.errors import ConfigError, DataError
+from rnnlab.io import write_json
+
+log = logging.getLogger("rnnlab")
+
+Job = Callable[[DictConfig, Path], dict[str, Any]]
+
+
+def hydra_main(config_name: str, job: Job) -> Callable[[], Any]:
+    """Wrap ``job(cfg, output_dir)`` as a Hydra app reading ``conf/<config_name>.yaml``."""
+    register_resolvers()
+
+    @hydra.main(version_base="1.3", config_path=conf_dir(), config_name=config_name)
+    def main(cfg: DictConfig) -> float | None:
+        hcfg = HydraConfig.get()
+        output_dir = Path(hcfg.runtime.output_dir)
+        multirun = hcfg.mode == RunMode.MULTIRUN
+        try:
+            metrics = job(cfg, output_dir)
+        except (ConfigError, DataError) as err:
+            return _fail(output_dir, err, multirun, exit_code=2)
+        except FloatingPointError as err:
+            return _fail(output_dir, err, multirun, exit_code=3)
+        objective = cfg.get("optimized_metric")
+        return metrics.get(objective) if objective else None
+
+    return main
+
+
+def _fail(output_dir: Path, err: Exception, multirun: bool, exit_code: int) -> None:
+    """Report the error in one line. In a sweep, record it and let the other jobs run."""
+    log.error("%s", err)
+    print(f"error: {err}", file=sys.stderr)
+    if multirun or isinstance(err, FloatingPointError):
+        write_json(output_dir / "metrics.json", {"status": "failed", "error": str(err)})
+    if not multirun:
+        sys.exit(exit_code)
+    return None

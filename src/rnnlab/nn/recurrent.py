@@ -1,0 +1,134 @@
+"""One builder for every recurrent stack.
+
+``RecurrentStack`` wraps a multi-layer, optionally bidirectional recurrent layer and
+gives every task the same two views of it: per-step outputs (for language models)
+and the final state of the top layer (for sequence classification and forecasting).
+The ``impl`` switch picks cuDNN/ATen layers from torch.nn or the cells written
+from the equations; both share parameter names, shapes and initialisation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+from torch import Tensor, nn
+
+from rnnlab.errors import ConfigError, check_choice, check_fraction, check_positive
+
+TORCH_CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+NONLINEARITIES = ("tanh", "relu")
+IMPLS = ("torch", "scratch")
+
+State = Tensor | tuple[Tensor, Tensor]
+
+
+def _layer_classes(impl: str) -> dict[str, type[nn.Module]]:
+    """Layer classes per cell name for an implementation; imported lazily."""
+    classes: dict[str, type[nn.Module]] = dict(TORCH_CELLS)
+    if impl == "scratch":
+        from rnnlab.nn.cells import SCRATCH
+
+        classes.update(SCRATCH)
+    try:
+        from rnnlab.nn.minimal import MINIMAL
+    except ImportError:
+        return classes
+    classes.update(MINIMAL)
+    return classes
+
+
+def cell_names() -> list[str]:
+    return list(_layer_classes("torch"))
+
+
+class RecurrentStack(nn.Module):
+    """``num_layers`` recurrent layers of one cell type, batch-first.
+
+    Args:
+        input_size: features per time step.
+        cell: ``rnn``, ``lstm``, ``gru`` (and the minimal ``mingru``/``minlstm``).
+        hidden_size: units per layer and direction.
+        num_layers: stacked layers.
+        bidirectional: run a second stack backwards in time and concatenate.
+        dropout: dropout between layers (not after the last), as torch.nn does.
+        nonlinearity: ``tanh`` or ``relu``; vanilla RNN only.
+        impl: ``torch`` (cuDNN on GPU) or ``scratch`` (cells written from the equations).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        cell: str = "lstm",
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        nonlinearity: str = "tanh",
+        impl: str = "torch",
+    ) -> None:
+        super().__init__()
+        check_choice("impl", impl, IMPLS)
+        classes = _layer_classes(impl)
+        check_choice("cell", cell, classes)
+        check_positive("input_size", input_size)
+        check_positive("hidden_size", hidden_size)
+        check_positive("num_layers", num_layers)
+        check_fraction("dropout", dropout)
+        check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
+        if not isinstance(bidirectional, bool):
+            raise ConfigError("bidirectional", bidirectional, "true or false")
+        if nonlinearity != "tanh" and cell != "rnn":
+            raise ConfigError("nonlinearity", nonlinearity, "tanh unless cell is rnn")
+
+        self.cell, self.impl = cell, impl
+        self.hidden_size, self.num_layers = hidden_size, num_layers
+        self.num_directions = 2 if bidirectional else 1
+        kwargs: dict[str, Any] = dict(
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        if cell == "rnn":
+            kwargs["nonlinearity"] = nonlinearity
+        self.layers = classes[cell](input_size, hidden_size, **kwargs)
+
+    @property
+    def output_size(self) -> int:
+        """Features of each per-step output and of ``final_features``."""
+        return self.hidden_size * self.num_directions
+
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """``x``: ``[batch, time, features]`` -> outputs ``[batch, time, output_size]``, state."""
+        return self.layers(x, state)
+
+    def final_features(self, state: State) -> Tensor:
+        """Top layer's final hidden state, both directions concatenated: ``[batch, output_size]``.
+
+        For the backward direction this is its state after reading the whole sequence
+        from the end, i.e. at t=0, which the per-step outputs at t=-1 do not hold.
+        """
+        h = state[0] if isinstance(state, tuple) else state
+        top = h[-self.num_directions :]  # [directions, batch, hidden]
+        return top.transpose(0, 1).reshape(h.shape[1], self.output_size)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Read a whole sequence and return ``final_features``."""
+        _, state = self(x)
+        return self.final_features(state)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def detach_state(state: State | None) -> State | None:
+    """Cut the graph between consecutive batches (truncated BPTT)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)  # type: ignore[return-value]
+    return state.detach()
+
+

@@ -1,0 +1,78 @@
+"""Forecasting: the final state reads out the next step; rollouts feed predictions back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
+
+from rnnlab.tasks.base import STAGES, BaseTask
+
+
+class RegressionTask(BaseTask):
+    """One-step-ahead forecasting with MSE loss, plus free-running rollout at test time.
+
+    A batch is ``(window [B, T, F], targets [B, H, F])``; the model predicts
+    ``targets[:, 0]`` from the window. The rollout appends each prediction to the
+    window (dropping its oldest step) and predicts again, ``H`` times.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.head = nn.Linear(self.rnn.output_size, self.hparams.num_outputs)
+        self.loss_fn = nn.MSELoss()
+        metrics = MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()})
+        self.metrics = nn.ModuleDict({f"{s}_": metrics.clone(prefix=f"{s}/") for s in STAGES})
+        self.rollout_mse = MeanSquaredError()
+        self._example: tuple[Tensor, Tensor, Tensor] | None = None
+
+    def forward(self, window: Tensor) -> Tensor:
+        return self.head(self.rnn.encode(window))
+
+    def rollout(self, window: Tensor, steps: int) -> Tensor:
+        """Predict ``steps`` values, each from a window ending in earlier predictions."""
+        preds = []
+        for _ in range(steps):
+            pred = self(window)
+            preds.append(pred)
+            window = torch.cat([window[:, 1:], pred.unsqueeze(1)], dim=1)
+        return torch.stack(preds, dim=1)
+
+    def step(self, batch: Any, stage: str) -> Tensor:
+        window, targets = batch
+        pred = self(window)
+        target = targets[:, 0]
+        metrics = self.metrics[f"{stage}_"]
+        metrics(pred, target)
+        self.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=stage != "train")
+        if stage == "test":
+            rollout = self.rollout(window, targets.shape[1])
+            self.rollout_mse(rollout.flatten(), targets.flatten())
+            self.log("test/rollout_mse", self.rollout_mse, on_epoch=True, sync_dist=True)
+            if self._example is None:
+                self._example = (window[:4].cpu(), targets[:4].cpu(), rollout[:4].cpu())
+        return self.loss_fn(pred, target)
+
+    def on_test_start(self) -> None:
+        self._example = None
+
+    def test_figures(self) -> dict[str, Any]:
+        """Context, truth and free-running prediction for a few test windows."""
+        if self._example is None:
+            return {}
+        import matplotlib.pyplot as plt
+
+        window, targets, rollout = (t[..., 0].float().numpy() for t in self._example)
+        t_in, t_out = range(window.shape[1]), range(window.shape[1], window.shape[1] + targets.shape[1])
+        fig, axes = plt.subplots(len(window), 1, figsize=(7, 1.8 * len(window)), sharex=True, squeeze=False)
+        axes = axes[:, 0]
+        for ax, w, y, p in zip(axes, window, targets, rollout):
+            ax.plot(t_in, w, color="0.4", label="input window")
+            ax.plot(t_out, y, color="tab:blue", label="truth")
+            ax.plot(t_out, p, "--", color="tab:orange", label="rollout")
+        axes[0].legend(loc="upper left", fontsize="small", ncol=3)
+        axes[-1].set_xlabel("time step (normalised values)")
+        fig.suptitle("Test windows: free-running prediction against truth")
+        return {"predictions": fig}
