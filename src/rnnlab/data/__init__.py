@@ -1,0 +1,1 @@
+"""Datasets: download, file readers and datamodules."""

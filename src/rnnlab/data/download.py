@@ -1,0 +1,208 @@
+"""Fetch dataset files from mirrors without ever leaving a half-written file behind.
+
+A file only appears under its final name after it has been fully received, checked
+against its digest and flushed to disk, so an interrupted run (Ctrl-C, lost network,
+a killed job) is simply retried next time instead of failing later on a corrupt file.
+Concurrent downloaders (e.g. one per node) are safe too: each writes its own
+temporary file and ``os.replace`` is atomic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import secrets
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+_USER_AGENT = "rnnlab-data/0.1"  # some mirrors refuse urllib's default agent
+
+
+class DownloadError(RuntimeError):
+    """A dataset file is missing and could not be fetched."""
+
+
+class ChecksumError(DownloadError):
+    """A file's digest differs from the expected one.
+
+    ``path``, ``algo``, ``expected`` and ``actual`` are kept as attributes; they are
+    keyword-only so the exception still pickles (e.g. across DDP workers).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | None = None,
+        algo: str | None = None,
+        expected: str | None = None,
+        actual: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.algo = algo
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    name: str  # file name on disk, e.g. "train-images-idx3-ubyte.gz"
+    urls: tuple[str, ...]  # mirrors, tried in order
+    md5: str | None = None
+    sha256: str | None = None
+
+    def digests(self) -> dict[str, str]:
+        """Expected digests by hashlib algorithm name, lower-cased."""
+        found = {"md5": self.md5, "sha256": self.sha256}
+        return {algo: value.lower() for algo, value in found.items() if value}
+
+
+def file_digest(path: Path, algo: str) -> str:
+    """Hex digest of a file, read in chunks so large files don't fill memory."""
+    hasher = hashlib.new(algo)
+    with open(path, "rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _mismatch(path: Path, algo: str, expected: str, actual: str, hint: str) -> ChecksumError:
+    message = f"{path}: {algo} is {actual}, expected {expected}. {hint}"
+    return ChecksumError(message, path=path, algo=algo, expected=expected, actual=actual)
+
+
+_LOCAL_HINT = (
+    "The file is corrupt or a different version. Delete it to download it again, "
+    "or set data.verify=false to use it as it is."
+)
+
+
+def verify(path: Path, remote: RemoteFile) -> None:
+    """Raise ChecksumError if ``path`` does not match the digests listed in ``remote``."""
+    for algo, expected in remote.digests().items():
+        actual = file_digest(path, algo)
+        if actual != expected:
+            raise _mismatch(Path(path), algo, expected, actual, _LOCAL_HINT)
+
+
+def _fetch(url: str, remote: RemoteFile, target: Path, timeout: float, check: bool) -> None:
+    """Download one URL into ``target`` via a temporary sibling; clean up on any failure."""
+    tmp = target.with_name(f".{target.name}.partial-{secrets.token_hex(6)}")
+    # os.open rather than mkstemp: mkstemp's 0600 mode would survive the rename and
+    # hide the dataset from other users of a shared data folder.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        hashers = {algo: hashlib.new(algo) for algo in remote.digests()} if check else {}
+        request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+            announced = resp.headers.get("Content-Length")
+            received = 0
+            while chunk := resp.read(_CHUNK):
+                out.write(chunk)
+                received += len(chunk)
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+            # http.client does not raise when a connection closes early, so a
+            # truncated body would otherwise pass whenever no digest is known.
+            if announced is not None and received != int(announced):
+                raise OSError(f"connection closed after {received} of {announced} bytes")
+            out.flush()
+            os.fsync(out.fileno())
+        for algo, hasher in hashers.items():
+            expected = remote.digests()[algo]
+            if hasher.hexdigest() != expected:
+                hint = f"The mirror {url} served a different file; it was not kept."
+                raise _mismatch(target, algo, expected, hasher.hexdigest(), hint)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable; not possible on every platform, and not fatal.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _download(remote: RemoteFile, target: Path, timeout: float, check: bool) -> list[str]:
+    """Try each mirror in order. Returns the errors seen; empty means success."""
+    errors: list[str] = []
+    bad_digest: ChecksumError | None = None
+    for url in remote.urls:
+        log.info("Downloading %s", url)
+        try:
+            _fetch(url, remote, target, timeout, check)
+            return []
+        except ChecksumError as err:
+            bad_digest = err  # another mirror may still have the right file
+            errors.append("checksum mismatch")
+        except (OSError, http.client.HTTPException, ValueError) as err:
+            # URLError/HTTPError/timeouts are OSErrors; ValueError covers malformed URLs.
+            log.warning("Could not download %s: %s", url, err)
+            errors.append(str(err))
+    if bad_digest is not None:
+        raise bad_digest
+    return errors or ["no mirror URLs are configured"]
+
+
+def _offline_message(failed: list[tuple[RemoteFile, list[str]]], directory: Path) -> str:
+    lines = [
+        f"Could not download {len(failed)} file(s) into {directory} "
+        "(no mirror answered; is this machine offline?).",
+        "Download them by hand into that folder:",
+    ]
+    for remote, errors in failed:
+        lines.append(f"  {remote.name}")
+        lines.extend(f"    {url}" for url in remote.urls)
+        lines.append(f"    (last error: {errors[-1]})")
+    return "\n".join(lines)
+
+
+def ensure_files(
+    files: Sequence[RemoteFile],
+    directory: Path,
+    *,
+    verify_checksums: bool = True,
+    timeout: float = 30.0,
+) -> list[Path]:
+    """Return the local paths of ``files`` in ``directory``, downloading those missing.
+
+    Present files are verified (unless ``verify_checksums`` is False) and kept.
+    Raises ChecksumError for a file that fails its digest, and DownloadError naming
+    every file that could not be fetched from any mirror.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    failed: list[tuple[RemoteFile, list[str]]] = []
+    for remote in files:
+        target = directory / remote.name
+        paths.append(target)
+        if target.is_file():
+            if verify_checksums:
+                verify(target, remote)
+            continue
+        errors = _download(remote, target, timeout, verify_checksums)
+        if errors:
+            failed.append((remote, errors))
+    if failed:
+        raise DownloadError(_offline_message(failed, directory))
+    return paths

@@ -1,0 +1,157 @@
+import hashlib
+import pickle
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from rnnlab.data import download
+from rnnlab.data.download import (
+    ChecksumError,
+    DownloadError,
+    RemoteFile,
+    ensure_files,
+    file_digest,
+    verify,
+)
+
+PAYLOAD = b"rnnlab test payload\n" * 500
+PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
+PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Serves /ok.bin in full and /short.bin with a body shorter than announced."""
+
+    def do_GET(self) -> None:
+        if self.path not in ("/ok.bin", "/short.bin"):
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(PAYLOAD)))
+        self.end_headers()
+        body = PAYLOAD if self.path == "/ok.bin" else PAYLOAD[: len(PAYLOAD) // 2]
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def dead_url() -> str:
+    # A port that was free a moment ago: connections are refused at once, no waiting.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _remote(*urls: str, md5: str | None = PAYLOAD_MD5, name: str = "ok.bin") -> RemoteFile:
+    return RemoteFile(name=name, urls=tuple(urls), md5=md5, sha256=PAYLOAD_SHA256 if md5 else None)
+
+
+def test_file_digest(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(PAYLOAD)
+    assert file_digest(path, "md5") == PAYLOAD_MD5
+    assert file_digest(path, "sha256") == PAYLOAD_SHA256
+
+
+def test_verify_accepts_upper_case_digest(tmp_path: Path) -> None:
+    path = tmp_path / "ok.bin"
+    path.write_bytes(PAYLOAD)
+    verify(path, RemoteFile("ok.bin", (), md5=PAYLOAD_MD5.upper()))
+
+
+def test_local_checksum_mismatch(tmp_path: Path, dead_url: str) -> None:
+    path = tmp_path / "ok.bin"
+    path.write_bytes(b"not the payload")
+    remote = _remote(f"{dead_url}/ok.bin")
+    with pytest.raises(ChecksumError) as info:
+        ensure_files([remote], tmp_path)
+    message = str(info.value)
+    assert str(path) in message
+    assert PAYLOAD_MD5 in message
+    assert hashlib.md5(b"not the payload").hexdigest() in message
+    assert "data.verify=false" in message and "Delete" in message
+    assert info.value.path == path and info.value.expected == PAYLOAD_MD5
+
+    # Opting out keeps the local file as it is, without touching the network.
+    assert ensure_files([remote], tmp_path, verify_checksums=False) == [path]
+    assert path.read_bytes() == b"not the payload"
+
+
+def test_checksum_error_pickles() -> None:
+    err = ChecksumError("boom", path=Path("x"), algo="md5", expected="a", actual="b")
+    copy = pickle.loads(pickle.dumps(err))
+    assert str(copy) == "boom" and copy.actual == "b" and copy.path == Path("x")
+
+
+def test_download_falls_back_to_second_mirror(tmp_path: Path, server: str, dead_url: str) -> None:
+    target_dir = tmp_path / "nested" / "mnist"
+    remote = _remote(f"{dead_url}/ok.bin", f"{server}/ok.bin")
+    paths = ensure_files([remote], target_dir, timeout=5)
+    assert paths == [target_dir / "ok.bin"]
+    assert paths[0].read_bytes() == PAYLOAD
+    assert sorted(p.name for p in target_dir.iterdir()) == ["ok.bin"]  # no temp files
+
+
+def test_download_wrong_checksum_keeps_nothing(tmp_path: Path, server: str) -> None:
+    remote = RemoteFile("ok.bin", (f"{server}/ok.bin",), md5="0" * 32)
+    with pytest.raises(ChecksumError) as info:
+        ensure_files([remote], tmp_path, timeout=5)
+    assert "ok.bin" in str(info.value) and "0" * 32 in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_body_is_rejected_without_digest(tmp_path: Path, server: str) -> None:
+    remote = _remote(f"{server}/short.bin", md5=None)
+    with pytest.raises(DownloadError, match="closed after"):
+        ensure_files([remote], tmp_path, timeout=5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupt_removes_temp_file(
+    tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(download.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ensure_files([_remote(f"{server}/ok.bin")], tmp_path, timeout=5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_all_mirrors_fail_names_everything(tmp_path: Path, server: str, dead_url: str) -> None:
+    files = [
+        _remote(f"{dead_url}/a.gz", f"{server}/missing/a.gz", name="a.gz"),
+        _remote(f"{dead_url}/b.gz", name="b.gz"),
+        _remote("not-a-url", name="c.gz"),
+    ]
+    with pytest.raises(DownloadError) as info:
+        ensure_files(files, tmp_path / "data", timeout=5)
+    assert not isinstance(info.value, ChecksumError)
+    message = str(info.value)
+    assert str(tmp_path / "data") in message
+    for remote in files:
+        assert remote.name in message
+        for url in remote.urls:
+            assert url in message
+    assert list((tmp_path / "data").iterdir()) == []
