@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -84,3 +85,35 @@ def lightning_curve(offset: float) -> list[dict[str, Any]]:
 # test/acc per (cell, seed); lstm is best on acc, gru best on loss.
 ACC = {"lstm": [0.981, 0.975, 0.978], "gru": [0.970, 0.972, 0.969]}
 LOSS = {"lstm": [0.060, 0.071, 0.065], "gru": [0.055, 0.052, 0.058]}
+
+
+# A stand-in for wandb.Api and its run objects: only what the source reads.
+
+
+class FakeSummary(dict):
+    """wandb's summary object keeps the raw values in ``_json_dict``."""
+
+    @property
+    def _json_dict(self) -> dict:
+        return dict(self)
+
+
+def fake_run(run_id: str, cell: str, seed: int, acc: float, state: str = "finished") -> Any:
+    config = {
+        "seed": seed,
+        "model": {"cell": cell, "hidden_size": 64},
+        "data": {"value": {"_target_": "rnnlab.data.sine.SineDataModule"}},
+        "_wandb": {"runtime": 3},
+    }
+    summary = FakeSummary({"test/acc": acc, "_step": 10, "_runtime": 2.0, "media": {"x": 1}})
+    return SimpleNamespace(id=run_id, state=state, config=config, summary=summary)
+
+
+class FakeApi:
+    def __init__(self, runs: list[Any]):
+        self._runs = runs
+        self.calls: list[tuple[str, dict]] = []
+
+    def runs(self, path: str, filters: dict | None = None) -> list[Any]:
+        self.calls.append((path, filters or {}))
+        return self._runs

@@ -1,42 +1,13 @@
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from run_factory import FakeApi, fake_run
 
 from rnnlab.results import wandb_source
 from rnnlab.results.table import build_table
 from rnnlab.results.wandb_source import WandbUnavailable, load_wandb_runs
-
-
-class FakeSummary(dict):
-    """wandb's summary object keeps the raw values in ``_json_dict``."""
-
-    @property
-    def _json_dict(self) -> dict:
-        return dict(self)
-
-
-def fake_run(run_id: str, cell: str, seed: int, acc: float, state: str = "finished") -> Any:
-    config = {
-        "seed": seed,
-        "model": {"cell": cell, "hidden_size": 64},
-        "data": {"value": {"_target_": "rnnlab.data.sine.SineDataModule"}},
-        "_wandb": {"runtime": 3},
-    }
-    summary = FakeSummary({"test/acc": acc, "_step": 10, "_runtime": 2.0, "media": {"x": 1}})
-    return SimpleNamespace(id=run_id, state=state, config=config, summary=summary)
-
-
-class FakeApi:
-    def __init__(self, runs: list[Any]):
-        self._runs = runs
-        self.calls: list[tuple[str, dict]] = []
-
-    def runs(self, path: str, filters: dict | None = None) -> list[Any]:
-        self.calls.append((path, filters or {}))
-        return self._runs
 
 
 def test_reads_config_and_summary_through_api():
