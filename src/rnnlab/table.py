@@ -64,7 +64,11 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        # mkstemp creates 0600; give the table the permissions a plain open() would.
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, target)
@@ -114,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rnnlab-table: error: {exc}", file=sys.stderr)
         return 1
     print(f"{len(runs)} runs in {len(table.groups)} groups", file=sys.stderr)
+    for name in table.metrics:
+        if not any(name in g.stats for g in table.groups):
+            print(f"warning: no run reports metric {name!r}", file=sys.stderr)
 
     text = render(table, args.format)
     if args.output:

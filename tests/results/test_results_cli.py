@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,16 @@ def test_by_metrics_latex_output_file_and_plot(sweep: Path, tmp_path: Path, caps
     assert "published" not in text
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert [p.name for p in out_file.parent.iterdir()] == ["t.tex"]  # no temp leftovers
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out_file.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_unknown_metric_warns(sweep: Path, capsys):
+    assert cli.main([str(sweep), "--metrics", "test/acc,test/bpc"]) == 0
+    out, err = capsys.readouterr()
+    assert "no run reports metric 'test/bpc'" in err
+    assert "| - |" in out
 
 
 def test_csv_format(sweep: Path, capsys):

@@ -195,3 +195,18 @@ def test_direction_by_metric_name():
 def test_unknown_format_rejected(runs: list[Run]):
     with pytest.raises(ValueError, match="unknown format"):
         render(build_table(runs), "html")
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "text"),
+    [
+        ("test/acc", 0.98123, "98.12"),
+        ("test/loss", 0.0612345, "0.0612"),
+        ("test/bpc", 1.36321, "1.36"),
+        ("val/ppl", 123.456, "123.5"),
+        ("test/mse", 0.000123, "1.23e-04"),
+        ("model/params", 12345.0, "12345"),
+    ],
+)
+def test_number_precision(metric: str, value: float, text: str):
+    assert fmt_number(metric, value) == text
