@@ -35,9 +35,9 @@ def test_png_with_one_line_per_group(sweep: Path, tmp_path: Path):
     ax = fig.axes[0]
     assert empty == []
     assert len(ax.lines) == len(groups) == 2
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "model.cell=gru (n=3)",
-        "model.cell=lstm (n=3)",
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "cell=gru (n=3)",
+        "cell=lstm (n=3)",
     ]
     gru_line = ax.lines[0]
     assert gru_line.get_ydata()[0] == pytest.approx(1.5 + 0.2 + 0.05)

@@ -210,3 +210,20 @@ def test_unknown_format_rejected(runs: list[Run]):
 )
 def test_number_precision(metric: str, value: float, text: str):
     assert fmt_number(metric, value) == text
+
+
+def test_keys_of_partial_config_groups_collapse(tmp_path: Path):
+    # Char runs have data.corpus and no data.mode/batch_size; those keys only
+    # restate which data module was used and must not become columns.
+    for i, (mode, cell) in enumerate([("pixel", "lstm"), ("permuted", "lstm"), ("pixel", "rnn")]):
+        write_run(tmp_path, f"m{i}", base_config(cell, 0, mode), {"test/acc": 0.5})
+    chars = base_config("lstm")
+    chars["data"] = {"_target_": "rnnlab.data.chars.CharDataModule", "corpus": "ptb"}
+    write_run(tmp_path, "c", chars, {"test/bpc": 1.4})
+    runs, _ = collect_runs([tmp_path])
+    assert varying_keys(runs) == ["data._target_", "data.mode", "model.cell"]
+    table = build_table(runs, metrics=["test/acc"])
+    assert len(table.groups) == 4
+    # Bold is decided within one data setting: the lone permuted row gets none.
+    best = {(g.values["data.mode"], g.values["model.cell"]) for g in table.groups if g.best}
+    assert best == {("pixel", "lstm"), ("pixel", "rnn")}  # tied at 0.5

@@ -64,7 +64,7 @@ def make_figure(
 ) -> tuple[Figure, list[str]]:
     """Figure with one mean line per group that logged ``metric``; also the
     labels of groups that had no curve at all (so callers can warn)."""
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    fig = Figure(figsize=(6.4, 4.0 + 0.2 * len(groups)), layout="constrained")
     ax = fig.add_subplot()
     empty: list[str] = []
     for group in groups:
@@ -80,7 +80,10 @@ def make_figure(
     ax.set_ylabel(metric)
     ax.grid(True, alpha=0.3)
     if ax.lines:
-        ax.legend(fontsize="small")
+        # Below the axes: group labels are long and would cover the curves.
+        fig.legend(
+            loc="outside lower center", fontsize="small", ncols=1 if len(ax.lines) > 4 else 2
+        )
     return fig, empty
 
 
@@ -96,5 +99,5 @@ def plot_learning_curves(
         raise ValueError(f"no run has a {metric!r} column with a {x!r} value in {CSV_PATH}")
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", dpi=120)
+    fig.savefig(out, format="png", dpi=120, bbox_inches="tight")
     return out, empty

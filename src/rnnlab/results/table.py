@@ -74,16 +74,26 @@ def display_value(key: str, value: Any) -> str:
     return text
 
 
+def _partition(runs: Sequence[Run], keys: Sequence[str]) -> set[tuple[str, ...]]:
+    return {tuple(value_key(r.config.get(k)) for k in keys) for r in runs}
+
+
 def varying_keys(runs: Sequence[Run]) -> list[str]:
-    """Config keys whose value differs between runs, noise keys excluded."""
+    """Config keys whose value differs between runs, noise keys excluded.
+
+    Mixing data modules or cells makes every key that exists for only some runs
+    "vary" (data.corpus exists only for char runs). Such a key is dropped when
+    the remaining keys already split the runs the same way, so the table shows
+    what was swept rather than which config groups exist.
+    """
     keys = sorted({k for r in runs for k in r.config})
-    out = []
-    for key in keys:
-        if is_noise_key(key):
-            continue
-        if len({value_key(r.config.get(key)) for r in runs}) > 1:
-            out.append(key)
-    return out
+    varying = [k for k in keys if not is_noise_key(k) and len(_partition(runs, [k])) > 1]
+    full = len(_partition(runs, varying))
+    for key in [k for k in varying if any(k not in r.config for r in runs)]:
+        rest = [k for k in varying if k != key]
+        if len(_partition(runs, rest)) == full:
+            varying = rest
+    return varying
 
 
 def default_metrics(runs: Sequence[Run]) -> list[str]:
@@ -116,9 +126,15 @@ class Group:
 
     @property
     def label(self) -> str:
+        """Short legend text: ``SequentialMNIST, mode=pixel, cell=lstm``."""
         if not self.values:
             return "all runs"
-        return ", ".join(f"{k}={display_value(k, v)}" for k, v in self.values.items())
+        parts = []
+        for key, value in self.values.items():
+            name = key.rsplit(".", 1)[-1]
+            text = display_value(key, value)
+            parts.append(text if name == "_target_" else f"{name}={text}")
+        return ", ".join(parts)
 
     def shared_config(self) -> dict[str, Any]:
         """Config entries identical across the group's runs; what a reference may match."""
@@ -192,16 +208,25 @@ def build_table(
 
 
 def _mark_best(groups: list[Group], metrics: list[str]) -> None:
+    """Bold the best mean per column, compared only among groups on the same data
+    (a char-LM loss and an sMNIST loss in one column are not competitors)."""
+    blocks: dict[tuple[str, ...], list[Group]] = {}
+    for g in groups:
+        task = tuple(value_key(v) for k, v in g.values.items() if k.startswith("data."))
+        blocks.setdefault(task, []).append(g)
     for name in metrics:
         sign = direction(name)
-        have = [g for g in groups if name in g.stats]
-        # A single entry in a column is not "best" of anything.
-        if sign == 0 or len(have) < 2:
+        if sign == 0:
             continue
-        target = max(sign * g.stats[name].mean for g in have)
-        for g in have:
-            if math.isclose(sign * g.stats[name].mean, target, rel_tol=1e-9, abs_tol=1e-12):
-                g.best.add(name)
+        for block in blocks.values():
+            have = [g for g in block if name in g.stats]
+            # A single entry is not "best" of anything.
+            if len(have) < 2:
+                continue
+            target = max(sign * g.stats[name].mean for g in have)
+            for g in have:
+                if math.isclose(sign * g.stats[name].mean, target, rel_tol=1e-9, abs_tol=1e-12):
+                    g.best.add(name)
 
 
 # ---------------------------------------------------------------- formatting
