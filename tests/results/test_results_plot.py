@@ -51,3 +51,15 @@ def test_plot_reports_groups_without_curves(tmp_path: Path):
     runs, _ = collect_runs([tmp_path])
     with pytest.raises(ValueError, match="no run has"):
         plot_learning_curves(build_table(runs).groups, tmp_path / "x.png")
+
+
+def test_versioned_csv_logger_folder(tmp_path: Path):
+    run = write_run(
+        tmp_path, "r", base_config(), {"test/acc": 0.5}, curve=[{"step": 1, "val/loss": 9}]
+    )
+    for version, value in ((2, 2.0), (10, 1.0)):
+        folder = run / "csv" / f"version_{version}"
+        folder.mkdir()
+        (folder / "metrics.csv").write_text(f"epoch,step,val/loss\n0,1,{value}\n")
+    (run / "csv" / "metrics.csv").unlink()
+    assert read_curve(run, "val/loss") == {1.0: 1.0}

@@ -224,6 +224,9 @@ def test_keys_of_partial_config_groups_collapse(tmp_path: Path):
     assert varying_keys(runs) == ["data._target_", "data.mode", "model.cell"]
     table = build_table(runs, metrics=["test/acc"])
     assert len(table.groups) == 4
+    chars_row = render(table, "csv").splitlines()[1]
+    # CSV keeps full class paths and leaves keys a run lacks empty.
+    assert chars_row.startswith("rnnlab.data.chars.CharDataModule,,lstm,1,")
     # Bold is decided within one data setting: the lone permuted row gets none.
     best = {(g.values["data.mode"], g.values["model.cell"]) for g in table.groups if g.best}
     assert best == {("pixel", "lstm"), ("pixel", "rnn")}  # tied at 0.5

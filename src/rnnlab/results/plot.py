@@ -21,15 +21,28 @@ from rnnlab.results.table import Group
 CSV_PATH = os.path.join("csv", "metrics.csv")
 
 
+def _csv_file(run_dir: Path) -> Path | None:
+    """``csv/metrics.csv``, or the newest ``csv/version_*/metrics.csv`` that a
+    CSVLogger without a fixed version writes."""
+    direct = run_dir / CSV_PATH
+    if direct.is_file():
+        return direct
+    versions = sorted(
+        run_dir.glob("csv/version_*/metrics.csv"),
+        key=lambda p: int(p.parent.name.split("_")[-1]) if p.parent.name[8:].isdigit() else -1,
+    )
+    return versions[-1] if versions else None
+
+
 def read_curve(run_dir: Path, metric: str, x: str = "step") -> dict[float, float]:
     """``{x: value}`` for the rows of a run's metrics.csv that log ``metric``.
 
     Lightning writes one row per logging call with the other columns empty; a
     metric logged twice at the same x (e.g. resumed runs) keeps the last value.
     """
-    path = Path(run_dir) / CSV_PATH
+    path = _csv_file(Path(run_dir))
     curve: dict[float, float] = {}
-    if not path.is_file():
+    if path is None:
         return curve
     with open(path, newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):

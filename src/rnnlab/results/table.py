@@ -372,6 +372,10 @@ def render_latex(table: ResultTable) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _csv_value(value: Any) -> str:
+    return "" if value is None else value_key(value)
+
+
 def render_csv(table: ResultTable) -> str:
     """Raw numbers (fractions, not percent) so downstream tools need no parsing."""
     published = _published_cells(table)
@@ -384,7 +388,7 @@ def render_csv(table: ResultTable) -> str:
         header += ["published", "published source"]
     writer.writerow(header)
     for g in table.groups:
-        row: list[Any] = [value_key(g.values[k]) for k in table.keys] + [len(g.runs)]
+        row: list[Any] = [_csv_value(g.values[k]) for k in table.keys] + [len(g.runs)]
         for m in table.metrics:
             s = g.stats.get(m)
             row += [repr(s.mean), repr(s.std), s.n] if s else ["", "", 0]
