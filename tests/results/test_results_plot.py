@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from run_factory import base_config, write_run
+
+from rnnlab.results.collect import collect_runs
+from rnnlab.results.plot import group_curve, make_figure, plot_learning_curves, read_curve
+from rnnlab.results.table import build_table
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_read_curve_uses_only_rows_that_log_the_metric(sweep: Path):
+    curve = read_curve(sweep / "lstm_0", "val/loss", "step")
+    assert curve == {9.0: 1.5, 19.0: pytest.approx(1.1), 29.0: pytest.approx(0.7)}
+    assert set(read_curve(sweep / "lstm_0", "val/loss", "epoch")) == {0.0, 1.0, 2.0}
+    assert read_curve(sweep / "lstm_0", "val/nope") == {}
+
+
+def test_group_curve_mean_and_std_over_seeds():
+    xs, mean, std = group_curve([{0: 1.0, 1: 2.0}, {0: 3.0, 1: 4.0}, {0: 5.0}])
+    assert xs.tolist() == [0.0, 1.0]
+    assert mean.tolist() == [3.0, 3.0]
+    assert std[0] == pytest.approx(np.std([1.0, 3.0, 5.0], ddof=1))
+    assert std[1] == pytest.approx(np.std([2.0, 4.0], ddof=1))
+
+
+def test_png_with_one_line_per_group(sweep: Path, tmp_path: Path):
+    runs, _ = collect_runs([sweep])
+    groups = build_table(runs).groups
+    fig, empty = make_figure(groups, "val/loss")
+    ax = fig.axes[0]
+    assert empty == []
+    assert len(ax.lines) == len(groups) == 2
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "cell=gru (n=3)",
+        "cell=lstm (n=3)",
+    ]
+    gru_line = ax.lines[0]
+    assert gru_line.get_ydata()[0] == pytest.approx(1.5 + 0.2 + 0.05)
+
+    out, _ = plot_learning_curves(groups, tmp_path / "figs" / "curves.png", "val/loss")
+    assert out.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_plot_reports_groups_without_curves(tmp_path: Path):
+    write_run(tmp_path, "a", base_config("lstm"), {"test/acc": 0.9})
+    runs, _ = collect_runs([tmp_path])
+    with pytest.raises(ValueError, match="no run has"):
+        plot_learning_curves(build_table(runs).groups, tmp_path / "x.png")
+
+
+def test_versioned_csv_logger_folder(tmp_path: Path):
+    run = write_run(
+        tmp_path, "r", base_config(), {"test/acc": 0.5}, curve=[{"step": 1, "val/loss": 9}]
+    )
+    for version, value in ((2, 2.0), (10, 1.0)):
+        folder = run / "csv" / f"version_{version}"
+        folder.mkdir()
+        (folder / "metrics.csv").write_text(f"epoch,step,val/loss\n0,1,{value}\n")
+    (run / "csv" / "metrics.csv").unlink()
+    assert read_curve(run, "val/loss") == {1.0: 1.0}
