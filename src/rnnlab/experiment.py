@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+from lightning.pytorch.callbacks import LearningRateMonitor
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -22,7 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 from rnnlab.data.batching import TensorDataModule
 from rnnlab.errors import ConfigError, config_group
 from rnnlab.io import write_json
-from rnnlab.loggers import build_loggers, finish_loggers
+from rnnlab.loggers import build_loggers, finish_loggers, run_identity
+from rnnlab.results.collect import flatten
 from rnnlab.tasks import task_class
 from rnnlab.tasks.base import BaseTask
 
@@ -85,13 +87,16 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     dm = build_datamodule(cfg)
     task = build_task(cfg, dm)
     log.info("model: %s, %d trainable parameters", cfg.model.cell, task.num_parameters)
+    run_config = OmegaConf.to_container(cfg, resolve=True)
+    loggers = build_loggers(cfg.get("logger"), run_identity(cfg.task_name, dm.task))
     callbacks = build_callbacks(cfg.get("callbacks"))
-    loggers = build_loggers(cfg.get("logger"))
+    if not loggers:  # it has nothing to log to and Lightning refuses it
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     failed = True
     try:
         trainer = build_trainer(cfg, callbacks, loggers)
         for logger in trainer.loggers:
-            logger.log_hyperparams({"model/params": task.num_parameters})
+            logger.log_hyperparams({**flatten(run_config), "model/params": task.num_parameters})
         metrics: dict[str, Any] = {"model/params": task.num_parameters}
         if cfg.get("train", True):
             trainer.fit(task, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))

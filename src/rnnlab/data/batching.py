@@ -117,12 +117,14 @@ class TensorDataModule(pl.LightningDataModule):
 
     def batches(self, size: int, make_batch: MakeBatch, *, train: bool, **kwargs: Any) -> IndexBatches:
         trainer = self.trainer
+        # overfit_batches means "the same first batches every epoch": no shuffling then.
+        overfit = trainer is not None and trainer.overfit_batches > 0
         return IndexBatches(
             size,
             make_batch,
             self.batch_size if train else self.eval_batch_size,
             device=self.device,
-            shuffle=train,
+            shuffle=train and not overfit,
             seed=self.seed,
             epoch=self._epoch,
             rank=trainer.global_rank if trainer is not None else 0,

@@ -62,7 +62,8 @@ class BaseTask(pl.LightningModule):
                 "optimizer": _plain(optimizer),
                 "scheduler": _plain(scheduler),
                 "run_config": _plain(run_config),
-            }
+            },
+            logger=False,  # the run's whole config is logged, flattened, by the experiment
         )
         with config_group("model"):
             self.rnn = RecurrentStack(input_size=self.encoder_size(input_size), **self.hparams.model)
