@@ -30,7 +30,9 @@ def test_offline_run_holds_config_metrics_and_figure(tmp_path):
 
 
 def test_each_sweep_job_is_its_own_run_in_one_group(tmp_path):
-    proc = run_cli("train", ["-m", *FAST, "logger=wandb", "seed=1,2", "trainer.max_epochs=1"], tmp_path)
+    proc = run_cli(
+        "train", ["-m", *FAST, "logger=wandb", "seed=1,2", "trainer.max_epochs=1"], tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     runs = [read_offline_run(d)["run"] for d in _runs(tmp_path / "sweep")]
     assert len(runs) == 2

@@ -51,12 +51,19 @@ def read_offline_run(run_dir: Path) -> dict[str, Any]:
         kind = record.WhichOneof("record_type")
         if kind == "run":
             out["run"] = record.run
-            out["config"].update({i.key: json.loads(i.value_json) for i in record.run.config.update})
+            out["config"].update(
+                {i.key: json.loads(i.value_json) for i in record.run.config.update}
+            )
         elif kind == "config":
             out["config"].update({i.key: json.loads(i.value_json) for i in record.config.update})
         elif kind == "history":
             key = lambda i: i.key or "/".join(i.nested_key)  # noqa: E731
             out["history"].append({key(i): json.loads(i.value_json) for i in record.history.item})
         elif kind == "summary":
-            out["summary"].update({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in record.summary.update})
+            out["summary"].update(
+                {
+                    i.key or "/".join(i.nested_key): json.loads(i.value_json)
+                    for i in record.summary.update
+                }
+            )
     return out

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import LearningRateMonitor
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.data.batching import TensorDataModule
@@ -40,7 +40,9 @@ def instantiate_group(cfg: DictConfig, group: str, **kwargs: Any) -> Any:
         cause = err.__cause__
         if isinstance(cause, ConfigError):
             raise (cause if cause.key.startswith(f"{group}.") else cause.under(group)) from None
-        raise ConfigError(group, cfg.get("_target_"), f"a valid configuration ({cause or err})") from None
+        raise ConfigError(
+            group, cfg.get("_target_"), f"a valid configuration ({cause or err})"
+        ) from None
 
 
 def build_datamodule(cfg: DictConfig) -> TensorDataModule:
@@ -62,7 +64,9 @@ def build_task(cfg: DictConfig, dm: TensorDataModule) -> BaseTask:
 
 def build_callbacks(cfg: DictConfig | None) -> list[pl.Callback]:
     return [
-        instantiate_group(c, f"callbacks.{name}") for name, c in (cfg or {}).items() if c is not None
+        instantiate_group(c, f"callbacks.{name}")
+        for name, c in (cfg or {}).items()
+        if c is not None
     ]
 
 
@@ -77,7 +81,9 @@ def best_checkpoint(trainer: pl.Trainer) -> str | None:
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if torch.is_tensor(v) or isinstance(v, (int, float))}
+    return {
+        k: float(v) for k, v in metrics.items() if torch.is_tensor(v) or isinstance(v, (int, float))
+    }
 
 
 def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
@@ -128,7 +134,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises several types for damaged files
-        raise ConfigError("ckpt_path", str(path), f"a readable checkpoint (loading failed: {err})") from None
+        raise ConfigError(
+            "ckpt_path", str(path), f"a readable checkpoint (loading failed: {err})"
+        ) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise ConfigError("ckpt_path", str(path), "a checkpoint written by rnnlab-train")
     return ckpt

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import netrc
 import os
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -65,7 +64,10 @@ def build_loggers(cfg: DictConfig | None, identity: dict[str, str] | None = None
             kwargs["offline"] = wandb_offline(lcfg.get("offline"))
             kwargs.update({k: v for k, v in (identity or {}).items() if lcfg.get(k) is None})
             if kwargs["offline"]:
-                log.info("W&B: no credentials or offline mode, logging offline to %s", lcfg.get("save_dir"))
+                log.info(
+                    "W&B: no credentials or offline mode, logging offline to %s",
+                    lcfg.get("save_dir"),
+                )
         loggers.append(instantiate(lcfg, **kwargs))
         log.debug("logger %s: %s", name, type(loggers[-1]).__name__)
     return loggers

@@ -56,7 +56,12 @@ class IndexBatches:
     ) -> None:
         self.size, self.make_batch, self.batch_size = size, make_batch, batch_size
         self.num_samples, self.replacement = num_samples or size, replacement
-        self.device, self.shuffle, self.seed, self.epoch = torch.device(device), shuffle, seed, epoch
+        self.device, self.shuffle, self.seed, self.epoch = (
+            torch.device(device),
+            shuffle,
+            seed,
+            epoch,
+        )
         self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
 
     def _per_rank(self) -> int:
@@ -98,7 +103,9 @@ class TensorDataModule(pl.LightningDataModule):
     input_size: int = 0
     num_outputs: int = 0
 
-    def __init__(self, batch_size: int = 64, eval_batch_size: int | None = None, seed: int = 0) -> None:
+    def __init__(
+        self, batch_size: int = 64, eval_batch_size: int | None = None, seed: int = 0
+    ) -> None:
         super().__init__()
         check_positive("batch_size", batch_size)
         if eval_batch_size is not None:
@@ -115,7 +122,9 @@ class TensorDataModule(pl.LightningDataModule):
     def _epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
 
-    def batches(self, size: int, make_batch: MakeBatch, *, train: bool, **kwargs: Any) -> IndexBatches:
+    def batches(
+        self, size: int, make_batch: MakeBatch, *, train: bool, **kwargs: Any
+    ) -> IndexBatches:
         trainer = self.trainer
         # overfit_batches means "the same first batches every epoch": no shuffling then.
         overfit = trainer is not None and trainer.overfit_batches > 0

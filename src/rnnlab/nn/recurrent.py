@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from torch import Tensor, nn
 
 from rnnlab.errors import ConfigError, check_choice, check_fraction, check_positive
@@ -130,5 +129,3 @@ def detach_state(state: State | None) -> State | None:
     if isinstance(state, tuple):
         return tuple(s.detach() for s in state)  # type: ignore[return-value]
     return state.detach()
-
-
