@@ -125,7 +125,10 @@ class SineDataModule(TensorDataModule):
         series += self.noise * torch.randn(n, self.length, generator=g, dtype=torch.float64)
         order = torch.randperm(n, generator=g)
         parts = torch.split(order, self.split_sizes)
-        return {name: series[idx].float() for name, idx in zip(("train", "val", "test"), parts, strict=True)}
+        return {
+            name: series[idx].float()
+            for name, idx in zip(("train", "val", "test"), parts, strict=True)
+        }
 
     def setup(self, stage: str | None = None) -> None:
         if self.series:

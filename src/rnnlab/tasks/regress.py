@@ -31,6 +31,10 @@ class RegressionTask(BaseTask):
     def forward(self, window: Tensor) -> Tensor:
         return self.head(self.rnn.encode(window))
 
+    def loss_from_final(self, features: Tensor, batch: Any) -> Tensor:
+        """The training loss given the stack's final features (for gradient diagnostics)."""
+        return self.loss_fn(self.head(features), batch[1][:, 0])
+
     def rollout(self, window: Tensor, steps: int) -> Tensor:
         """Predict ``steps`` values, each from a window ending in earlier predictions."""
         preds = []
