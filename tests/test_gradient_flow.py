@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import torch
-from conftest import FAST, make_config
 
 from rnnlab.callbacks.gradient_flow import hidden_state_gradients
 from rnnlab.experiment import train
 from rnnlab.tasks.regress import RegressionTask
+
+from conftest import FAST, make_config
 
 OPT = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.01}
 

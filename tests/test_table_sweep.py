@@ -8,9 +8,10 @@ import json
 import statistics
 
 import pytest
-from conftest import FAST, run_cli
 
 from rnnlab.table import main as table_main
+
+from conftest import FAST, run_cli
 
 
 @pytest.fixture(scope="module")
