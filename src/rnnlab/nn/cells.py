@@ -14,6 +14,7 @@ Everything inside the Functions is time-major ``[T, B, ...]`` so one step is a c
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -222,6 +223,12 @@ class _ScratchBase(nn.Module):
             raise ValueError(f"dropout must be in [0, 1], got {dropout}")
         if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
             raise ValueError("input_size, hidden_size and num_layers must be positive")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                "dropout is applied between recurrent layers only, so it has no effect with "
+                f"num_layers=1 (got dropout={dropout})",
+                stacklevel=2,
+            )
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
