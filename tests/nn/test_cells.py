@@ -19,6 +19,16 @@ TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 IN, HID, BATCH, STEPS = 5, 6, 3, 7
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors gain nothing from intra-op threads, and on a loaded shared CPU the
+    OpenMP workers mostly wait on each other; restore the setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def build_pair(cell: str, seed: int = 0, dtype=torch.float32, **kw) -> tuple[nn.Module, nn.Module]:
     torch_cls, scratch_cls, extra = CELLS[cell]
     kw = {"batch_first": True, **extra, **kw}
@@ -188,3 +198,13 @@ def test_bad_state_shape_and_registry():
     assert {"rnn": ScratchRNN, "lstm": ScratchLSTM, "gru": ScratchGRU} == SCRATCH
     with pytest.raises(ValueError):
         ScratchRNN(IN, HID, nonlinearity="sigmoid")
+
+
+def test_benchmark_functions_return_consistent_numbers():
+    from rnnlab.benchmarks.cells import scan_vs_gru, scratch_vs_torch
+
+    r = scratch_vs_torch("lstm", batch=2, steps=3, hidden=4, input_size=3, repeats=2, warmup=1)
+    assert r["torch_s"] > 0 and r["scratch_s"] > 0
+    assert r["ratio"] == pytest.approx(r["scratch_s"] / r["torch_s"])
+    s = scan_vs_gru(seq_len=16, batch=2, hidden=4, input_size=3, repeats=1, num_threads=1)
+    assert s["speedup"] == pytest.approx(s["gru_s"] / s["mingru_s"]) and s["threads"] == 1
