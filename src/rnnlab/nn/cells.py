@@ -96,23 +96,27 @@ class _LSTMScan(torch.autograd.Function):
         out = x.new_empty(T, B, H)
         cs = x.new_empty(T, B, H)
         tcs = x.new_empty(T, B, H)  # tanh(c_t), reused by the backward
+        # Per-step views made once by unbind: Python-level indexing in the loop costs as much
+        # as some of the small kernels it feeds.
+        gv = gates.view(T, B, 4, H)
+        i_, f_, g_, o_ = (gv[:, :, k].unbind(0) for k in range(4))
+        gates_, if_ = gates.unbind(0), gv[:, :, :2].unbind(0)
+        cs_, tcs_, out_ = cs.unbind(0), tcs.unbind(0), out.unbind(0)
         w_t = w_hh.t()
         fast = not x.is_cuda
         h, c = h0, c0
         for t in range(T):
-            gt = gates[t].addmm_(h, w_t)
-            g = gt[:, 2 * H : 3 * H]
+            gt = gates_[t].addmm_(h, w_t)
             if fast:  # one sigmoid over all four gates; g via the tanh identity
-                g.mul_(2)
+                g_[t].mul_(2)
                 gt.sigmoid_()
-                g.mul_(2).sub_(1)
+                g_[t].mul_(2).sub_(1)
             else:
-                gt[:, : 2 * H].sigmoid_()
-                g.tanh_()
-                gt[:, 3 * H :].sigmoid_()
-            torch.mul(gt[:, H : 2 * H], c, out=cs[t])
-            c = cs[t].addcmul_(gt[:, :H], g)
-            h = torch.mul(gt[:, 3 * H :], _tanh(c, out=tcs[t]), out=out[t])
+                if_[t].sigmoid_()
+                g_[t].tanh_()
+                o_[t].sigmoid_()
+            c = torch.mul(f_[t], c, out=cs_[t]).addcmul_(i_[t], g_[t])
+            h = torch.mul(o_[t], _tanh(c, out=tcs_[t]), out=out_[t])
         ctx.save_for_backward(x2, w_ih, w_hh, h0, c0, gates, cs, tcs, out)
         ctx.has_bias = b is not None
         return out, cs[-1].clone()
@@ -129,24 +133,29 @@ class _LSTMScan(torch.autograd.Function):
         dpv = dpre.view(T, B, 4, H)
         dc = grad_cn.clone()
         tmp = torch.empty_like(dc)
+        s_, d_, dpre_ = gv.unbind(0), dpv.unbind(0), dpre.unbind(0)
+        i_, f_, g_, o_ = (gv[:, :, k].unbind(0) for k in range(4))
+        d0_, d1_, d2_, d3_ = (dpv[:, :, k].unbind(0) for k in range(4))
+        d012_ = dpv[:, :, :3].unbind(0)
+        tcs_, dh_ = tcs.unbind(0), dh.unbind(0)
+        c_prev_ = (c0, *cs.unbind(0)[:-1])
         # Step-sized temporaries stay in cache; whole-sequence ones were measurably slower.
         for t in range(T - 1, -1, -1):
-            i, f, g, o = gv[t].unbind(1)
-            tc, dh_t, d = tcs[t], dh[t], dpv[t]
+            i, f, g, o, tc, dh_t = i_[t], f_[t], g_[t], o_[t], tcs_[t], dh_[t]
             # dc_t = dc_{t+1} f_{t+1} + dh_t o_t (1 - tanh(c_t)^2)
             torch.mul(o, tc, out=tmp)
             dc.addcmul_(dh_t, torch.addcmul(o, tmp, tc, value=-1, out=tmp))
             # d pre-activation = [dc g i', dc c_{t-1} f', dc i (1 - g^2), dh tanh(c_t) o']
-            torch.addcmul(gv[t], gv[t], gv[t], value=-1, out=d)  # sigmoid' = s - s^2
-            torch.mul(i, g, out=d[:, 2])
-            torch.addcmul(i, d[:, 2], g, value=-1, out=d[:, 2])
-            d[:, 0].mul_(g)
-            d[:, 1].mul_(cs[t - 1] if t else c0)
-            d[:, :3].mul_(dc.unsqueeze(1))
-            d[:, 3].mul_(tc).mul_(dh_t)
+            torch.addcmul(s_[t], s_[t], s_[t], value=-1, out=d_[t])  # sigmoid' = s - s^2
+            torch.mul(i, g, out=d2_[t])
+            torch.addcmul(i, d2_[t], g, value=-1, out=d2_[t])
+            d0_[t].mul_(g)
+            d1_[t].mul_(c_prev_[t])
+            d012_[t].mul_(dc.unsqueeze(1))
+            d3_[t].mul_(tc).mul_(dh_t)
             dc.mul_(f)
             if t > 0:
-                dh[t - 1].addmm_(dpre[t], w_hh)
+                dh_[t - 1].addmm_(dpre_[t], w_hh)
         dh0 = dpre[0] @ w_hh
         dpre2 = dpre.view(T * B, G)
         dx = (dpre2 @ w_ih).view(T, B, -1) if ctx.needs_input_grad[0] else None
