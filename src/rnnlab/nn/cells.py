@@ -54,7 +54,7 @@ class _RNNScan(torch.autograd.Function):
         h = h0
         for t in range(xp.shape[0]):
             torch.addmm(xp[t], h, w_t, out=out[t])
-            h = out[t].relu_() if relu else out[t].tanh_()
+            h = out[t].relu_() if relu else _tanh(out[t], out=out[t])
         ctx.save_for_backward(w_hh, h0, out)
         ctx.relu = relu
         return out
@@ -187,7 +187,10 @@ class _GRUScan(torch.autograd.Function):
             else:
                 torch.addmm(b_hh, h, w_t, out=gh[t])
             torch.add(xp[t, :, : 2 * H], gh[t, :, : 2 * H], out=rz[t]).sigmoid_()
-            torch.addcmul(xp[t, :, 2 * H :], rz[t, :, :H], gh[t, :, 2 * H :], out=n[t]).tanh_()
+            _tanh(
+                torch.addcmul(xp[t, :, 2 * H :], rz[t, :, :H], gh[t, :, 2 * H :], out=n[t]),
+                out=n[t],
+            )
             h = torch.lerp(n[t], h, rz[t, :, H:], out=out[t])  # n + z (h - n)
         ctx.save_for_backward(w_hh, h0, gh, rz, n, out)
         ctx.has_bias = b_hh is not None
