@@ -24,17 +24,10 @@ State = Tensor | tuple[Tensor, Tensor]
 
 def _layer_classes(impl: str) -> dict[str, type[nn.Module]]:
     """Layer classes per cell name for an implementation; imported lazily."""
-    classes: dict[str, type[nn.Module]] = dict(TORCH_CELLS)
-    if impl == "scratch":
-        from rnnlab.nn.cells import SCRATCH
+    from rnnlab.nn.cells import SCRATCH
+    from rnnlab.nn.minimal import MINIMAL
 
-        classes.update(SCRATCH)
-    try:
-        from rnnlab.nn.minimal import MINIMAL
-    except ImportError:
-        return classes
-    classes.update(MINIMAL)
-    return classes
+    return {**(SCRATCH if impl == "scratch" else TORCH_CELLS), **MINIMAL}
 
 
 def cell_names() -> list[str]:
