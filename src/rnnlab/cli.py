@@ -63,6 +63,8 @@ def hydra_main(config_name: str, job: Job) -> Callable[[], Any]:
         except OSError as err:
             print(f"error: {describe_os_error(err)}", file=sys.stderr)
             sys.exit(1)
+        finally:
+            del os.environ["HYDRA_FULL_ERROR"]
 
     return main
 
