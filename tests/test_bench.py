@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_config
 
 import rnnlab.bench as bench_mod
+from conftest import make_config
 from rnnlab.bench import BENCHMARKS, Benchmark, bench, run_one
 from rnnlab.benchmarks.report import format_table, parse_sections, parse_table, update_docs
 from rnnlab.errors import ConfigError
@@ -27,12 +27,16 @@ def test_missing_module_is_not_available():
 
 
 def test_failing_benchmark_is_a_row_not_a_crash():
-    row = run_one(Benchmark("bad", "test_bench:fake", {"quick": True, "wrong": 1}, {}), "quick", "cpu")
+    row = run_one(
+        Benchmark("bad", "test_bench:fake", {"quick": True, "wrong": 1}, {}), "quick", "cpu"
+    )
     assert row["status"].startswith("failed: TypeError")
 
 
 def test_unknown_keys_become_columns():
-    row = run_one(Benchmark("fake", "test_bench:fake", {"quick": True, "size": 7}, {}), "quick", "cpu")
+    row = run_one(
+        Benchmark("fake", "test_bench:fake", {"quick": True, "size": 7}, {}), "quick", "cpu"
+    )
     table = format_table([row, {"name": "other", "status": "not available"}])
     assert "extra_key" in table.splitlines()[0] and "| 7 |" in table
 
@@ -52,7 +56,9 @@ def test_docs_update_replaces_same_key_and_keeps_other_sections(tmp_path):
 
 
 def test_bench_job_writes_docs_and_metrics(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench_mod, "BENCHMARKS", [Benchmark("fake", "test_bench:fake", {"quick": True}, {})])
+    monkeypatch.setattr(
+        bench_mod, "BENCHMARKS", [Benchmark("fake", "test_bench:fake", {"quick": True}, {})]
+    )
     docs = tmp_path / "B.md"
     cfg = make_config(tmp_path, ["device=cpu", f"docs_path={docs}"], name="bench")
     out = bench(cfg, tmp_path)

@@ -11,9 +11,9 @@ import sys
 import lightning.pytorch as pl
 import pytest
 import torch
-from conftest import FAST, REPO, make_config, read_metrics, run_cli
 
 import rnnlab.experiment as experiment
+from conftest import FAST, REPO, make_config, read_metrics, run_cli
 from rnnlab.checkpoint_io import AtomicCheckpointIO, NonFiniteWeightsError
 from rnnlab.data.batching import IndexBatches
 from rnnlab.errors import ConfigError
@@ -22,7 +22,15 @@ from rnnlab.resume import resolve_ckpt_path
 
 # 11 training batches per epoch with FAST; deterministic; no figures (faster).
 RESUMABLE = [*FAST, "trainer.deterministic=true", "callbacks.test_figures=null"]
-COMPARED = ("train/loss", "train/mse", "val/loss", "val/mse", "test/mse", "test/rollout_mse", "epochs")
+COMPARED = (
+    "train/loss",
+    "train/mse",
+    "val/loss",
+    "val/mse",
+    "test/mse",
+    "test/rollout_mse",
+    "epochs",
+)
 
 
 class Crash(RuntimeError):
@@ -49,7 +57,11 @@ def with_callback(monkeypatch, callback: pl.Callback) -> None:
 def trained(tmp_path_factory):
     """One short LSTM run, shared by the bad-checkpoint tests."""
     out = tmp_path_factory.mktemp("trained")
-    short = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_test_batches=1"]
+    short = [
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_test_batches=1",
+    ]
     experiment.train(make_config(out, [*RESUMABLE, *short]), out)
     return out
 
@@ -159,7 +171,9 @@ def test_checkpoint_with_nan_weights_is_refused(tmp_path):
     io = AtomicCheckpointIO()
     io.save_checkpoint({"state_dict": {"w": torch.ones(2)}, "global_step": 1}, path)
     with pytest.raises(NonFiniteWeightsError, match="global step 2"):
-        io.save_checkpoint({"state_dict": {"w": torch.tensor([1.0, float("nan")])}, "global_step": 2}, path)
+        io.save_checkpoint(
+            {"state_dict": {"w": torch.tensor([1.0, float("nan")])}, "global_step": 2}, path
+        )
     assert torch.load(path, weights_only=False)["global_step"] == 1
 
 
@@ -237,7 +251,9 @@ def test_nan_weights_keep_last_good_checkpoint(tmp_path, monkeypatch):
         experiment.train(make_config(tmp_path, overrides), tmp_path)
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["global_step"] == 4
-    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+    assert all(
+        torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point()
+    )
 
 
 # -- bad checkpoints ----------------------------------------------------------------
@@ -249,7 +265,9 @@ def test_truncated_checkpoint_eval_and_resume_fail_cleanly(tmp_path, trained):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"ckpt_path='{bad}'" in proc.stderr and "readable checkpoint" in proc.stderr
     with pytest.raises(ConfigError, match="readable checkpoint"):
-        experiment.train(make_config(tmp_path / "r", [*RESUMABLE, f"ckpt_path={bad}"]), tmp_path / "r")
+        experiment.train(
+            make_config(tmp_path / "r", [*RESUMABLE, f"ckpt_path={bad}"]), tmp_path / "r"
+        )
 
 
 def test_checkpoint_of_another_model_names_the_mismatch(tmp_path, trained):
@@ -267,7 +285,11 @@ def test_checkpoint_of_another_model_names_the_mismatch(tmp_path, trained):
 def test_deterministic_runs_are_bit_identical(tmp_path):
     runs = []
     for name in ("a", "b"):
-        short = ["trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.limit_test_batches=1"]
+        short = [
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=4",
+            "trainer.limit_test_batches=1",
+        ]
         cfg = make_config(tmp_path / name, [*RESUMABLE, *short, "seed=3"])
         runs.append(experiment.train(cfg, tmp_path / name))
     for key in ("train/loss", "val/loss", "test/mse", "test/rollout_mse"):
