@@ -25,6 +25,7 @@ from rnnlab.errors import ConfigError, config_group
 from rnnlab.io import write_json
 from rnnlab.loggers import build_loggers, finish_loggers, run_identity
 from rnnlab.results.collect import flatten
+from rnnlab.resume import check_same_model, resolve_ckpt_path
 from rnnlab.tasks import task_class
 from rnnlab.tasks.base import BaseTask
 
@@ -93,6 +94,13 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     dm = build_datamodule(cfg)
     task = build_task(cfg, dm)
     log.info("model: %s, %d trainable parameters", cfg.model.cell, task.num_parameters)
+    ckpt_path = resolve_ckpt_path(cfg, output_dir)
+    if ckpt_path is not None:  # a clear error for a damaged or mismatched checkpoint
+        ckpt = load_checkpoint(ckpt_path)
+        check_same_model(ckpt, task.hparams, ckpt_path)
+        dm.resume_from(ckpt)  # mid-epoch: continue with the next unseen batch
+        log.info("resuming from %s (global step %s)", ckpt_path, ckpt.get("global_step"))
+        del ckpt
     run_config = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(cfg.get("logger"), run_identity(cfg.task_name, dm.task))
     callbacks = build_callbacks(cfg.get("callbacks"))
@@ -105,17 +113,17 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
             logger.log_hyperparams({**flatten(run_config), "model/params": task.num_parameters})
         metrics: dict[str, Any] = {"model/params": task.num_parameters}
         if cfg.get("train", True):
-            trainer.fit(task, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+            trainer.fit(task, datamodule=dm, ckpt_path=ckpt_path)
             metrics.update(_floats(trainer.callback_metrics))
             ckpt = trainer.checkpoint_callback
             if ckpt is not None and ckpt.best_model_score is not None:
                 metrics[f"{ckpt.monitor}_best"] = float(ckpt.best_model_score)
             metrics["epochs"] = trainer.current_epoch
         if cfg.get("test", True):
-            ckpt_path = best_checkpoint(trainer) if cfg.get("train", True) else cfg.get("ckpt_path")
-            (results,) = trainer.test(task, datamodule=dm, ckpt_path=ckpt_path, verbose=False)
+            test_ckpt = best_checkpoint(trainer) if cfg.get("train", True) else ckpt_path
+            (results,) = trainer.test(task, datamodule=dm, ckpt_path=test_ckpt, verbose=False)
             metrics.update(_floats(results))
-            metrics["test/ckpt"] = ckpt_path or "last weights"
+            metrics["test/ckpt"] = test_ckpt or "last weights"
         metrics["time/total_s"] = time.perf_counter() - started
         metrics["status"] = "completed"
         if trainer.is_global_zero:
