@@ -13,12 +13,13 @@ import pytest
 import torch
 
 import rnnlab.experiment as experiment
-from conftest import FAST, REPO, make_config, read_metrics, run_cli
 from rnnlab.checkpoint_io import AtomicCheckpointIO, NonFiniteWeightsError
 from rnnlab.data.batching import IndexBatches
 from rnnlab.errors import ConfigError
 from rnnlab.io import write_json
 from rnnlab.resume import resolve_ckpt_path
+
+from conftest import FAST, REPO, make_config, read_metrics, run_cli
 
 # 11 training batches per epoch with FAST; deterministic; no figures (faster).
 RESUMABLE = [*FAST, "trainer.deterministic=true", "callbacks.test_figures=null"]
