@@ -150,17 +150,27 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
+def _moved_data_dir(run_cfg: DictConfig, data_root: str) -> str:
+    """The run's data folder under this machine's ``paths.data_dir``, keeping any subfolder."""
+    trained_root = str(run_cfg.get("paths", {}).get("data_dir", ""))
+    data_dir = str(run_cfg.data.data_dir)
+    if trained_root and data_dir.startswith(trained_root):
+        return data_root + data_dir[len(trained_root) :]
+    return data_root
+
+
 def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Rebuild the run stored in a checkpoint and test it; write ``metrics.json``."""
     ckpt = load_checkpoint(cfg.ckpt_path)
     run_cfg = OmegaConf.create(ckpt["hyper_parameters"]["run_config"])
     if "data_dir" in run_cfg.data:
-        run_cfg.data.data_dir = cfg.paths.data_dir
+        run_cfg.data.data_dir = _moved_data_dir(run_cfg, cfg.paths.data_dir)
     pl.seed_everything(run_cfg.seed, workers=True, verbose=False)
     dm = build_datamodule(run_cfg)
     task = task_class(dm.task).load_from_checkpoint(cfg.ckpt_path, map_location="cpu")
     trainer = build_trainer(cfg, [], [])
-    (results,) = trainer.test(task, datamodule=dm, verbose=False)
+    # ckpt_path also restores the datamodule's state (e.g. a pixel permutation).
+    (results,) = trainer.test(task, datamodule=dm, ckpt_path=cfg.ckpt_path, verbose=False)
     metrics = {**_floats(results), "test/ckpt": str(cfg.ckpt_path), "status": "completed"}
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", metrics)
