@@ -16,6 +16,7 @@ from rnnlab.data.idx import MNIST_FILES
 from rnnlab.data.mnist import SequentialMNIST
 from rnnlab.errors import ConfigError, DataError
 from rnnlab.experiment import build_datamodule, evaluate, train
+from rnnlab.results.references import matching
 
 N_TRAIN, N_TEST = 200, 100
 
@@ -185,3 +186,15 @@ def test_real_test_files_row_wise_learns(tmp_path, shared_data):
                  "trainer.limit_train_batches=40"]  # fmt: skip
     metrics = train(make_config(tmp_path, overrides), tmp_path)
     assert metrics["test/acc"] > 0.5, metrics
+
+
+def test_published_numbers_only_beside_the_official_protocol():
+    config = {
+        "data._target_": "rnnlab.data.mnist.SequentialMNIST",
+        "data.mode": "row",
+        "model.cell": "lstm",
+    }
+    assert [r.value for r in matching({**config, "data.protocol": "official"}, ["test/acc"])] == [
+        0.9864
+    ]
+    assert matching({**config, "data.protocol": "test10k"}, ["test/acc"]) == []
