@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_config, read_metrics, run_cli
 from rnnlab.data.idx import MNIST_FILES
 from rnnlab.data.mnist import SequentialMNIST
 from rnnlab.errors import ConfigError, DataError
 from rnnlab.experiment import build_datamodule, evaluate, train
 from rnnlab.results.references import matching
+
+from conftest import make_config, read_metrics, run_cli
 
 N_TRAIN, N_TEST = 200, 100
 
@@ -182,8 +183,8 @@ def test_real_test_files_row_wise_learns(tmp_path, shared_data):
     for remote in (MNIST_FILES["test_images"], MNIST_FILES["test_labels"]):
         shutil.copy(shared_data / "mnist" / remote.name, data_dir / remote.name)
     overrides = [*QUICK, "data.verify=true", "data.protocol=test10k", "data.batch_size=64",
-                 "model.hidden_size=32", "optimizer.lr=0.005", "trainer.max_epochs=2",
-                 "trainer.limit_train_batches=40"]  # fmt: skip
+                 "data.eval_batch_size=500", "model.hidden_size=32", "optimizer.lr=0.01",
+                 "trainer.limit_train_batches=80", "trainer.limit_val_batches=1"]  # fmt: skip
     metrics = train(make_config(tmp_path, overrides), tmp_path)
     assert metrics["test/acc"] > 0.5, metrics
 
