@@ -6,8 +6,8 @@ from rnnlab.benchmarks.batching import resident_vs_dataloader
 
 
 def test_resident_vs_dataloader_reports_both_paths():
-    result = resident_vs_dataloader(num_examples=300, batch_size=64, with_model=True, hidden_size=8)
-    assert result["batches"] == 5
-    assert result["resident_s"] > 0 and result["dataloader_s"] > 0
-    assert result["speedup"] == result["dataloader_s"] / result["resident_s"]
-    assert result["threads"] >= 1
+    r = resident_vs_dataloader(num_examples=300, batch_size=64, hidden_size=8, model_batches=2)
+    assert (r["batches"], r["step_batches"], r["threads"]) == (5, 2, 1)
+    assert r["resident_s"] > 0 and r["dataloader_s"] > 0
+    assert r["ratio"] == r["resident_s"] / r["dataloader_s"]
+    assert r["step_ratio"] == r["resident_step_s"] / r["dataloader_step_s"]

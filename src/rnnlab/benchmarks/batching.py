@@ -1,11 +1,11 @@
-"""Device-resident index batching against the usual per-item DataLoader path.
+"""Device-resident index batching against the usual per-item DataLoader path; no CLI.
 
 Both paths serve the same in-memory MNIST-shaped tensors, shuffled, one epoch each.
 ``IndexBatches`` gathers a whole batch with one indexing operation on the device;
 ``DataLoader(TensorDataset, shuffle=True)`` fetches every example in Python and
-collates the batch with ``torch.stack``. Optionally each batch also goes through a
-forward and backward pass of a recurrent classifier, to show how much of a real
-training step the data path costs.
+collates the batch with ``torch.stack``. The batches are then timed again, each
+followed by a training step of an LSTM classifier, to show how much of a real step
+the data path costs.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from rnnlab.benchmarks.cells import _threads
 from rnnlab.data.batching import IndexBatches
 from rnnlab.nn.recurrent import RecurrentStack
 
@@ -62,36 +63,40 @@ def _time_epoch(
 
 
 def resident_vs_dataloader(
+    device: str = "cpu",
+    quick: bool = True,
     num_examples: int = 60_000,
     shape: tuple[int, int] = (28, 28),
     batch_size: int = 128,
-    device: str = "cpu",
-    with_model: bool = False,
     hidden_size: int = 128,
-    max_batches: int | None = None,
+    model_batches: int | None = None,
+    num_threads: int | None = 1,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Time one shuffled epoch through ``IndexBatches`` and through a ``DataLoader``.
+    """Seconds per shuffled epoch through ``IndexBatches`` and through a ``DataLoader``.
 
     Args:
+        device: where the resident tensors live and where DataLoader batches are copied.
+        quick: time the model step on 20 batches per path (the whole epoch otherwise).
         num_examples: examples of synthetic data of ``shape`` (MNIST row-wise by default).
         batch_size: examples per batch on both paths.
-        device: where the resident tensors live and where DataLoader batches are copied.
-        with_model: also run a forward/backward/Adam step of LSTM(``hidden_size``) per batch.
-        max_batches: stop each pass after this many batches (keeps model runs short).
+        hidden_size: units of the LSTM in the timed training step.
+        model_batches: batches per path with the model step (overrides ``quick``).
+        num_threads: torch intra-op threads while timing (None: leave as is). On a CPU
+            shared with other jobs, 1 keeps OpenMP threads from waiting on each other,
+            which slows the resident gathers most.
         seed: seed of the synthetic data and of the shuffles.
 
     Returns:
-        ``resident_s`` and ``dataloader_s`` (seconds per pass), ``speedup``
-        (dataloader_s / resident_s), ``batches`` per pass, the settings and the
-        number of torch intra-op threads.
+        ``resident_s`` and ``dataloader_s`` for batches alone, with ``ratio`` =
+        resident_s / dataloader_s (below 1: the resident path is faster);
+        ``resident_step_s``, ``dataloader_step_s`` and ``step_ratio`` for the same
+        batches each followed by a forward/backward/Adam step of LSTM(``hidden_size``).
     """
     dev = torch.device(device)
     g = torch.Generator().manual_seed(seed)
     images = torch.randn(num_examples, *shape, generator=g)
     labels = torch.randint(10, (num_examples,), generator=g)
-    step = _model_step(shape[1], hidden_size, dev) if with_model else None
-
     resident_x, resident_y = images.to(dev), labels.to(dev)
     resident = IndexBatches(
         num_examples,
@@ -103,21 +108,26 @@ def resident_vs_dataloader(
     )
     torch.manual_seed(seed)
     loader = DataLoader(TensorDataset(images, labels), batch_size=batch_size, shuffle=True)
+    model_batches = model_batches or (20 if quick else None)
 
-    if step is not None:  # first calls allocate workspaces; keep that out of both timings
-        _time_epoch(resident, dev, step, max_batches=2)
-    resident_s, batches = _time_epoch(resident, dev, step, max_batches)
-    loader_s, _ = _time_epoch(loader, dev, step, max_batches)
+    with _threads(num_threads) as threads:
+        resident_s, batches = _time_epoch(resident, dev, None, None)
+        loader_s, _ = _time_epoch(loader, dev, None, None)
+        step = _model_step(shape[1], hidden_size, dev)
+        _time_epoch(resident, dev, step, max_batches=2)  # first calls allocate workspaces
+        resident_step_s, step_batches = _time_epoch(resident, dev, step, model_batches)
+        loader_step_s, _ = _time_epoch(loader, dev, step, model_batches)
     return {
+        "name": "resident_vs_dataloader",
         "resident_s": resident_s,
         "dataloader_s": loader_s,
-        "speedup": loader_s / resident_s,
+        "ratio": resident_s / loader_s,
+        "resident_step_s": resident_step_s,
+        "dataloader_step_s": loader_step_s,
+        "step_ratio": resident_step_s / loader_step_s,
         "batches": batches,
-        "num_examples": num_examples,
+        "step_batches": step_batches,
         "batch_size": batch_size,
-        "device": str(dev),
-        "with_model": with_model,
-        # Index gathers use intra-op threads; on a busy CPU more threads than free cores
-        # make the resident path many times slower, so the count belongs in the result.
-        "threads": torch.get_num_threads(),
+        "hidden_size": hidden_size,
+        "threads": threads,
     }
