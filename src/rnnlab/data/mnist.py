@@ -117,37 +117,40 @@ class SequentialMNIST(TensorDataModule):
         if self.images is not None:
             return
         raw, self._raw = self._raw or self._load(download=False, verify=False), None
+        images, labels, splits = self._split(raw)
+        device = self.device
+        pixels = images.reshape(len(images), SIDE * SIDE).to(device, torch.float32)
+        self.images = (pixels / 255 - MEAN) / STD
+        self.labels = labels.to(device)
+        self.splits = {k: v.to(device) for k, v in splits.items()}
+        if self.permutation is not None:
+            self.permutation = self.permutation.to(device)
+
+    def _split(self, raw: dict[str, Tensor]) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """All images the protocol uses, their labels, and each split's indices (seeded)."""
         g = torch.Generator().manual_seed(self.seed)
-        if self.protocol == "official":
-            n_train = len(raw["train_images"])
-            if self.val_size >= n_train:
-                raise ConfigError(
-                    "data.val_size", self.val_size, f"fewer than the {n_train} training images"
-                )
-            images = torch.cat([raw["train_images"], raw["test_images"]])
-            labels = torch.cat([raw["train_labels"], raw["test_labels"]])
-            order = torch.randperm(n_train, generator=g)
-            self.splits = {
-                "train": order[self.val_size :],
-                "val": order[: self.val_size],
-                "test": torch.arange(n_train, len(images)),
-            }
-        else:
+        if self.protocol == "test10k":
             images, labels = raw["test_images"], raw["test_labels"]
             n = len(images)
             n_held = n // 10
             if n_held < 1:
                 raise DataError(f"{self.data_dir}: {n} test images are too few to split 80/10/10")
-            order = torch.randperm(n, generator=g)
-            parts = torch.split(order, [n - 2 * n_held, n_held, n_held])
-            self.splits = dict(zip(("train", "val", "test"), parts, strict=True))
-        device = self.device
-        pixels = images.reshape(len(images), SIDE * SIDE).to(device, torch.float32)
-        self.images = (pixels / 255 - MEAN) / STD
-        self.labels = labels.to(device)
-        self.splits = {k: v.to(device) for k, v in self.splits.items()}
-        if self.permutation is not None:
-            self.permutation = self.permutation.to(device)
+            parts = torch.split(torch.randperm(n, generator=g), [n - 2 * n_held, n_held, n_held])
+            return images, labels, dict(zip(("train", "val", "test"), parts, strict=True))
+        n_train = len(raw["train_images"])
+        if self.val_size >= n_train:
+            raise ConfigError(
+                "data.val_size", self.val_size, f"fewer than the {n_train} training images"
+            )
+        images = torch.cat([raw["train_images"], raw["test_images"]])
+        labels = torch.cat([raw["train_labels"], raw["test_labels"]])
+        order = torch.randperm(n_train, generator=g)
+        splits = {
+            "train": order[self.val_size :],
+            "val": order[: self.val_size],
+            "test": torch.arange(n_train, len(images)),  # the official test set, after train
+        }
+        return images, labels, splits
 
     def _batches(self, split: str) -> IndexBatches:
         rows_of = self.splits[split]
