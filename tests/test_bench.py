@@ -9,7 +9,7 @@ from rnnlab.bench import BENCHMARKS, Benchmark, bench, run_one
 from rnnlab.benchmarks.report import format_table, parse_sections, parse_table, update_docs
 from rnnlab.errors import ConfigError
 
-from conftest import make_config
+from helpers import make_config
 
 
 def fake(device: str, quick: bool, size: int = 1) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import FAST, run_cli
+from helpers import FAST, run_cli
 
 CASES = {
     "unknown group option": (["model=foo"], ["model", "foo", "lstm"]),

@@ -10,7 +10,7 @@ from rnnlab.callbacks.gradient_flow import hidden_state_gradients
 from rnnlab.experiment import train
 from rnnlab.tasks.regress import RegressionTask
 
-from conftest import FAST, make_config
+from helpers import FAST, make_config
 
 OPT = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.01}
 

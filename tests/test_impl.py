@@ -10,7 +10,7 @@ import torch
 from rnnlab.experiment import train
 from rnnlab.nn.recurrent import RecurrentStack
 
-from conftest import FAST, make_config
+from helpers import FAST, make_config
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

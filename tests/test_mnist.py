@@ -17,7 +17,7 @@ from rnnlab.errors import ConfigError, DataError
 from rnnlab.experiment import build_datamodule, evaluate, train
 from rnnlab.results.references import matching
 
-from conftest import make_config, read_metrics, run_cli
+from helpers import make_config, read_metrics, run_cli
 
 N_TRAIN, N_TEST = 200, 100
 

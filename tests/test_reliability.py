@@ -19,7 +19,7 @@ from rnnlab.errors import ConfigError
 from rnnlab.io import write_json
 from rnnlab.resume import resolve_ckpt_path
 
-from conftest import FAST, REPO, make_config, read_metrics, run_cli
+from helpers import FAST, REPO, make_config, read_metrics, run_cli
 
 # 11 training batches per epoch with FAST; deterministic; no figures (faster).
 RESUMABLE = [*FAST, "trainer.deterministic=true", "callbacks.test_figures=null"]

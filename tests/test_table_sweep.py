@@ -11,7 +11,7 @@ import pytest
 
 from rnnlab.table import main as table_main
 
-from conftest import FAST, run_cli
+from helpers import FAST, run_cli
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from rnnlab.experiment import train
 
-from conftest import FAST, make_config, read_metrics, run_cli
+from helpers import FAST, make_config, read_metrics, run_cli
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import FAST, run_cli
+from helpers import FAST, run_cli
 from wandb_records import read_offline_run
 
 

@@ -1,0 +1,64 @@
+"""Test helpers: compose run configs in-process and run the command-line tools."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from rnnlab.config import conf_dir, register_resolvers
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Small and quick: every test run of the default experiment uses these on top.
+FAST = [
+    "data.num_series=24",
+    "data.length=48",
+    "data.window=12",
+    "data.horizon=4",
+    "data.batch_size=32",
+    "model.hidden_size=16",
+    "trainer.max_epochs=2",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+]
+
+
+def make_config(tmp_path: Path, overrides: list[str] = (), name: str = "train") -> DictConfig:
+    """The composed config of ``rnnlab-<name>`` with outputs and data under ``tmp_path``."""
+    register_resolvers()
+    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+        cfg = compose(name, overrides=list(overrides))
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path)
+        cfg.paths.data_dir = str(tmp_path / "data")
+    return cfg
+
+
+def run_cli(
+    tool: str, args: list[str], tmp_path: Path, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """Run ``python -m rnnlab.<tool> ARGS`` with its run dir in ``tmp_path/run``.
+
+    With ``-m`` in ``args`` the sweep dir is ``tmp_path/sweep`` (jobs in ``sweep/<num>``).
+    """
+    env = {**os.environ, "RNNLAB_DATA_DIR": str(tmp_path / "data"), "WANDB_MODE": "offline"}
+    out = (
+        f"hydra.sweep.dir={tmp_path / 'sweep'}"
+        if "-m" in args
+        else f"hydra.run.dir={tmp_path / 'run'}"
+    )
+    cmd = [sys.executable, "-m", f"rnnlab.{tool}", *args, out]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
+
+
+def read_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
