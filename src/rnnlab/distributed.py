@@ -35,9 +35,20 @@ log = logging.getLogger(__name__)
 # Hydra config name -> the module that runs it, for the children's command line.
 ENTRY_MODULES = {"train": "rnnlab.train", "eval": "rnnlab.evaluate"}
 # Hydra overrides a child must not inherit: they would make it a sweep or move its outputs.
-_PARENT_ONLY = ("hydra.mode", "hydra.run.", "hydra.sweep.", "hydra.output_subdir", "hydra.job.name",
-                "hydra/launcher", "hydra.launcher", "hydra/sweeper", "hydra.sweeper",
-                "hydra/job_logging", "hydra/hydra_logging", "hydra.callbacks")
+_PARENT_ONLY = (
+    "hydra.mode",
+    "hydra.run.",
+    "hydra.sweep.",
+    "hydra.output_subdir",
+    "hydra.job.name",
+    "hydra/launcher",
+    "hydra.launcher",
+    "hydra/sweeper",
+    "hydra.sweeper",
+    "hydra/job_logging",
+    "hydra/hydra_logging",
+    "hydra.callbacks",
+)
 # Extra overrides decided by the running job (its GPUs), which the children must share.
 job_overrides: list[str] = []
 _launchers: list[_JobLauncher] = []
@@ -88,7 +99,9 @@ class _JobLauncher(_SubprocessScriptLauncher):
     def launch(self, function: Any, *args: Any, trainer: Any = None, **kwargs: Any) -> Any:
         from lightning.fabric.utilities.distributed import _set_num_threads_if_needed
 
-        self.cluster_environment.validate_settings(num_devices=self.num_processes, num_nodes=self.num_nodes)
+        self.cluster_environment.validate_settings(
+            num_devices=self.num_processes, num_nodes=self.num_nodes
+        )
         if not self.cluster_environment.creates_processes_externally:
             self._start_children()
             _launchers.append(self)
@@ -150,7 +163,9 @@ class HydraDDPStrategy(DDPStrategy):
     def _configure_launcher(self) -> None:
         if self._start_method == "popen":
             assert self.cluster_environment is not None
-            self._launcher = _JobLauncher(self.cluster_environment, self.num_processes, self.num_nodes)
+            self._launcher = _JobLauncher(
+                self.cluster_environment, self.num_processes, self.num_nodes
+            )
         else:
             super()._configure_launcher()
 

@@ -30,7 +30,11 @@ def _from_override(key: str, override: Override) -> Any:
         if isinstance(value.start, int) and isinstance(value.end, int):
             return IntDistribution(value.start, value.end, log=log)
         return FloatDistribution(float(value.start), float(value.end), log=log)
-    raise ConfigError(f"hydra.sweeper.params.{key}", override.input_line, "choice(...), range(...) or interval(...)")
+    raise ConfigError(
+        f"hydra.sweeper.params.{key}",
+        override.input_line,
+        "choice(...), range(...) or interval(...)",
+    )
 
 
 def _from_dict(key: str, spec: dict[str, Any]) -> Any:
@@ -39,13 +43,19 @@ def _from_dict(key: str, spec: dict[str, Any]) -> Any:
     kind = spec.get("type")
     try:
         if kind == "float":
-            return FloatDistribution(spec["low"], spec["high"], log=spec.get("log", False), step=spec.get("step"))
+            return FloatDistribution(
+                spec["low"], spec["high"], log=spec.get("log", False), step=spec.get("step")
+            )
         if kind == "int":
-            return IntDistribution(spec["low"], spec["high"], log=spec.get("log", False), step=spec.get("step", 1))
+            return IntDistribution(
+                spec["low"], spec["high"], log=spec.get("log", False), step=spec.get("step", 1)
+            )
         if kind == "categorical":
             return CategoricalDistribution(list(spec["choices"]))
     except (KeyError, ValueError, TypeError) as err:
-        raise ConfigError(f"hydra.sweeper.params.{key}", spec, f"a valid {kind} range ({err})") from None
+        raise ConfigError(
+            f"hydra.sweeper.params.{key}", spec, f"a valid {kind} range ({err})"
+        ) from None
     raise ConfigError(f"hydra.sweeper.params.{key}.type", kind, "one of float, int, categorical")
 
 
@@ -58,7 +68,9 @@ def distributions(space: dict[str, Any], config_loader: Any) -> dict[str, Any]:
             spec = OmegaConf.to_container(spec, resolve=True)
         if isinstance(spec, str):
             spec = parser.parse_override(f"{key}={spec}")
-        dists[key] = _from_override(key, spec) if isinstance(spec, Override) else _from_dict(key, spec)
+        dists[key] = (
+            _from_override(key, spec) if isinstance(spec, Override) else _from_dict(key, spec)
+        )
     if not dists:
         raise ConfigError("hydra.sweeper.params", {}, "at least one parameter to search")
     return dists

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.rnnlab_optuna.space import distributions, trial_overrides
 from hydra_plugins.rnnlab_optuna.tables import write_best_params, write_trials_csv
+from rnnlab.sweeps.pruning import make_pruner
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,9 @@ class RnnlabOptunaSweeper(Sweeper):
         self.hydra_context: HydraContext | None = None
         self.job_idx = 0
 
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
         from hydra.core.plugins import Plugins
 
         self.config, self.hydra_context = config, hydra_context
@@ -73,26 +76,44 @@ class RnnlabOptunaSweeper(Sweeper):
         fixed, space = self._split_arguments(arguments)
         dists = distributions(space, self.hydra_context.config_loader)
         storage, name = self.storage_url(), str(self.conf.study_name)
-        study = optuna.create_study(study_name=name, storage=storage, direction=self.conf.direction,
-                                    load_if_exists=True, pruner=self._pruner())
+        study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            direction=self.conf.direction,
+            load_if_exists=True,
+            pruner=make_pruner(**self._pruner_spec()),
+        )
+        study.set_user_attr("pruner", self._pruner_spec())
         stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if self.conf.fail_stale_trials:
             for t in stale:  # left by a killed sweep
                 study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
                 study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-        counted = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()
-                   and not t.user_attrs.get("interrupted")]
+        counted = [
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.state.is_finished() and not t.user_attrs.get("interrupted")
+        ]
         # A new seed per resume: the same seed would repeat the random start-up points.
-        study.sampler = optuna.samplers.TPESampler(seed=self.conf.seed + len(study.trials),
-                                                   n_startup_trials=self.conf.n_startup_trials)
+        study.sampler = optuna.samplers.TPESampler(
+            seed=self.conf.seed + len(study.trials), n_startup_trials=self.conf.n_startup_trials
+        )
         remaining = self.conf.n_trials - len(counted)
-        log.info("Optuna study %s in %s: %d trials done, %d to run", name, storage, len(counted), max(remaining, 0))
+        log.info(
+            "Optuna study %s in %s: %d trials done, %d to run",
+            name,
+            storage,
+            len(counted),
+            max(remaining, 0),
+        )
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         returns = []
         while remaining > 0:
-            trials = [study.ask(fixed_distributions=dists) for _ in range(min(self._n_jobs(), remaining))]
+            trials = [
+                study.ask(fixed_distributions=dists) for _ in range(min(self._n_jobs(), remaining))
+            ]
             batch = [fixed + trial_overrides(t, storage, name) for t in trials]
             self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=self.job_idx)
@@ -128,19 +149,12 @@ class RnnlabOptunaSweeper(Sweeper):
         n = OmegaConf.select(self.config, "hydra.launcher.n_jobs", default=1)
         return n if isinstance(n, int) and n > 0 else 1
 
-    def _pruner(self) -> Any:
-        import optuna
-
-        kind, warmup = self.conf.pruner, self.conf.pruner_warmup_epochs
-        if kind == "median":
-            return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=warmup)
-        if kind == "hyperband":
-            return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup))
-        if kind == "none":
-            return optuna.pruners.NopPruner()
-        from rnnlab.errors import ConfigError
-
-        raise ConfigError("hydra.sweeper.pruner", kind, "one of median, hyperband, none")
+    def _pruner_spec(self) -> dict[str, Any]:
+        return {
+            "kind": str(self.conf.pruner),
+            "warmup_epochs": int(self.conf.pruner_warmup_epochs),
+            "startup_trials": int(self.conf.pruner_startup_trials),
+        }
 
     def _write_tables(self, study: Any, sweep_dir: Path) -> None:
         write_trials_csv(study, sweep_dir / "trials.csv")

@@ -21,11 +21,17 @@ def write_trials_csv(study: Any, path: Path) -> None:
     writer.writerow(["number", "state", "value", *params, *attrs, "epochs_reported", "duration_s"])
     for t in trials:
         duration = t.duration.total_seconds() if t.duration is not None else ""
-        writer.writerow([
-            t.number, t.state.name, "" if t.value is None else t.value,
-            *(t.params.get(k, "") for k in params), *(t.user_attrs.get(k, "") for k in attrs),
-            len(t.intermediate_values), duration,
-        ])
+        writer.writerow(
+            [
+                t.number,
+                t.state.name,
+                "" if t.value is None else t.value,
+                *(t.params.get(k, "") for k in params),
+                *(t.user_attrs.get(k, "") for k in attrs),
+                len(t.intermediate_values),
+                duration,
+            ]
+        )
     atomic_write_text(path, buf.getvalue())
 
 
@@ -36,6 +42,11 @@ def write_best_params(study: Any, path: Path) -> None:
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return
     best = study.best_trial
-    doc = {"study_name": study.study_name, "direction": study.direction.name.lower(),
-           "best_trial": best.number, "best_value": best.value, "params": dict(best.params)}
+    doc = {
+        "study_name": study.study_name,
+        "direction": study.direction.name.lower(),
+        "best_trial": best.number,
+        "best_value": best.value,
+        "params": dict(best.params),
+    }
     atomic_write_text(path, OmegaConf.to_yaml(OmegaConf.create(doc)))

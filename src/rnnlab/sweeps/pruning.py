@@ -16,14 +16,36 @@ import lightning.pytorch as pl
 log = logging.getLogger(__name__)
 
 
+def make_pruner(kind: str = "median", warmup_epochs: int = 1, startup_trials: int = 2) -> Any:
+    """The pruner named by the sweeper config; the jobs rebuild it from the study's attrs."""
+    import optuna
+
+    from rnnlab.errors import ConfigError
+
+    if kind == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=startup_trials, n_warmup_steps=warmup_epochs
+        )
+    if kind == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup_epochs))
+    if kind == "none":
+        return optuna.pruners.NopPruner()
+    raise ConfigError("hydra.sweeper.pruner", kind, "one of median, hyperband, none")
+
+
 class OptunaPruning(pl.Callback):
     """Args:
     monitor: the logged metric reported to the trial (``val/loss``).
     trial, storage, study_name: which trial this job is; set by the sweeper.
     """
 
-    def __init__(self, monitor: str = "val/loss", trial: int | None = None,
-                 storage: str | None = None, study_name: str | None = None) -> None:
+    def __init__(
+        self,
+        monitor: str = "val/loss",
+        trial: int | None = None,
+        storage: str | None = None,
+        study_name: str | None = None,
+    ) -> None:
         self.monitor, self.trial_number = monitor, trial
         self.storage, self.study_name = storage, study_name
         self._trial: Any = None
@@ -32,7 +54,11 @@ class OptunaPruning(pl.Callback):
         import optuna
 
         study = optuna.load_study(study_name=self.study_name, storage=self.storage)
-        trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, self.trial_number)
+        # Optuna does not store the pruner: the sweeper leaves its settings in the study.
+        study.pruner = make_pruner(**study.user_attrs.get("pruner", {}))
+        trial_id = study._storage.get_trial_id_from_study_id_trial_number(
+            study._study_id, self.trial_number
+        )
         return optuna.trial.Trial(study, trial_id)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -48,7 +74,13 @@ class OptunaPruning(pl.Callback):
                 prune = self._trial.should_prune()
                 if prune:
                     self._trial.set_user_attr("pruned_at_epoch", epoch)
-                    log.info("trial %d pruned at epoch %d (%s=%.4g)", self.trial_number, epoch, self.monitor, value)
+                    log.info(
+                        "trial %d pruned at epoch %d (%s=%.4g)",
+                        self.trial_number,
+                        epoch,
+                        self.monitor,
+                        value,
+                    )
         # Every rank stops at the same epoch.
         if trainer.strategy.broadcast(prune, src=0):
             trainer.should_stop = True

@@ -78,7 +78,9 @@ def assign(cfg: DictConfig, hydra_cfg: Any) -> None:
     wants_gpu = trainer.get("accelerator") in ("auto", "gpu", "cuda")
     if launcher.get("split_gpus", True) and wants_gpu and torch.cuda.is_available():
         if trainer.get("devices") in (-1, "-1"):
-            raise ConfigError("trainer.devices", -1, "a number of GPUs per job when jobs share GPUs")
+            raise ConfigError(
+                "trainer.devices", -1, "a number of GPUs per job when jobs share GPUs"
+            )
         ids = gpus_for(job, trainer.get("devices"), torch.cuda.device_count())
         trainer.devices = ids
         distributed.job_overrides[:] = [f"trainer.devices=[{','.join(map(str, ids))}]"]

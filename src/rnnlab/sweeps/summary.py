@@ -73,4 +73,10 @@ class SweepSummary(Callback):
             return
         rows = write_summary(sweep_dir)
         failed = [r["job"] for r in rows if r["status"] != "completed"]
-        log.info("sweep: %d jobs, %d failed %s; summary in %s", len(rows), len(failed), failed or "", sweep_dir / "summary.csv")
+        log.info(
+            "sweep: %d jobs, %d failed %s; summary in %s",
+            len(rows),
+            len(failed),
+            failed or "",
+            sweep_dir / "summary.csv",
+        )
