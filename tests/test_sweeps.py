@@ -123,6 +123,39 @@ def test_pruning_callback_reports_and_stops_bad_trial(tmp_path):
     assert stored.intermediate_values == {0: 5.0} and stored.user_attrs["pruned_at_epoch"] == 0
 
 
+def _compose_with_hydra(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    from rnnlab.config import conf_dir, register_resolvers
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+        return compose("train", overrides=overrides, return_hydra_config=True)
+
+
+@pytest.mark.parametrize(
+    "override,key,expected",
+    [
+        ("launcher=local", "hydra.launcher.n_jobs", 2),
+        ("launcher=slurm", "hydra.launcher.tasks_per_node", 1),
+        ("launcher=slurm", "hydra.launcher.timeout_min", 240),
+        ("launcher=slurm_local", "hydra.launcher.tasks_per_node", 1),
+        ("hparams_search=sine_lstm", "hydra.sweeper.study_name", "sine_lstm"),
+        ("trainer=ddp", "trainer.strategy._target_", "rnnlab.distributed.HydraDDPStrategy"),
+    ],
+)
+def test_sweep_configs_compose(override, key, expected):
+    cfg = _compose_with_hydra([override])
+    assert OmegaConf.select(cfg, key) == expected
+
+
+def test_setuptools_finds_the_sweeper_plugin():
+    from setuptools import find_namespace_packages
+
+    found = find_namespace_packages(str(REPO / "src"), include=["rnnlab*", "hydra_plugins*"])
+    assert "hydra_plugins.rnnlab_optuna" in found
+
+
 # -- one quick end-to-end sweep -------------------------------------------------------
 def test_multirun_2x2_with_failing_jobs_writes_summary(tmp_path):
     """Two of four jobs have a bad value: they are recorded, the others complete, exit 0."""
