@@ -198,6 +198,12 @@ def test_parallel_and_submitit_launchers(tmp_path, launcher):
     rows = summary(tmp_path / "sweep")
     assert [(r["job"], r["status"]) for r in rows] == [(0, "completed"), (1, "completed")]
     assert len(job_dirs(tmp_path / "sweep")) == 2
+    if launcher == "local":  # 2 jobs at once share the cores
+        threads = max(1, len(os.sched_getaffinity(0)) // 2)
+        assert (
+            f"job 1: {threads} torch threads"
+            in (tmp_path / "sweep" / "1" / "train.log").read_text()
+        )
 
 
 def _assert_one_ddp_run(run_dir: Path) -> None:
