@@ -44,10 +44,20 @@ def make_config(tmp_path: Path, overrides: list[str] = (), name: str = "train") 
     return cfg
 
 
-def run_cli(tool: str, args: list[str], tmp_path: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``python -m rnnlab.<tool> ARGS`` with its run dir in ``tmp_path/run``."""
+def run_cli(
+    tool: str, args: list[str], tmp_path: Path, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """Run ``python -m rnnlab.<tool> ARGS`` with its run dir in ``tmp_path/run``.
+
+    With ``-m`` in ``args`` the sweep dir is ``tmp_path/sweep`` (jobs in ``sweep/<num>``).
+    """
     env = {**os.environ, "RNNLAB_DATA_DIR": str(tmp_path / "data"), "WANDB_MODE": "offline"}
-    cmd = [sys.executable, "-m", f"rnnlab.{tool}", *args, f"hydra.run.dir={tmp_path / 'run'}"]
+    out = (
+        f"hydra.sweep.dir={tmp_path / 'sweep'}"
+        if "-m" in args
+        else f"hydra.run.dir={tmp_path / 'run'}"
+    )
+    cmd = [sys.executable, "-m", f"rnnlab.{tool}", *args, out]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import pytest
+
 from conftest import FAST, run_cli
 
 CASES = {
     "unknown group option": (["model=foo"], ["model", "foo", "lstm"]),
-    "non-positive hidden size": (["model.hidden_size=0"], ["model.hidden_size=0", "positive integer"]),
+    "non-positive hidden size": (
+        ["model.hidden_size=0"],
+        ["model.hidden_size=0", "positive integer"],
+    ),
     "negative layers": (["model.num_layers=-2"], ["model.num_layers=-2", "positive integer"]),
     "non-positive window": (["data.window=0"], ["data.window=0", "positive integer"]),
     "window + horizon too long": (

@@ -6,16 +6,19 @@ import itertools
 import math
 
 import pytest
-from conftest import FAST, make_config, read_metrics, run_cli
 
 from rnnlab.experiment import train
+
+from conftest import FAST, make_config, read_metrics, run_cli
 
 
 @pytest.mark.parametrize(
     "model,bidirectional", list(itertools.product(["rnn", "lstm", "gru"], [False, True]))
 )
 def test_fast_dev_run_every_model(tmp_path, model, bidirectional):
-    cfg = make_config(tmp_path, [*FAST, f"model={model}", f"model.bidirectional={bidirectional}", "debug=fdr"])
+    cfg = make_config(
+        tmp_path, [*FAST, f"model={model}", f"model.bidirectional={bidirectional}", "debug=fdr"]
+    )
     metrics = train(cfg, tmp_path)
     assert metrics["status"] == "completed"
     for key in ("train/loss", "test/mse", "test/rollout_mse"):
@@ -25,13 +28,18 @@ def test_fast_dev_run_every_model(tmp_path, model, bidirectional):
 
 def test_run_dir_has_metrics_checkpoints_figure_and_csv(tmp_path):
     metrics = train(make_config(tmp_path, FAST), tmp_path)
-    assert read_metrics(tmp_path) == pytest.approx(metrics) or read_metrics(tmp_path)["status"] == "completed"
+    assert (
+        read_metrics(tmp_path) == pytest.approx(metrics)
+        or read_metrics(tmp_path)["status"] == "completed"
+    )
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
     assert (tmp_path / "predictions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "csv" / "metrics.csv").is_file()
     assert metrics["test/ckpt"].endswith("best.ckpt")
-    assert metrics["val/loss_best"] == pytest.approx(min(metrics["val/loss_best"], metrics["val/loss"]))
+    assert metrics["val/loss_best"] == pytest.approx(
+        min(metrics["val/loss_best"], metrics["val/loss"])
+    )
 
 
 def test_same_seed_same_metrics(tmp_path):
@@ -52,7 +60,9 @@ def test_different_seed_different_data(tmp_path):
 
 
 def test_overfit_one_batch_reaches_near_zero_loss(tmp_path):
-    cfg = make_config(tmp_path, [*FAST, "debug=overfit", "model.hidden_size=32", "trainer.max_epochs=200"])
+    cfg = make_config(
+        tmp_path, [*FAST, "debug=overfit", "model.hidden_size=32", "trainer.max_epochs=200"]
+    )
     metrics = train(cfg, tmp_path)
     assert metrics["train/loss"] < 1e-3
 

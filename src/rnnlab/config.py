@@ -23,3 +23,8 @@ def conf_dir() -> str:
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("repo_root"):
         OmegaConf.register_new_resolver("repo_root", lambda: str(repo_root()))
+    if not OmegaConf.has_resolver("first_set"):
+        # the first argument that is neither null nor empty (``resume_dir`` or a new run dir)
+        OmegaConf.register_new_resolver(
+            "first_set", lambda *values: next((v for v in values if v not in (None, "")), None)
+        )

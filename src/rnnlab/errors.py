@@ -40,7 +40,7 @@ def check_positive(key: str, value: Any, *, integer: bool = True) -> None:
 
 def check_fraction(key: str, value: Any, *, high_inclusive: bool = False) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok and 0 <= value and (value <= 1 if high_inclusive else value < 1)
+    ok = ok and value >= 0 and (value <= 1 if high_inclusive else value < 1)
     if not ok:
         raise ConfigError(key, value, f"a number in [0, 1{']' if high_inclusive else ')'}")
 

@@ -17,12 +17,15 @@ import lightning.pytorch as pl
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.data.batching import TensorDataModule
 from rnnlab.errors import ConfigError, config_group
 from rnnlab.io import write_json
-from rnnlab.loggers import build_loggers, finish_loggers
+from rnnlab.loggers import build_loggers, finish_loggers, run_identity
+from rnnlab.results.collect import flatten
+from rnnlab.resume import check_same_model, resolve_ckpt_path
 from rnnlab.tasks import task_class
 from rnnlab.tasks.base import BaseTask
 
@@ -38,7 +41,9 @@ def instantiate_group(cfg: DictConfig, group: str, **kwargs: Any) -> Any:
         cause = err.__cause__
         if isinstance(cause, ConfigError):
             raise (cause if cause.key.startswith(f"{group}.") else cause.under(group)) from None
-        raise ConfigError(group, cfg.get("_target_"), f"a valid configuration ({cause or err})") from None
+        raise ConfigError(
+            group, cfg.get("_target_"), f"a valid configuration ({cause or err})"
+        ) from None
 
 
 def build_datamodule(cfg: DictConfig) -> TensorDataModule:
@@ -60,7 +65,9 @@ def build_task(cfg: DictConfig, dm: TensorDataModule) -> BaseTask:
 
 def build_callbacks(cfg: DictConfig | None) -> list[pl.Callback]:
     return [
-        instantiate_group(c, f"callbacks.{name}") for name, c in (cfg or {}).items() if c is not None
+        instantiate_group(c, f"callbacks.{name}")
+        for name, c in (cfg or {}).items()
+        if c is not None
     ]
 
 
@@ -75,7 +82,9 @@ def best_checkpoint(trainer: pl.Trainer) -> str | None:
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if torch.is_tensor(v) or isinstance(v, (int, float))}
+    return {
+        k: float(v) for k, v in metrics.items() if torch.is_tensor(v) or isinstance(v, (int, float))
+    }
 
 
 def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
@@ -85,26 +94,36 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     dm = build_datamodule(cfg)
     task = build_task(cfg, dm)
     log.info("model: %s, %d trainable parameters", cfg.model.cell, task.num_parameters)
+    ckpt_path = resolve_ckpt_path(cfg, output_dir)
+    if ckpt_path is not None:  # a clear error for a damaged or mismatched checkpoint
+        ckpt = load_checkpoint(ckpt_path)
+        check_same_model(ckpt, task.hparams, ckpt_path)
+        dm.resume_from(ckpt)  # mid-epoch: continue with the next unseen batch
+        log.info("resuming from %s (global step %s)", ckpt_path, ckpt.get("global_step"))
+        del ckpt
+    run_config = OmegaConf.to_container(cfg, resolve=True)
+    loggers = build_loggers(cfg.get("logger"), run_identity(cfg.task_name, dm.task))
     callbacks = build_callbacks(cfg.get("callbacks"))
-    loggers = build_loggers(cfg.get("logger"))
+    if not loggers:  # it has nothing to log to and Lightning refuses it
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     failed = True
     try:
         trainer = build_trainer(cfg, callbacks, loggers)
         for logger in trainer.loggers:
-            logger.log_hyperparams({"model/params": task.num_parameters})
+            logger.log_hyperparams({**flatten(run_config), "model/params": task.num_parameters})
         metrics: dict[str, Any] = {"model/params": task.num_parameters}
         if cfg.get("train", True):
-            trainer.fit(task, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+            trainer.fit(task, datamodule=dm, ckpt_path=ckpt_path)
             metrics.update(_floats(trainer.callback_metrics))
             ckpt = trainer.checkpoint_callback
             if ckpt is not None and ckpt.best_model_score is not None:
                 metrics[f"{ckpt.monitor}_best"] = float(ckpt.best_model_score)
             metrics["epochs"] = trainer.current_epoch
         if cfg.get("test", True):
-            ckpt_path = best_checkpoint(trainer) if cfg.get("train", True) else cfg.get("ckpt_path")
-            (results,) = trainer.test(task, datamodule=dm, ckpt_path=ckpt_path, verbose=False)
+            test_ckpt = best_checkpoint(trainer) if cfg.get("train", True) else ckpt_path
+            (results,) = trainer.test(task, datamodule=dm, ckpt_path=test_ckpt, verbose=False)
             metrics.update(_floats(results))
-            metrics["test/ckpt"] = ckpt_path or "last weights"
+            metrics["test/ckpt"] = test_ckpt or "last weights"
         metrics["time/total_s"] = time.perf_counter() - started
         metrics["status"] = "completed"
         if trainer.is_global_zero:
@@ -123,7 +142,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises several types for damaged files
-        raise ConfigError("ckpt_path", str(path), f"a readable checkpoint (loading failed: {err})") from None
+        raise ConfigError(
+            "ckpt_path", str(path), f"a readable checkpoint (loading failed: {err})"
+        ) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise ConfigError("ckpt_path", str(path), "a checkpoint written by rnnlab-train")
     return ckpt

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import netrc
 import os
+from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -35,17 +38,36 @@ def wandb_offline(requested: bool | None) -> bool:
     return not wandb_has_credentials()
 
 
-def build_loggers(cfg: DictConfig | None) -> list[Any]:
-    """Instantiate every logger in the group; W&B is put offline when it cannot log in."""
+def run_identity(task_name: str, job_type: str) -> dict[str, str]:
+    """W&B group, name and job type: a sweep's jobs share a group named after the sweep."""
+    try:
+        hcfg = HydraConfig.get()
+    except ValueError:  # not under Hydra (tests, notebooks)
+        return {"group": task_name, "name": task_name, "job_type": job_type}
+    if hcfg.mode == RunMode.MULTIRUN:
+        group = f"{task_name}/{Path(hcfg.sweep.dir).name}"
+        return {"group": group, "name": f"{group}/{hcfg.job.num}", "job_type": job_type}
+    return {"group": task_name, "name": Path(hcfg.runtime.output_dir).name, "job_type": job_type}
+
+
+def build_loggers(cfg: DictConfig | None, identity: dict[str, str] | None = None) -> list[Any]:
+    """Instantiate every logger in the group; W&B is put offline when it cannot log in.
+
+    ``identity`` fills the W&B ``group``, ``name`` and ``job_type`` left null in the config.
+    """
     loggers = []
     for name, lcfg in (cfg or {}).items():
         if lcfg is None:
             continue
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if "WandbLogger" in str(lcfg.get("_target_", "")):
             kwargs["offline"] = wandb_offline(lcfg.get("offline"))
+            kwargs.update({k: v for k, v in (identity or {}).items() if lcfg.get(k) is None})
             if kwargs["offline"]:
-                log.info("W&B: no credentials or offline mode, logging offline to %s", lcfg.get("save_dir"))
+                log.info(
+                    "W&B: no credentials or offline mode, logging offline to %s",
+                    lcfg.get("save_dir"),
+                )
         loggers.append(instantiate(lcfg, **kwargs))
         log.debug("logger %s: %s", name, type(loggers[-1]).__name__)
     return loggers

@@ -5,6 +5,11 @@ vector of example indices into a batch. ``IndexBatches`` draws the indices: shuf
 per epoch from ``(seed, epoch)`` alone, so a resumed run sees the same order, and
 split across DDP ranks like ``DistributedSampler``. There is no per-item Python and
 no host-to-device copy in the training loop.
+
+``IndexBatches`` is also a stateful iterable in Lightning's sense (``state_dict`` /
+``load_state_dict``): a checkpoint saved mid-epoch records how many batches of that
+epoch were trained on, and a run resumed from it continues with the next batch of the
+same permutation instead of restarting the epoch.
 """
 
 from __future__ import annotations
@@ -56,8 +61,15 @@ class IndexBatches:
     ) -> None:
         self.size, self.make_batch, self.batch_size = size, make_batch, batch_size
         self.num_samples, self.replacement = num_samples or size, replacement
-        self.device, self.shuffle, self.seed, self.epoch = torch.device(device), shuffle, seed, epoch
+        self.device, self.shuffle, self.seed, self.epoch = (
+            torch.device(device),
+            shuffle,
+            seed,
+            epoch,
+        )
         self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
+        self._epoch_served, self._served = -1, 0
+        self._resume: tuple[int, int] | None = None
 
     def _per_rank(self) -> int:
         # Pad to a multiple of world_size, as DistributedSampler does, so ranks step in lockstep.
@@ -81,9 +93,26 @@ class IndexBatches:
         return order.to(self.device)
 
     def __iter__(self) -> Iterator[Batch]:
+        epoch = self.epoch()
+        start = 0
+        if self._resume is not None and self._resume[0] == epoch:
+            start = self._resume[1]
+        self._resume = None
+        self._epoch_served, self._served = epoch, start
         order = self.indices()
-        for i in range(len(self)):
+        for i in range(start, len(self)):
+            self._served = i + 1
             yield self.make_batch(order[i * self.batch_size : (i + 1) * self.batch_size])
+
+    # Lightning does not prefetch from an iterable with a length, so when it saves a
+    # checkpoint every batch served so far has been trained on.
+    def state_dict(self) -> dict[str, int]:
+        """The epoch being iterated and how many of its batches were trained on."""
+        return {"epoch": self._epoch_served, "batches_done": self._served}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Start the next iteration after the batches already done, if in the same epoch."""
+        self._resume = (int(state["epoch"]), int(state["batches_done"]))
 
 
 class TensorDataModule(pl.LightningDataModule):
@@ -98,7 +127,9 @@ class TensorDataModule(pl.LightningDataModule):
     input_size: int = 0
     num_outputs: int = 0
 
-    def __init__(self, batch_size: int = 64, eval_batch_size: int | None = None, seed: int = 0) -> None:
+    def __init__(
+        self, batch_size: int = 64, eval_batch_size: int | None = None, seed: int = 0
+    ) -> None:
         super().__init__()
         check_positive("batch_size", batch_size)
         if eval_batch_size is not None:
@@ -106,6 +137,19 @@ class TensorDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.seed = seed
+        self._train_batches_state: dict[str, int] | None = None
+
+    def resume_from(self, checkpoint: dict[str, Any]) -> None:
+        """Continue the training batches where ``checkpoint`` (saved mid-epoch) left them.
+
+        Lightning saves the training iterable's state with its fit loop but restores it only
+        into a loader created after the checkpoint is loaded; a scheduler that asks for the
+        run's length (``T_max: auto``) creates the loader earlier. So the state is handed
+        over here, before any loader exists, and applied to the next training loader.
+        """
+        loop = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {})
+        states = loop.get("combined_loader") or []
+        self._train_batches_state = states[0] if states else None
 
     @property
     def device(self) -> torch.device:
@@ -115,20 +159,28 @@ class TensorDataModule(pl.LightningDataModule):
     def _epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
 
-    def batches(self, size: int, make_batch: MakeBatch, *, train: bool, **kwargs: Any) -> IndexBatches:
+    def batches(
+        self, size: int, make_batch: MakeBatch, *, train: bool, **kwargs: Any
+    ) -> IndexBatches:
         trainer = self.trainer
-        return IndexBatches(
+        # overfit_batches means "the same first batches every epoch": no shuffling then.
+        overfit = trainer is not None and trainer.overfit_batches > 0
+        batches = IndexBatches(
             size,
             make_batch,
             self.batch_size if train else self.eval_batch_size,
             device=self.device,
-            shuffle=train,
+            shuffle=train and not overfit,
             seed=self.seed,
             epoch=self._epoch,
             rank=trainer.global_rank if trainer is not None else 0,
             world_size=trainer.world_size if trainer is not None else 1,
             **kwargs,
         )
+        if train and self._train_batches_state is not None:
+            batches.load_state_dict(self._train_batches_state)
+            self._train_batches_state = None
+        return batches
 
     def task_kwargs(self) -> dict[str, Any]:
         """Extra arguments this data gives its task (a vocabulary, say)."""

@@ -36,7 +36,11 @@ _PTB_MIRRORS = (
     "https://raw.githubusercontent.com/CW-Huang/IFT6135H19_assignment/master/assignment2/data/{}",
 )
 _PTB_EXTRA = "https://raw.githubusercontent.com/tomsercu/lstm/master/data/{}"  # no test file
-PTB_FILES = {"train": "ptb.char.train.txt", "val": "ptb.char.valid.txt", "test": "ptb.char.test.txt"}
+PTB_FILES = {
+    "train": "ptb.char.train.txt",
+    "val": "ptb.char.valid.txt",
+    "test": "ptb.char.test.txt",
+}
 
 
 def ptb_urls(name: str) -> tuple[str, ...]:
@@ -133,7 +137,11 @@ def ptb_chars_to_text(raw: str) -> str:
 # Wide bounds around the split sizes reported for char-PTB (about 5.0M / 0.39M / 0.44M
 # characters, 50 symbols): they cannot prove the exact file, but they reject an HTML
 # error page, a word-level file or a truncated download.
-_PTB_BOUNDS = {"train": (4_500_000, 5_600_000), "val": (330_000, 460_000), "test": (380_000, 520_000)}
+_PTB_BOUNDS = {
+    "train": (4_500_000, 5_600_000),
+    "val": (330_000, 460_000),
+    "test": (380_000, 520_000),
+}
 _PTB_MAX_SYMBOLS = 60
 
 

@@ -93,7 +93,12 @@ class SineDataModule(TensorDataModule):
                 "num_series", num_series, "enough series for at least one per split "
                 f"(val_fraction={val_fraction}, test_fraction={test_fraction})",
             )  # fmt: skip
-        self.num_series, self.length, self.window, self.horizon = num_series, length, window, horizon
+        self.num_series, self.length, self.window, self.horizon = (
+            num_series,
+            length,
+            window,
+            horizon,
+        )
         self.stride, self.sampling, self.windows_per_epoch = stride, sampling, windows_per_epoch
         self.freq_range, self.phase_range = tuple(freq_range), tuple(phase_range)
         self.amplitude_range, self.noise, self.normalize = tuple(amplitude_range), noise, normalize
@@ -110,13 +115,20 @@ class SineDataModule(TensorDataModule):
             low, high = low_high
             return low + (high - low) * torch.rand(n, 1, generator=g, dtype=torch.float64)
 
-        freq, phase, amp = uniform(self.freq_range), uniform(self.phase_range), uniform(self.amplitude_range)
+        freq, phase, amp = (
+            uniform(self.freq_range),
+            uniform(self.phase_range),
+            uniform(self.amplitude_range),
+        )
         t = torch.arange(self.length, dtype=torch.float64)
         series = amp * torch.sin(2 * math.pi * freq * t + phase)
         series += self.noise * torch.randn(n, self.length, generator=g, dtype=torch.float64)
         order = torch.randperm(n, generator=g)
         parts = torch.split(order, self.split_sizes)
-        return {name: series[idx].float() for name, idx in zip(("train", "val", "test"), parts)}
+        return {
+            name: series[idx].float()
+            for name, idx in zip(("train", "val", "test"), parts, strict=True)
+        }
 
     def setup(self, stage: str | None = None) -> None:
         if self.series:
@@ -146,7 +158,9 @@ class SineDataModule(TensorDataModule):
         if self.sampling == "random":
             size, make_batch = self._windows("train", stride=1)
             per_epoch = self.windows_per_epoch or self.split_sizes[0] * self.windows_per_series
-            return self.batches(size, make_batch, train=True, num_samples=per_epoch, replacement=True)
+            return self.batches(
+                size, make_batch, train=True, num_samples=per_epoch, replacement=True
+            )
         size, make_batch = self._windows("train", self.stride)
         return self.batches(size, make_batch, train=True)
 

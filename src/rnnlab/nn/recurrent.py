@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from torch import Tensor, nn
 
 from rnnlab.errors import ConfigError, check_choice, check_fraction, check_positive
@@ -25,17 +24,10 @@ State = Tensor | tuple[Tensor, Tensor]
 
 def _layer_classes(impl: str) -> dict[str, type[nn.Module]]:
     """Layer classes per cell name for an implementation; imported lazily."""
-    classes: dict[str, type[nn.Module]] = dict(TORCH_CELLS)
-    if impl == "scratch":
-        from rnnlab.nn.cells import SCRATCH
+    from rnnlab.nn.cells import SCRATCH
+    from rnnlab.nn.minimal import MINIMAL
 
-        classes.update(SCRATCH)
-    try:
-        from rnnlab.nn.minimal import MINIMAL
-    except ImportError:
-        return classes
-    classes.update(MINIMAL)
-    return classes
+    return {**(SCRATCH if impl == "scratch" else TORCH_CELLS), **MINIMAL}
 
 
 def cell_names() -> list[str]:
@@ -130,5 +122,3 @@ def detach_state(state: State | None) -> State | None:
     if isinstance(state, tuple):
         return tuple(s.detach() for s in state)  # type: ignore[return-value]
     return state.detach()
-
-

@@ -62,10 +62,13 @@ class BaseTask(pl.LightningModule):
                 "optimizer": _plain(optimizer),
                 "scheduler": _plain(scheduler),
                 "run_config": _plain(run_config),
-            }
+            },
+            logger=False,  # the run's whole config is logged, flattened, by the experiment
         )
         with config_group("model"):
-            self.rnn = RecurrentStack(input_size=self.encoder_size(input_size), **self.hparams.model)
+            self.rnn = RecurrentStack(
+                input_size=self.encoder_size(input_size), **self.hparams.model
+            )
 
     def encoder_size(self, input_size: int) -> int:
         """Features the stack reads per step; a task with an embedding overrides this."""

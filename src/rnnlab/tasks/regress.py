@@ -31,6 +31,10 @@ class RegressionTask(BaseTask):
     def forward(self, window: Tensor) -> Tensor:
         return self.head(self.rnn.encode(window))
 
+    def loss_from_final(self, features: Tensor, batch: Any) -> Tensor:
+        """The training loss given the stack's final features (for gradient diagnostics)."""
+        return self.loss_fn(self.head(features), batch[1][:, 0])
+
     def rollout(self, window: Tensor, steps: int) -> Tensor:
         """Predict ``steps`` values, each from a window ending in earlier predictions."""
         preds = []
@@ -65,10 +69,15 @@ class RegressionTask(BaseTask):
         import matplotlib.pyplot as plt
 
         window, targets, rollout = (t[..., 0].float().numpy() for t in self._example)
-        t_in, t_out = range(window.shape[1]), range(window.shape[1], window.shape[1] + targets.shape[1])
-        fig, axes = plt.subplots(len(window), 1, figsize=(7, 1.8 * len(window)), sharex=True, squeeze=False)
+        t_in, t_out = (
+            range(window.shape[1]),
+            range(window.shape[1], window.shape[1] + targets.shape[1]),
+        )
+        fig, axes = plt.subplots(
+            len(window), 1, figsize=(7, 1.8 * len(window)), sharex=True, squeeze=False
+        )
         axes = axes[:, 0]
-        for ax, w, y, p in zip(axes, window, targets, rollout):
+        for ax, w, y, p in zip(axes, window, targets, rollout, strict=True):
             ax.plot(t_in, w, color="0.4", label="input window")
             ax.plot(t_out, y, color="tab:blue", label="truth")
             ax.plot(t_out, p, "--", color="tab:orange", label="rollout")

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Permuted pixel-wise sequential MNIST: tanh RNN, LSTM, GRU, 3 seeds. A GPU job.
+source "$(dirname "$0")/_common.sh"
+SWEEP=logs/tables/smnist_permuted/$STAMP
+train -m experiment=smnist_permuted model=rnn,lstm,gru seed=1,2,3 hydra.sweep.dir="$SWEEP" "$@"
+table "$SWEEP" --metrics test/acc,val/acc_best,model/params

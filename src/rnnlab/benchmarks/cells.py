@@ -1,0 +1,154 @@
+"""Timing of the scratch cells and minimal RNNs against torch.nn; plain dicts, no CLI.
+
+Every number is the median wall time of ``repeats`` training steps (forward, a scalar loss,
+backward) after ``warmup`` untimed ones. The two contenders are timed alternately, so a
+background load that comes and goes biases neither side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+
+from rnnlab.nn.cells import SCRATCH
+from rnnlab.nn.minimal import MinGRU
+
+_TORCH_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[int]:
+    """Temporarily use n intra-op threads. On a CPU shared with other jobs, n=1 avoids
+    OpenMP threads waiting on a descheduled sibling, which made 2-thread timings erratic."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train_step(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    params = [p for p in module.parameters() if p.requires_grad]
+
+    def step() -> None:
+        out, _ = module(x)
+        torch.autograd.grad(out.square().mean(), [x, *params])
+
+    return step
+
+
+def _time_alternating(
+    fns: dict[str, Callable[[], None]], device: torch.device, repeats: int, warmup: int
+) -> dict[str, float]:
+    """Median seconds per call for each function, calls interleaved round-robin."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            samples[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def scratch_vs_torch(
+    cell: str,
+    batch: int = 128,
+    steps: int = 28,
+    hidden: int = 128,
+    input_size: int = 28,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    repeats: int = 20,
+    warmup: int = 3,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    num_threads: int | None = None,
+) -> dict[str, float | int | str]:
+    """Forward+backward time of ``SCRATCH[cell]`` against the matching torch.nn layer.
+
+    ``ratio`` = scratch_s / torch_s; both networks hold identical weights.
+    """
+    dev = torch.device(device)
+    kw = {"num_layers": num_layers, "bidirectional": bidirectional, "batch_first": True}
+    torch.manual_seed(0)
+    ref = _TORCH_CELLS[cell](input_size, hidden, **kw).to(dev, dtype)
+    mine = SCRATCH[cell](input_size, hidden, **kw).to(dev, dtype)
+    mine.load_state_dict(ref.state_dict())
+    x = torch.randn(batch, steps, input_size, device=dev, dtype=dtype, requires_grad=True)
+    fns = {"torch": _train_step(ref, x), "scratch": _train_step(mine, x)}
+    with _threads(num_threads) as threads:
+        t = _time_alternating(fns, dev, repeats, warmup)
+    return {
+        "cell": cell,
+        "device": str(dev),
+        "threads": threads,
+        "batch": batch,
+        "steps": steps,
+        "hidden": hidden,
+        "input_size": input_size,
+        "torch_s": t["torch"],
+        "scratch_s": t["scratch"],
+        "ratio": t["scratch"] / t["torch"],
+    }
+
+
+def scan_vs_gru(
+    seq_len: int = 512,
+    batch: int = 8,
+    hidden: int = 64,
+    input_size: int = 32,
+    device: str = "cpu",
+    repeats: int = 3,
+    warmup: int = 1,
+    num_threads: int | None = None,
+) -> dict[str, float | int | str]:
+    """One training step of MinGRU (log-space parallel scan) against nn.GRU.
+
+    ``speedup`` = gru_s / mingru_s, i.e. how many times faster the scan is.
+    """
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    gru = nn.GRU(input_size, hidden, batch_first=True).to(dev)
+    mingru = MinGRU(input_size, hidden).to(dev)
+    x = torch.randn(batch, seq_len, input_size, device=dev, requires_grad=True)
+    fns = {"gru": _train_step(gru, x), "mingru": _train_step(mingru, x)}
+    with _threads(num_threads) as threads:
+        t = _time_alternating(fns, dev, repeats, warmup)
+    return {
+        "device": str(dev),
+        "threads": threads,
+        "seq_len": seq_len,
+        "batch": batch,
+        "hidden": hidden,
+        "input_size": input_size,
+        "gru_s": t["gru"],
+        "mingru_s": t["mingru"],
+        "speedup": t["gru"] / t["mingru"],
+    }
+
+
+def all_cells(**kw) -> list[dict[str, float | int | str]]:
+    """scratch_vs_torch for every cell in SCRATCH, same keyword arguments."""
+    return [scratch_vs_torch(cell, **kw) for cell in SCRATCH]
+
+
+def scan_sweep(seq_lens: tuple[int, ...] = (512, 4096), **kw) -> list[dict[str, float | int | str]]:
+    """scan_vs_gru at each sequence length, same keyword arguments."""
+    return [scan_vs_gru(seq_len=t, **kw) for t in seq_lens]

@@ -1,0 +1,186 @@
+"""minGRU and minLSTM (Feng et al. 2024, "Were RNNs All We Needed?").
+
+Both drop the hidden state from their gates, so every step is the linear recurrence
+
+    h_t = a_t * h_{t-1} + b_t,    a_t, b_t > 0 computed from x_t alone,
+
+    minGRU:  z_t = sigmoid(k_t),  a_t = 1 - z_t,  b_t = z_t g(h~_t)
+    minLSTM: f'_t = f_t / (f_t + i_t),  i'_t = i_t / (f_t + i_t),  a_t = f'_t,  b_t = i'_t g(h~_t)
+
+with g(x) = x + 1/2 for x >= 0 and sigmoid(x) otherwise (positive, so b_t > 0). Training
+evaluates all steps at once with Heinsen's log-space scan: with A_t = sum_{s<=t} log a_s,
+
+    h_t = exp(A_t) * (h_0 + sum_{s<=t} exp(log b_s - A_s))
+        = exp(A_t + logcumsumexp_s(log b_s - A_s)) + exp(A_t) * h_0.
+
+The h_0 term is kept outside the log domain, so any real initial state is accepted. The
+sequential mode (``step`` / ``parallel=False``) runs the same recurrence one step at a time.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def g(x: Tensor) -> Tensor:
+    """Positive, continuous replacement for tanh on the candidate state."""
+    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
+
+
+def log_g(x: Tensor) -> Tensor:
+    """log g(x), computed without forming g; relu keeps the unused branch finite for x < 0."""
+    return torch.where(x >= 0, (F.relu(x) + 0.5).log(), -F.softplus(-x))
+
+
+def parallel_scan_log(log_a: Tensor, log_b: Tensor, h0: Tensor | None = None) -> Tensor:
+    """All h_t of h_t = a_t h_{t-1} + b_t from log a, log b of shape [B, T, H]; h0 is [B, H]."""
+    a_star = log_a.cumsum(dim=1)
+    h = torch.exp(a_star + torch.logcumsumexp(log_b - a_star, dim=1))
+    if h0 is not None:
+        h = h + a_star.exp() * h0.unsqueeze(1)
+    return h
+
+
+class _MinimalRNN(nn.Module):
+    """Stacked, optionally bidirectional layers of a gate-only-from-input linear recurrence."""
+
+    n_proj = 2  # pre-activations per hidden unit produced by each layer's linear map
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = True,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+    ) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.num_directions = 2 if bidirectional else 1
+        # One Linear per layer-direction, index layer * num_directions + direction.
+        self.proj = nn.ModuleList(
+            nn.Linear(
+                input_size if layer == 0 else hidden_size * self.num_directions,
+                self.n_proj * hidden_size,
+                bias=bias,
+            )
+            for layer in range(num_layers)
+            for _ in range(self.num_directions)
+        )
+
+    def log_coeffs(self, pre: Tensor) -> tuple[Tensor, Tensor]:
+        """(log a_t, log b_t) from the projected input."""
+        raise NotImplementedError
+
+    def coeffs(self, pre: Tensor) -> tuple[Tensor, Tensor]:
+        """(a_t, b_t) from the projected input, in the direct (non-log) form."""
+        raise NotImplementedError
+
+    def _sequential(self, pre: Tensor, h0: Tensor | None) -> Tensor:
+        a, b = self.coeffs(pre)
+        h = torch.zeros_like(b[:, 0]) if h0 is None else h0
+        hs = []
+        for t in range(pre.shape[1]):
+            h = a[:, t] * h + b[:, t]
+            hs.append(h)
+        return torch.stack(hs, dim=1)
+
+    def forward(
+        self, x: Tensor, hx: Tensor | None = None, parallel: bool = True
+    ) -> tuple[Tensor, Tensor]:
+        """x: [B, T, I] (batch_first) -> (output [B, T, D*H], h_n [num_layers*D, B, H]).
+
+        hx is the initial state [num_layers*D, B, H] (zeros if None), as in torch.nn.GRU.
+        """
+        if not self.batch_first:
+            x = x.transpose(0, 1)
+        n_states = self.num_layers * self.num_directions
+        if hx is not None and tuple(hx.shape) != (n_states, x.shape[0], self.hidden_size):
+            raise RuntimeError(f"Expected hx of shape {(n_states, x.shape[0], self.hidden_size)}")
+        h_n = []
+        layer_in = x
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(self.num_directions):
+                k = layer * self.num_directions + d
+                seq = layer_in.flip(1) if d else layer_in
+                pre = self.proj[k](seq)
+                state = None if hx is None else hx[k]
+                if parallel:
+                    h = parallel_scan_log(*self.log_coeffs(pre), state)
+                else:
+                    h = self._sequential(pre, state)
+                h_n.append(h[:, -1])
+                outs.append(h.flip(1) if d else h)
+            layer_in = torch.cat(outs, dim=-1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_in = F.dropout(layer_in, self.dropout, training=True)
+        out = layer_in if self.batch_first else layer_in.transpose(0, 1)
+        return out, torch.stack(h_n)
+
+    def step(self, x_t: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One generation step: x_t [B, I], h [num_layers, B, H] -> (y_t [B, H], new h)."""
+        if self.bidirectional:
+            raise RuntimeError("step() needs the future for a bidirectional layer")
+        new_h = []
+        layer_in = x_t
+        for layer in range(self.num_layers):
+            a, b = self.coeffs(self.proj[layer](layer_in))
+            layer_in = b if h is None else a * h[layer] + b
+            new_h.append(layer_in)
+            # Dropout applies between layers exactly as in forward, so training-mode
+            # sequential and parallel runs differ only by their random masks.
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_in = F.dropout(layer_in, self.dropout, training=True)
+        return new_h[-1], torch.stack(new_h)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+            f"dropout={self.dropout}, bidirectional={self.bidirectional}"
+        )
+
+
+class MinGRU(_MinimalRNN):
+    """h_t = (1 - z_t) h_{t-1} + z_t g(h~_t),  [k_t, h~_t] = Linear(x_t),  z_t = sigmoid(k_t)."""
+
+    n_proj = 2
+
+    def log_coeffs(self, pre: Tensor) -> tuple[Tensor, Tensor]:
+        k, h_tilde = pre.chunk(2, dim=-1)
+        # log(1 - sigmoid(k)) = -softplus(k);  log sigmoid(k) = -softplus(-k)
+        return -F.softplus(k), -F.softplus(-k) + log_g(h_tilde)
+
+    def coeffs(self, pre: Tensor) -> tuple[Tensor, Tensor]:
+        k, h_tilde = pre.chunk(2, dim=-1)
+        z = torch.sigmoid(k)
+        return 1 - z, z * g(h_tilde)
+
+
+class MinLSTM(_MinimalRNN):
+    """h_t = f'_t h_{t-1} + i'_t g(h~_t) with f', i' = f, i normalised to sum to one."""
+
+    n_proj = 3
+
+    def log_coeffs(self, pre: Tensor) -> tuple[Tensor, Tensor]:
+        kf, ki, h_tilde = pre.chunk(3, dim=-1)
+        # diff = log i - log f, so log f' = -softplus(diff) and log i' = -softplus(-diff).
+        diff = F.softplus(-kf) - F.softplus(-ki)
+        return -F.softplus(diff), -F.softplus(-diff) + log_g(h_tilde)
+
+    def coeffs(self, pre: Tensor) -> tuple[Tensor, Tensor]:
+        kf, ki, h_tilde = pre.chunk(3, dim=-1)
+        f, i = torch.sigmoid(kf), torch.sigmoid(ki)
+        return f / (f + i), i / (f + i) * g(h_tilde)
+
+
+MINIMAL: dict[str, type[_MinimalRNN]] = {"mingru": MinGRU, "minlstm": MinLSTM}
