@@ -14,9 +14,10 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import FAST, REPO, read_metrics
 from rnnlab.sweeps.resources import gpus_for, threads_for
 from rnnlab.sweeps.summary import write_summary
+
+from conftest import FAST, REPO, read_metrics
 
 QUICK = [*FAST, "trainer.max_epochs=1", "callbacks.test_figures=null"]
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
