@@ -182,13 +182,29 @@ def test_multirun_2x2_with_failing_jobs_writes_summary(tmp_path):
 
 
 # -- slow: launchers, DDP, Optuna ------------------------------------------------------
+BOOM = """
+import lightning.pytorch as pl
+
+class Boom(pl.Callback):
+    def __init__(self, fail):
+        self.fail = fail
+
+    def on_train_start(self, trainer, pl_module):
+        if self.fail:
+            raise KeyError("boom")
+"""
+
+
 @pytest.mark.slow
-def test_unexpected_error_recorded_in_sweep(tmp_path):
-    proc = run_sweep(["ckpt_path=null,/nonexistent/last.ckpt"], tmp_path)
+def test_unexpected_error_recorded_in_sweep(tmp_path, monkeypatch):
+    (tmp_path / "boom_callback.py").write_text(BOOM)
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    args = ["+callbacks.boom._target_=boom_callback.Boom", "+callbacks.boom.fail=false,true"]
+    proc = run_sweep(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = summary(tmp_path / "sweep")
     assert [r["status"] for r in rows] == ["completed", "failed"]
-    assert "FileNotFoundError" in rows[1]["error"]
+    assert "KeyError" in rows[1]["error"] and "boom" in rows[1]["error"]
 
 
 @pytest.mark.slow
