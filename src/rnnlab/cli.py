@@ -20,8 +20,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from rnnlab.config import conf_dir, register_resolvers
+from rnnlab.distributed import global_rank_from_env
 from rnnlab.errors import ConfigError, DataError
 from rnnlab.io import write_json
+from rnnlab.sweeps.resources import job_environment
 
 log = logging.getLogger("rnnlab")
 
@@ -38,13 +40,20 @@ def hydra_main(config_name: str, job: Job) -> Callable[[], Any]:
         output_dir = Path(hcfg.runtime.output_dir)
         multirun = hcfg.mode == RunMode.MULTIRUN
         try:
-            metrics = job(cfg, output_dir)
+            with job_environment(cfg, hcfg):
+                metrics = job(cfg, output_dir)
         except (ConfigError, DataError) as err:
             return _fail(output_dir, err, multirun, exit_code=2)
         except FloatingPointError as err:
             return _fail(output_dir, err, multirun, exit_code=3)
         except OSError as err:
             return _fail(output_dir, OSError(describe_os_error(err)), multirun, exit_code=1)
+        except Exception as err:
+            if not multirun:
+                raise
+            # In a sweep any error of one job is recorded; the other jobs still run.
+            log.exception("job failed")
+            return _fail(output_dir, RuntimeError(f"{type(err).__name__}: {err}"), multirun, 1)
         objective = cfg.get("optimized_metric")
         return metrics.get(objective) if objective else None
 
@@ -79,7 +88,8 @@ def _fail(output_dir: Path, err: Exception, multirun: bool, exit_code: int) -> N
     """Report the error in one line. In a sweep, record it and let the other jobs run."""
     log.error("%s", err)
     print(f"error: {err}", file=sys.stderr)
-    if multirun or isinstance(err, FloatingPointError):
+    # Ranks > 0 of a DDP job leave metrics.json to rank 0.
+    if (multirun or isinstance(err, FloatingPointError)) and global_rank_from_env() == 0:
         try:
             write_json(output_dir / "metrics.json", {"status": "failed", "error": str(err)})
         except OSError as write_err:  # the disk that failed the run may fail this too

@@ -1,0 +1,1 @@
+"""Sweeps: per-job resources, sweep summaries, Optuna pruning."""
