@@ -16,6 +16,7 @@ and the others still run. Results go to ``<run dir>/metrics.json`` and, with
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import time
 from pathlib import Path
@@ -39,7 +40,10 @@ class Benchmark(NamedTuple):
     full_kwargs: dict[str, Any]
 
 
+ONE_THREAD = {"num_threads": 1}  # quick CPU timings: steadier on a small, busy machine
+
 BENCHMARKS: list[Benchmark] = [
+    Benchmark("default_run", "rnnlab.benchmarks.default_run:default_run", {}, {}),
     Benchmark(
         "loop", "rnnlab.benchmarks.loop:lightning_vs_plain", {"quick": True}, {"quick": False}
     ),
@@ -47,14 +51,14 @@ BENCHMARKS: list[Benchmark] = [
         "batching",
         "rnnlab.benchmarks.batching:resident_vs_dataloader",
         {"quick": True},
-        {"quick": False},
+        {"quick": False, "num_threads": None},
     ),
     *(
         Benchmark(
             f"cells_{c}",
             "rnnlab.benchmarks.cells:scratch_vs_torch",
-            {"cell": c, "quick": True},
-            {"cell": c, "quick": False},
+            {"cell": c, "repeats": 10, **ONE_THREAD},
+            {"cell": c, "repeats": 50},
         )  # fmt: skip
         for c in ("rnn", "lstm", "gru")
     ),
@@ -62,8 +66,8 @@ BENCHMARKS: list[Benchmark] = [
         Benchmark(
             f"scan_{t}",
             "rnnlab.benchmarks.cells:scan_vs_gru",
-            {"seq_len": t, "quick": True},
-            {"seq_len": t, "quick": False},
+            {"seq_len": t, "repeats": 3 if t < 1000 else 2, **ONE_THREAD},
+            {"seq_len": t, "batch": 64, "hidden": 256, "repeats": 10},
         )  # fmt: skip
         for t in (512, 4096)
     ),
@@ -73,8 +77,8 @@ BENCHMARKS: list[Benchmark] = [
     Benchmark(
         "sweeps",
         "rnnlab.benchmarks.sweeps:parallel_vs_sequential",
-        {"quick": True},
-        {"quick": False},
+        {"epochs": 3, "sequential_threads": 1},
+        {"epochs": 15},
     ),
 ]
 MODES = ("quick", "full")
@@ -108,7 +112,9 @@ def run_one(bench: Benchmark, mode: str, device: str) -> dict[str, Any]:
     kwargs = dict(bench.quick_kwargs if mode == "quick" else bench.full_kwargs)
     started = time.perf_counter()
     try:
-        result = dict(func(device=device, **kwargs))
+        if "device" in inspect.signature(func).parameters:
+            kwargs["device"] = device
+        result = dict(func(**kwargs))
     except Exception as err:  # one broken benchmark must not lose the others' numbers
         log.exception("benchmark %s failed", bench.name)
         return {"name": bench.name, "status": f"failed: {type(err).__name__}: {err}"}
