@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import FAST, make_config
 
 from rnnlab.config import conf_dir
 from rnnlab.experiment import train
+
+from helpers import FAST, make_config
 
 # Groups selected on the command line as `group=option`; files starting with "_" are parts.
 GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "callbacks", "logger", "debug",
