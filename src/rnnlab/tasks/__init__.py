@@ -8,6 +8,7 @@ from rnnlab.errors import ConfigError
 
 TASKS = {
     "regression": "rnnlab.tasks.regress:RegressionTask",
+    "language_model": "rnnlab.tasks.language:LanguageModelTask",
 }
 
 
