@@ -124,7 +124,8 @@ class CharDataModule(TensorDataModule):
 
     def prepare_data(self) -> None:
         """Download the corpus if needed (Lightning calls this once per node)."""
-        self._load(self.download)
+        if self.splits is None:  # already read: the files are there
+            self._load(self.download)
 
     def load_text(self) -> Splits:
         """The corpus split into strings, and the vocabulary of its training split."""

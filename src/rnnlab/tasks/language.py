@@ -198,8 +198,9 @@ class LanguageModelTask(BaseTask):
         bad = sorted({c for c in prompt if c not in known})
         if bad:
             raise ConfigError(
-                "prompt", prompt, f"characters of the training vocabulary; {''.join(bad)!r} are not in it"
-            )
+                "prompt", prompt, f"characters of the training vocabulary only; "
+                f"{', '.join(map(repr, bad))} not in the training vocabulary",
+            )  # fmt: skip
         if isinstance(length, bool) or not isinstance(length, int) or length < 0:
             raise ConfigError("length", length, "an integer >= 0")
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature < 0:
