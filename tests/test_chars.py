@@ -8,11 +8,12 @@ import lightning.pytorch as pl
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_config, read_metrics, run_cli
 
 from rnnlab.data.chars import CharDataModule
 from rnnlab.errors import ConfigError
 from rnnlab.experiment import build_datamodule, build_task, train
+
+from conftest import make_config, read_metrics, run_cli
 
 PHRASE = "to be or not to be, that is the question. "
 
@@ -57,7 +58,7 @@ def test_sequential_batches_continue_each_other(corpus):
     dm = datamodule(corpus)
     batches = list(dm.train_dataloader())
     assert len(batches) > 3
-    for (x0, y0), (x1, _) in zip(batches, batches[1:]):
+    for (x0, y0), (x1, _) in zip(batches, batches[1:], strict=False):
         assert torch.equal(x0[:, 1:], y0[:, :-1])
         assert torch.equal(x1[:, 0], y0[:, -1])  # batch k+1 starts where batch k's targets ended
     rows = torch.cat([x for x, _ in batches] + [batches[-1][1][:, -1:]], dim=1)
@@ -65,7 +66,7 @@ def test_sequential_batches_continue_each_other(corpus):
     length = len(train_ids) // 4
     assert torch.equal(rows, train_ids[: 4 * length].view(4, length))  # contiguous streams
     again = list(dm.train_dataloader())  # no shuffling between epochs
-    assert all(torch.equal(a[0], b[0]) for a, b in zip(batches, again))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(batches, again, strict=True))
 
 
 def test_ranks_take_their_own_streams(corpus, monkeypatch):
@@ -84,7 +85,7 @@ def test_random_sampling_is_seeded_and_shifted(corpus):
     a = list(datamodule(corpus, sampling="random", seed=3).train_dataloader())
     b = list(datamodule(corpus, sampling="random", seed=3).train_dataloader())
     c = list(datamodule(corpus, sampling="random", seed=4).train_dataloader())
-    assert all(torch.equal(p[0], q[0]) for p, q in zip(a, b))
+    assert all(torch.equal(p[0], q[0]) for p, q in zip(a, b, strict=True))
     assert not torch.equal(a[0][0], c[0][0])
     assert all(torch.equal(x[:, 1:], y[:, :-1]) for x, y in a)
 
@@ -109,7 +110,7 @@ def test_carried_state_equals_one_long_pass_and_resets(tmp_path, corpus):
 
 def test_memorises_a_tiny_corpus(tmp_path):
     path = tmp_path / "abc.txt"
-    path.write_text("abcdefgh" * 150, encoding="utf-8")
+    path.write_text("abcdefgh" * 60, encoding="utf-8")
     overrides = chars_overrides(path, "trainer.max_epochs=12", "optimizer.lr=0.03", "test=false",
                                 "callbacks.model_checkpoint=null")  # fmt: skip
     metrics = train(make_config(tmp_path, overrides), tmp_path)
@@ -117,12 +118,17 @@ def test_memorises_a_tiny_corpus(tmp_path):
 
 
 def test_vocab_in_checkpoint_and_unknown_counts(tmp_path, corpus):
-    metrics = train(make_config(tmp_path, chars_overrides(corpus, "trainer.max_epochs=1")), tmp_path)
+    metrics = train(
+        make_config(tmp_path, chars_overrides(corpus, "trainer.max_epochs=1", "data.bptt=32")),
+        tmp_path,
+    )
     dm = datamodule(corpus)
     assert metrics["data/val_unknown"] == dm.unknown["val"]
     assert metrics["data/test_unknown"] == dm.unknown["test"]
     assert dm.unknown["val"] + dm.unknown["test"] == 5  # 'QQQ' and '!!'
-    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(
+        tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False
+    )
     assert ckpt["hyper_parameters"]["vocab"] == dm.vocab.to_list()
     assert ckpt["CharDataModule"]["vocab"] == dm.vocab.to_list()
     assert "Q" not in dm.vocab.itos and dm.vocab.itos[0] == "<unk>"
@@ -130,23 +136,34 @@ def test_vocab_in_checkpoint_and_unknown_counts(tmp_path, corpus):
 
 @pytest.mark.parametrize("encoding", ["embedding", "onehot"])
 def test_fast_dev_run_both_encodings(tmp_path, corpus, encoding):
-    cfg = make_config(tmp_path, chars_overrides(corpus, f"data.encoding={encoding}", "debug=fdr",
-                                                  "callbacks.lr_monitor=null"))
+    cfg = make_config(
+        tmp_path,
+        chars_overrides(
+            corpus, f"data.encoding={encoding}", "debug=fdr", "callbacks.lr_monitor=null"
+        ),
+    )
     metrics = train(cfg, tmp_path)
     assert math.isfinite(metrics["test/bpc"]) and metrics["status"] == "completed"
 
 
 def test_sample_is_seeded_and_greedy_ignores_seed(trained, tmp_path):
+    from rnnlab.tasks.language import LanguageModelTask
+
     ckpt = trained / "checkpoints" / "last.ckpt"
 
     def sample(name, *args):
-        proc = run_cli("sample", [f"ckpt_path={ckpt}", "prompt=to", "length=40", *args], tmp_path / name)
+        proc = run_cli(
+            "sample", [f"ckpt_path={ckpt}", "prompt=to", "length=40", *args], tmp_path / name
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
-        return proc.stdout.strip().splitlines()[-1]
+        return (tmp_path / name / "run" / "sample.txt").read_text(encoding="utf-8")
 
     assert sample("a", "seed=1") == sample("b", "seed=1")
     greedy = sample("c", "temperature=0", "seed=1")
-    assert greedy == sample("d", "temperature=0", "seed=2")
+    task = LanguageModelTask.load_from_checkpoint(ckpt, map_location="cpu")
+    for seed in (1, 2):
+        text = task.generate("to", 40, temperature=0, generator=torch.Generator().manual_seed(seed))
+        assert "to" + text == greedy
     assert greedy[:40] in PHRASE * 3  # the phrase it was trained on
 
 
@@ -158,27 +175,29 @@ def test_eval_reproduces_test_bpc(trained, tmp_path):
         assert evaluated[key] == trained_metrics[key], key
 
 
-def _bad_files(tmp_path):
-    empty, binary, short = tmp_path / "empty.txt", tmp_path / "latin1.txt", tmp_path / "short.txt"
+def test_empty_corpus_fails_cleanly(tmp_path):
+    empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
-    binary.write_bytes("caf\u00e9 ".encode("latin-1") * 200)
-    short.write_text("abc" * 10, encoding="utf-8")
-    return {"empty": empty, "non-utf8": binary, "short": short}
+    proc = run_cli("train", chars_overrides(empty), tmp_path)
+    assert proc.returncode == 2
+    assert f"data.path='{empty}'" in proc.stderr and "is empty" in proc.stderr, proc.stderr[-1500:]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "run" / "metrics.json").exists()
 
 
 @pytest.mark.parametrize(
-    "case,expected",
-    [("empty", ["data.path=", "is empty"]), ("non-utf8", ["data.path=", "not valid UTF-8"]),
-     ("short", ["data.batch_size=4", "too short"])],  # fmt: skip
+    "content,expected",
+    [
+        ("caf\u00e9 ".encode("latin-1") * 200, r"data\.path=.*not valid UTF-8: byte 0xe9"),
+        (b"abc" * 10, r"data\.batch_size=4 .*too short"),
+    ],
 )
-def test_bad_corpus_fails_cleanly(tmp_path, case, expected):
-    path = _bad_files(tmp_path)[case]
-    proc = run_cli("train", chars_overrides(path), tmp_path)
-    assert proc.returncode == 2
-    for text in expected:
-        assert text in proc.stderr, (text, proc.stderr[-1500:])
-    assert "Traceback" not in proc.stderr
-    assert not (tmp_path / "run" / "metrics.json").exists()
+def test_unusable_corpus_names_the_key(tmp_path, content, expected):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    dm = build_datamodule(make_config(tmp_path, chars_overrides(path)))
+    with pytest.raises(ConfigError, match=expected):
+        dm.setup("fit")
 
 
 def test_prompt_with_unseen_characters_fails_cleanly(trained, tmp_path):
@@ -193,7 +212,9 @@ def test_config_errors_name_data_keys(tmp_path):
     with pytest.raises(ConfigError, match=r"data\.corpus='shakespeare'.*tinyshakespeare"):
         build_datamodule(make_config(tmp_path, ["data=chars", "data.corpus=shakespeare"]))
     with pytest.raises(ConfigError, match=r"data\.path='/no/such/file'"):
-        build_datamodule(make_config(tmp_path, ["data=chars", "data.corpus=path", "data.path=/no/such/file"]))
+        build_datamodule(
+            make_config(tmp_path, ["data=chars", "data.corpus=path", "data.path=/no/such/file"])
+        )
     with pytest.raises(ConfigError, match=r"data\.encoding='bits'"):
         build_datamodule(make_config(tmp_path, ["data=chars", "data.encoding=bits"]))
 

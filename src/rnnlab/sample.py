@@ -24,7 +24,11 @@ def sample(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
 
     ckpt = load_checkpoint(cfg.ckpt_path)
     if "vocab" not in ckpt["hyper_parameters"]:
-        raise ConfigError("ckpt_path", str(cfg.ckpt_path), "a checkpoint of a character language model (data=chars)")
+        raise ConfigError(
+            "ckpt_path",
+            str(cfg.ckpt_path),
+            "a checkpoint of a character language model (data=chars)",
+        )
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
         raise ConfigError("seed", cfg.seed, "an integer")
     if cfg.top_k is not None:

@@ -41,7 +41,11 @@ class TextSamples(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch
-        if not trainer.is_global_zero or (epoch + 1) % self.every_n_epochs or not hasattr(pl_module, "generate"):
+        if (
+            not trainer.is_global_zero
+            or (epoch + 1) % self.every_n_epochs
+            or not hasattr(pl_module, "generate")
+        ):
             return
         prompt = self.prompt
         if prompt is None:

@@ -86,17 +86,27 @@ class CharDataModule(TensorDataModule):
         check_choice("corpus", corpus, CORPORA)
         check_choice("sampling", sampling, SAMPLINGS)
         check_choice("encoding", encoding, ENCODINGS)
-        for key, value in [("bptt", bptt), ("embedding_dim", embedding_dim), ("prompt_chars", prompt_chars)]:
+        for key, value in [
+            ("bptt", bptt),
+            ("embedding_dim", embedding_dim),
+            ("prompt_chars", prompt_chars),
+        ]:
             check_positive(key, value)
         for key, value in [("max_chars", max_chars), ("windows_per_epoch", windows_per_epoch)]:
             if value is not None:
                 check_positive(key, value)
         if corpus == "path" and not (path and Path(path).expanduser().is_file()):
-            raise ConfigError("path", path, "an existing UTF-8 text file (data.corpus=path reads it)")
+            raise ConfigError(
+                "path", path, "an existing UTF-8 text file (data.corpus=path reads it)"
+            )
         self.corpus, self.data_dir, self.path = corpus, Path(data_dir), path
         self.download, self.verify, self.max_chars = download, verify, max_chars
         self.sampling, self.bptt, self.eval_streams = sampling, bptt, eval_streams
-        self.windows_per_epoch, self.encoding, self.embedding_dim = windows_per_epoch, encoding, embedding_dim
+        self.windows_per_epoch, self.encoding, self.embedding_dim = (
+            windows_per_epoch,
+            encoding,
+            embedding_dim,
+        )
         self.prompt_chars = prompt_chars
         self.splits: Splits | None = None
         self.vocab: Vocab | None = None
@@ -113,7 +123,9 @@ class CharDataModule(TensorDataModule):
             )  # fmt: skip
         except CorpusError as err:
             if self.corpus == "path":
-                raise ConfigError("data.path", self.path, f"a non-empty UTF-8 text file ({err})") from None
+                raise ConfigError(
+                    "data.path", self.path, f"a non-empty UTF-8 text file ({err})"
+                ) from None
             raise DataError(f"data.corpus={self.corpus!r}: {err}") from None
         except DownloadError as err:
             first = str(err).splitlines()[0]
@@ -166,10 +178,14 @@ class CharDataModule(TensorDataModule):
         if self.ids:
             return
         splits = self.load_text()
-        module = getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
+        module = (
+            getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
+        )
         saved = getattr(module, "vocab", None)
         if isinstance(saved, Vocab) and saved != self.vocab:
-            log.warning("the model's vocabulary differs from this corpus's; encoding with the model's")
+            log.warning(
+                "the model's vocabulary differs from this corpus's; encoding with the model's"
+            )
             self.vocab = saved
         _, world = self._world()
         self._check_lengths(splits, world)
@@ -212,7 +228,9 @@ class CharDataModule(TensorDataModule):
             steps = min(bptt, streams.size(1) - 1 - start)
             return streams[:, start : start + steps], streams[:, start + 1 : start + 1 + steps]
 
-        return self.batches(n_windows * world, make_batch, train=split == "train", shuffle=False, batch_size=1)
+        return self.batches(
+            n_windows * world, make_batch, train=split == "train", shuffle=False, batch_size=1
+        )
 
     def _random(self) -> IndexBatches:
         ids, bptt = self.ids["train"], self.bptt

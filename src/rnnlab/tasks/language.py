@@ -80,7 +80,10 @@ class LanguageModelTask(BaseTask):
         self.encoder = nn.Embedding(n, embedding_dim) if encoding == "embedding" else None
         self.head = nn.Linear(self.rnn.output_size, n)
         self.metrics = nn.ModuleDict(
-            {f"{s}_": nn.ModuleDict({"bpc": CharNLL("bits"), "ppl": CharNLL("ppl")}) for s in STAGES}
+            {
+                f"{s}_": nn.ModuleDict({"bpc": CharNLL("bits"), "ppl": CharNLL("ppl")})
+                for s in STAGES
+            }
         )
         self.val_bpc_best = MinMetric()
         self._state: dict[str, State | None] = dict.fromkeys(STAGES)
@@ -125,7 +128,9 @@ class LanguageModelTask(BaseTask):
         metrics = self.metrics[f"{stage}_"]
         for name, metric in metrics.items():
             metric.update(total, tokens)
-            self.log(f"{stage}/{name}", metric, on_step=False, on_epoch=True, prog_bar=name == "bpc")
+            self.log(
+                f"{stage}/{name}", metric, on_step=False, on_epoch=True, prog_bar=name == "bpc"
+            )
         return total / tokens
 
     @staticmethod
@@ -137,7 +142,9 @@ class LanguageModelTask(BaseTask):
         if batch_idx == 0:
             self.reset_state("train")
 
-    def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_start(
+        self, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
         if batch_idx == 0:
             self.reset_state("val")
 
@@ -191,7 +198,9 @@ class LanguageModelTask(BaseTask):
         finally:
             self.train(was_training)
 
-    def _check_sampling(self, prompt: str, length: int, temperature: float, top_k: int | None) -> None:
+    def _check_sampling(
+        self, prompt: str, length: int, temperature: float, top_k: int | None
+    ) -> None:
         if not isinstance(prompt, str) or not prompt:
             raise ConfigError("prompt", prompt, "a non-empty string")
         known = set(self.vocab.itos[1:])
@@ -203,13 +212,19 @@ class LanguageModelTask(BaseTask):
             )  # fmt: skip
         if isinstance(length, bool) or not isinstance(length, int) or length < 0:
             raise ConfigError("length", length, "an integer >= 0")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature < 0:
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, (int, float))
+            or temperature < 0
+        ):
             raise ConfigError("temperature", temperature, "a number >= 0 (0 = greedy)")
         if top_k is not None:
             check_positive("top_k", top_k)
 
     @staticmethod
-    def _pick(logits: Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None) -> int:
+    def _pick(
+        logits: Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None
+    ) -> int:
         logits = logits.clone()
         logits[0] = -math.inf  # <unk>
         if temperature == 0:
