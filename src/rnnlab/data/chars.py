@@ -128,10 +128,14 @@ class CharDataModule(TensorDataModule):
                 ) from None
             raise DataError(f"data.corpus={self.corpus!r}: {err}") from None
         except DownloadError as err:
-            first = str(err).splitlines()[0]
+            # The download error spans lines (file, mirrors, errors); the CLI prints one.
+            lines = [line.strip() for line in str(err).splitlines()]
+            urls = [line for line in lines if line.startswith(("http://", "https://"))]
+            source = f" (e.g. from {urls[0]})" if urls else ""
             raise DataError(
-                f"data.corpus={self.corpus!r}: {first} Put the files into {self.data_dir / self.corpus} "
-                "by hand (or set RNNLAB_DATA_DIR), or use data.corpus=stdlib or data.corpus=path"
+                f"data.corpus={self.corpus!r}: {lines[0]} Put the files into "
+                f"{self.data_dir / self.corpus} by hand{source} or set RNNLAB_DATA_DIR, "
+                "or use data.corpus=stdlib or data.corpus=path"
             ) from None
 
     def prepare_data(self) -> None:
