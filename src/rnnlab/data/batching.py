@@ -160,17 +160,28 @@ class TensorDataModule(pl.LightningDataModule):
         return self.trainer.current_epoch if self.trainer is not None else 0
 
     def batches(
-        self, size: int, make_batch: MakeBatch, *, train: bool, **kwargs: Any
+        self,
+        size: int,
+        make_batch: MakeBatch,
+        *,
+        train: bool,
+        shuffle: bool | None = None,
+        batch_size: int | None = None,
+        **kwargs: Any,
     ) -> IndexBatches:
+        """Batches over ``range(size)``; ``shuffle`` and ``batch_size`` default by ``train``.
+
+        Data whose order matters (streams walked window by window) passes ``shuffle=False``.
+        """
         trainer = self.trainer
         # overfit_batches means "the same first batches every epoch": no shuffling then.
         overfit = trainer is not None and trainer.overfit_batches > 0
         batches = IndexBatches(
             size,
             make_batch,
-            self.batch_size if train else self.eval_batch_size,
+            batch_size or (self.batch_size if train else self.eval_batch_size),
             device=self.device,
-            shuffle=train and not overfit,
+            shuffle=(train and not overfit) if shuffle is None else shuffle,
             seed=self.seed,
             epoch=self._epoch,
             rank=trainer.global_rank if trainer is not None else 0,

@@ -9,6 +9,7 @@ from rnnlab.errors import ConfigError
 TASKS = {
     "regression": "rnnlab.tasks.regress:RegressionTask",
     "classification": "rnnlab.tasks.classify:ClassificationTask",
+    "language_model": "rnnlab.tasks.language:LanguageModelTask",
 }
 
 

@@ -1,0 +1,79 @@
+"""Training throughput of the character LM: characters per second, forward + backward + step."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def chars_per_second(
+    hidden: int = 512,
+    layers: int = 2,
+    batch: int = 32,
+    bptt: int = 64,
+    device: str = "cpu",
+    steps: int = 3,
+    warmup: int = 1,
+    cell: str = "lstm",
+    vocab_size: int = 65,
+    embedding_dim: int = 64,
+    encoding: str = "embedding",
+    impl: str = "torch",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Time ``steps`` training steps of ``LanguageModelTask``'s model on random ids.
+
+    Each step is what ``rnnlab-train`` does per batch with sequential sampling: forward
+    from the carried (detached) state, cross-entropy, backward, gradient clipping and an
+    Adam step. ``warmup`` untimed steps come first (allocator, cuDNN plans). The default
+    (65 characters as in tiny-shakespeare, 2x512 LSTM, 32 streams x 64 steps, 1 + 3 steps) is
+    meant to take well under 20 s on an idle CPU.
+    """
+    from rnnlab.nn.recurrent import detach_state
+    from rnnlab.tasks.language import LanguageModelTask
+
+    torch.manual_seed(seed)
+    dev = torch.device(device)
+    vocab = ["<unk>", *(chr(33 + i) for i in range(vocab_size - 1))]
+    model = {"cell": cell, "hidden_size": hidden, "num_layers": layers, "impl": impl}
+    task = LanguageModelTask(model=model, input_size=vocab_size, num_outputs=vocab_size, vocab=vocab,
+                             encoding=encoding, embedding_dim=embedding_dim).to(dev)  # fmt: skip
+    task.train()
+    optimizer = torch.optim.Adam(task.parameters(), lr=1e-3)
+    ids = torch.randint(1, vocab_size, (batch, bptt + 1), device=dev)
+    x, y = ids[:, :-1], ids[:, 1:]
+    state = None
+
+    def step() -> None:
+        nonlocal state
+        logits, state = task(x, state)
+        state = detach_state(state)
+        loss = F.cross_entropy(logits.reshape(-1, vocab_size), y.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(task.parameters(), 1.0)
+        optimizer.step()
+
+    for _ in range(warmup):
+        step()
+    _sync(dev)
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(dev)
+    seconds = time.perf_counter() - started
+    return {
+        "chars_per_second": batch * bptt * steps / seconds,
+        "step_ms": 1000 * seconds / steps,
+        "params": task.num_parameters,
+        "cell": cell, "hidden": hidden, "layers": layers, "batch": batch, "bptt": bptt,
+        "device": str(dev), "threads": torch.get_num_threads(), "torch": torch.__version__,
+    }  # fmt: skip
