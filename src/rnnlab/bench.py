@@ -72,7 +72,10 @@ BENCHMARKS: list[Benchmark] = [
         for t in (512, 4096)
     ),
     Benchmark(
-        "chars", "rnnlab.benchmarks.chars:chars_per_second", {"quick": True}, {"quick": False}
+        "chars",
+        "rnnlab.benchmarks.chars:chars_per_second",
+        {"steps": 3},
+        {"batch": 128, "bptt": 256, "steps": 20, "warmup": 3},
     ),
     Benchmark(
         "sweeps",
