@@ -266,8 +266,8 @@ def test_optuna_study_resumes_after_kill(tmp_path):
     env = {**os.environ, "RNNLAB_DATA_DIR": str(tmp_path / "data"), "WANDB_MODE": "offline"}
     study = ["hparams_search=sine_lstm", f"hydra.sweeper.storage=sqlite:///{tmp_path}/study.db"]
 
-    def start(n_trials: int, name: str) -> subprocess.Popen:
-        cmd = sweep_cmd([*study, f"hydra.sweeper.n_trials={n_trials}"], tmp_path / name)
+    def start(n_trials: int, name: str, *extra: str) -> subprocess.Popen:
+        cmd = sweep_cmd([*study, f"hydra.sweeper.n_trials={n_trials}", *extra], tmp_path / name)
         return subprocess.Popen(
             cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
@@ -276,7 +276,7 @@ def test_optuna_study_resumes_after_kill(tmp_path):
     assert first.wait(timeout=600) == 0, first.stderr.read()[-3000:]
     assert [t["state"] for t in _trials(tmp_path / "a")] == ["COMPLETE", "COMPLETE"]
     # Kill a second run while its first trial runs: that trial is failed on resume.
-    second = start(4, "b")
+    second = start(4, "b", "trainer.max_epochs=500")  # long enough to be killed mid-trial
     deadline = time.monotonic() + 300
     while not (tmp_path / "b" / "0" / ".hydra").is_dir() and time.monotonic() < deadline:
         time.sleep(0.5)
