@@ -92,7 +92,8 @@ def update_docs(
     for row in rows:
         name = str(row.get("benchmark") or row["name"])
         new = {"date": date, "device": device, "mode": mode}
-        new.update({k: fmt(v) for k, v in row.items() if k not in ("name", "benchmark")})
+        # the row's own device (a bare "cpu") must not replace the described one
+        new.update({k: fmt(v) for k, v in row.items() if k not in ("name", "benchmark", *KEY)})
         old = [
             r
             for r in parse_table(sections.get(name, ""))
