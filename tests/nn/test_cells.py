@@ -19,16 +19,6 @@ TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 IN, HID, BATCH, STEPS = 5, 6, 3, 7
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a loaded shared CPU the
-    OpenMP workers mostly wait on each other; restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def build_pair(cell: str, seed: int = 0, dtype=torch.float32, **kw) -> tuple[nn.Module, nn.Module]:
     torch_cls, scratch_cls, extra = CELLS[cell]
     kw = {"batch_first": True, **extra, **kw}

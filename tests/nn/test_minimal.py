@@ -11,16 +11,6 @@ from rnnlab.nn.minimal import MINIMAL, MinGRU, MinLSTM, g, log_g, parallel_scan_
 IN, HID, BATCH, STEPS = 4, 5, 3, 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a loaded shared CPU the
-    OpenMP workers mostly wait on each other; restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def build(name: str, dtype=torch.float32, seed: int = 0, **kw):
     torch.manual_seed(seed)
     return MINIMAL[name](IN, HID, **kw).to(dtype)
