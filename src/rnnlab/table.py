@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rnnlab.results.collect import Run, Skipped, collect_runs
-from rnnlab.results.table import FORMATS, build_table, render
+from rnnlab.results.render import render
+from rnnlab.results.table import FORMATS, build_table
 
 
 def _split(values: list[str] | None) -> list[str] | None:

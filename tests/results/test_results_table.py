@@ -10,14 +10,8 @@ from run_factory import ACC, LOSS, SINE, base_config, write_run
 
 from rnnlab.results.collect import Run, collect_runs
 from rnnlab.results.references import REFERENCES
-from rnnlab.results.table import (
-    build_table,
-    direction,
-    fmt_number,
-    is_noise_key,
-    render,
-    varying_keys,
-)
+from rnnlab.results.render import fmt_number, render
+from rnnlab.results.table import build_table, direction, is_noise_key, varying_keys
 
 
 @pytest.fixture
