@@ -63,7 +63,7 @@ def _plain_epochs(
         for window, targets in batches:
             pred = task(window)
             loss = task.loss_fn(pred, targets[:, 0])
-            metrics(pred, targets[:, 0])  # forward, as the task's step does
+            metrics.update(pred, targets[:, 0])  # as the task's step does
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -38,7 +38,7 @@ class ClassificationTask(BaseTask):
         x, labels = batch
         logits = self(x)
         acc = self.acc[f"{stage}_"]
-        acc(logits, labels)
+        acc.update(logits, labels)  # epoch-level values only: no per-batch compute
         self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=stage != "train",
                  sync_dist=stage != "train")  # fmt: skip
         if stage == "test":

@@ -49,11 +49,11 @@ class RegressionTask(BaseTask):
         pred = self(window)
         target = targets[:, 0]
         metrics = self.metrics[f"{stage}_"]
-        metrics(pred, target)
+        metrics.update(pred, target)  # epoch-level values only: no per-batch compute
         self.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=stage != "train")
         if stage == "test":
             rollout = self.rollout(window, targets.shape[1])
-            self.rollout_mse(rollout.flatten(), targets.flatten())
+            self.rollout_mse.update(rollout.flatten(), targets.flatten())
             self.log("test/rollout_mse", self.rollout_mse, on_epoch=True, sync_dist=True)
             if self._example is None:
                 self._example = (window[:4].cpu(), targets[:4].cpu(), rollout[:4].cpu())
