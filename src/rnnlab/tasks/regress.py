@@ -69,18 +69,17 @@ class RegressionTask(BaseTask):
         import matplotlib.pyplot as plt
 
         window, targets, rollout = (t[..., 0].float().numpy() for t in self._example)
-        t_in, t_out = (
-            range(window.shape[1]),
-            range(window.shape[1], window.shape[1] + targets.shape[1]),
-        )
+        steps, horizon = window.shape[1], targets.shape[1]
+        # the future curves start at the last input step, so the lines join up
+        t_in, t_out = range(steps), range(steps - 1, steps + horizon)
         fig, axes = plt.subplots(
             len(window), 1, figsize=(7, 1.8 * len(window)), sharex=True, squeeze=False
         )
         axes = axes[:, 0]
         for ax, w, y, p in zip(axes, window, targets, rollout, strict=True):
             ax.plot(t_in, w, color="0.4", label="input window")
-            ax.plot(t_out, y, color="tab:blue", label="truth")
-            ax.plot(t_out, p, "--", color="tab:orange", label="rollout")
+            ax.plot(t_out, [w[-1], *y], color="tab:blue", label="truth")
+            ax.plot(t_out, [w[-1], *p], "--", color="tab:orange", label="rollout")
         axes[0].legend(loc="upper left", fontsize="small", ncol=3)
         axes[-1].set_xlabel("time step (normalised values)")
         fig.suptitle("Test windows: free-running prediction against truth")
