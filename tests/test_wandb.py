@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from helpers import FAST, run_cli
 from wandb_records import read_offline_run
 
@@ -40,3 +42,14 @@ def test_each_sweep_job_is_its_own_run_in_one_group(tmp_path):
     assert runs[0].run_group == runs[1].run_group
     assert runs[0].run_group.startswith("train/")
     assert {r.display_name for r in runs} == {f"{runs[0].run_group}/{n}" for n in (0, 1)}
+
+
+@pytest.mark.slow
+def test_failed_job_is_a_failed_run_and_the_next_job_still_logs(tmp_path):
+    args = ["-m", *FAST, "logger=wandb", "optimizer.lr=1e30,0.01", "trainer.max_epochs=1"]
+    proc = run_cli("train", args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = {d.parents[1].name: read_offline_run(d) for d in _runs(tmp_path / "sweep")}
+    assert set(runs) == {"0", "1"}
+    assert runs["0"]["exit_code"] == 1  # the diverging job
+    assert runs["1"]["exit_code"] == 0

@@ -44,7 +44,13 @@ def read_offline_run(run_dir: Path) -> dict[str, Any]:
     from wandb.proto import wandb_internal_pb2 as pb
 
     (path,) = Path(run_dir).glob("run-*.wandb")
-    out: dict[str, Any] = {"config": {}, "history": [], "summary": {}, "run": None}
+    out: dict[str, Any] = {
+        "config": {},
+        "history": [],
+        "summary": {},
+        "run": None,
+        "exit_code": None,
+    }
     for payload in _payloads(path.read_bytes()):
         record = pb.Record()
         record.ParseFromString(payload)
@@ -54,6 +60,8 @@ def read_offline_run(run_dir: Path) -> dict[str, Any]:
             out["config"].update(
                 {i.key: json.loads(i.value_json) for i in record.run.config.update}
             )
+        elif kind == "exit":
+            out["exit_code"] = record.exit.exit_code
         elif kind == "config":
             out["config"].update({i.key: json.loads(i.value_json) for i in record.config.update})
         elif kind == "history":
