@@ -67,7 +67,9 @@ def hydra_main(config_name: str, job: Job) -> Callable[[], Any]:
         try:
             return app()
         except HydraException as err:  # an unknown override or config option
-            print(f"error: {err}", file=sys.stderr)
+            # Hydra appends its config search path, which says nothing about the mistake.
+            message = str(err).split("\nConfig search path:")[0].rstrip()
+            print(f"error: {message}", file=sys.stderr)
             sys.exit(2)
         except OSError as err:
             print(f"error: {describe_os_error(err)}", file=sys.stderr)
