@@ -243,6 +243,16 @@ def test_ddp_two_cpu_processes_single_run(tmp_path):
 
 
 @pytest.mark.slow
+def test_ddp_job_opens_one_wandb_run(tmp_path):
+    from helpers import run_cli
+
+    proc = run_cli("train", [*QUICK, *DDP, "logger=wandb"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _assert_one_ddp_run(tmp_path / "run")
+    assert len(list((tmp_path / "run").glob("wandb/offline-run-*"))) == 1
+
+
+@pytest.mark.slow
 def test_ddp_inside_multirun_with_a_nan_job(tmp_path):
     """No re-launched sweep, one dir per job, a NaN job recorded and the next job runs."""
     proc = run_sweep([*DDP, "optimizer.lr=inf,0.01"], tmp_path)
