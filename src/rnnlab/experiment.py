@@ -50,7 +50,9 @@ def build_datamodule(cfg: DictConfig) -> TensorDataModule:
     return instantiate_group(cfg.data, "data")
 
 
-def build_task(cfg: DictConfig, dm: TensorDataModule) -> BaseTask:
+def build_task(
+    cfg: DictConfig, dm: TensorDataModule, run_config: dict[str, Any] | None = None
+) -> BaseTask:
     cls = task_class(dm.task)
     return cls(
         model=cfg.model,
@@ -58,7 +60,7 @@ def build_task(cfg: DictConfig, dm: TensorDataModule) -> BaseTask:
         num_outputs=dm.num_outputs,
         optimizer=cfg.optimizer,
         scheduler=cfg.get("scheduler"),
-        run_config=OmegaConf.to_container(cfg, resolve=True),
+        run_config=run_config or OmegaConf.to_container(cfg, resolve=True),
         **dm.task_kwargs(),
     )
 
@@ -91,8 +93,9 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Fit, test the best checkpoint, write ``metrics.json``; return the metrics."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     started = time.perf_counter()
+    run_config = OmegaConf.to_container(cfg, resolve=True)
     dm = build_datamodule(cfg)
-    task = build_task(cfg, dm)
+    task = build_task(cfg, dm, run_config)
     log.info("model: %s, %d trainable parameters", cfg.model.cell, task.num_parameters)
     ckpt_path = resolve_ckpt_path(cfg, output_dir)
     if ckpt_path is not None:  # a clear error for a damaged or mismatched checkpoint
@@ -101,7 +104,6 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         dm.resume_from(ckpt)  # mid-epoch: continue with the next unseen batch
         log.info("resuming from %s (global step %s)", ckpt_path, ckpt.get("global_step"))
         del ckpt
-    run_config = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(cfg.get("logger"), run_identity(cfg.task_name, dm.task))
     callbacks = build_callbacks(cfg.get("callbacks"))
     if not loggers:  # it has nothing to log to and Lightning refuses it
