@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from rnnlab.benchmarks.cells import _threads
+from rnnlab.benchmarks.timing import threads
 from rnnlab.data.batching import IndexBatches
 from rnnlab.nn.recurrent import RecurrentStack
 
@@ -110,7 +110,7 @@ def resident_vs_dataloader(
     loader = DataLoader(TensorDataset(images, labels), batch_size=batch_size, shuffle=True)
     model_batches = model_batches or (20 if quick else None)
 
-    with _threads(num_threads) as threads:
+    with threads(num_threads) as n_threads:
         resident_s, batches = _time_epoch(resident, dev, None, None)
         loader_s, _ = _time_epoch(loader, dev, None, None)
         step = _model_step(shape[1], hidden_size, dev)
@@ -129,5 +129,5 @@ def resident_vs_dataloader(
         "step_batches": step_batches,
         "batch_size": batch_size,
         "hidden_size": hidden_size,
-        "threads": threads,
+        "threads": n_threads,
     }

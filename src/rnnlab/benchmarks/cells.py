@@ -7,36 +7,18 @@ background load that comes and goes biases neither side.
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from rnnlab.benchmarks.timing import sync, threads
 from rnnlab.nn.cells import SCRATCH
 from rnnlab.nn.minimal import MinGRU
 
 _TORCH_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[int]:
-    """Temporarily use n intra-op threads. On a CPU shared with other jobs, n=1 avoids
-    OpenMP threads waiting on a descheduled sibling, which made 2-thread timings erratic."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
 
 
 def _train_step(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
@@ -59,10 +41,10 @@ def _time_alternating(
     samples: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            _sync(device)
+            sync(device)
             t0 = time.perf_counter()
             fn()
-            _sync(device)
+            sync(device)
             samples[name].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in samples.items()}
 
@@ -93,12 +75,12 @@ def scratch_vs_torch(
     mine.load_state_dict(ref.state_dict())
     x = torch.randn(batch, steps, input_size, device=dev, dtype=dtype, requires_grad=True)
     fns = {"torch": _train_step(ref, x), "scratch": _train_step(mine, x)}
-    with _threads(num_threads) as threads:
+    with threads(num_threads) as n_threads:
         t = _time_alternating(fns, dev, repeats, warmup)
     return {
         "cell": cell,
         "device": str(dev),
-        "threads": threads,
+        "threads": n_threads,
         "batch": batch,
         "steps": steps,
         "hidden": hidden,
@@ -129,11 +111,11 @@ def scan_vs_gru(
     mingru = MinGRU(input_size, hidden).to(dev)
     x = torch.randn(batch, seq_len, input_size, device=dev, requires_grad=True)
     fns = {"gru": _train_step(gru, x), "mingru": _train_step(mingru, x)}
-    with _threads(num_threads) as threads:
+    with threads(num_threads) as n_threads:
         t = _time_alternating(fns, dev, repeats, warmup)
     return {
         "device": str(dev),
-        "threads": threads,
+        "threads": n_threads,
         "seq_len": seq_len,
         "batch": batch,
         "hidden": hidden,

@@ -8,10 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from rnnlab.benchmarks.timing import sync
 
 
 def chars_per_second(
@@ -64,11 +61,11 @@ def chars_per_second(
 
     for _ in range(warmup):
         step()
-    _sync(dev)
+    sync(dev)
     started = time.perf_counter()
     for _ in range(steps):
         step()
-    _sync(dev)
+    sync(dev)
     seconds = time.perf_counter() - started
     return {
         "chars_per_second": batch * bptt * steps / seconds,
