@@ -56,3 +56,14 @@ def test_callback_saves_figure_and_norms(tmp_path):
     assert set(data["norms"]) == {"epoch 0", "epoch 2"}
     assert len(data["norms"]["epoch 0"]) == 12  # one norm per step of data.window
     assert (tmp_path / "gradient_flow.png").stat().st_size > 0
+
+
+def test_classification_task_gives_gradient_flow():
+    from rnnlab.tasks.classify import ClassificationTask
+
+    torch.manual_seed(0)
+    model = {"cell": "gru", "hidden_size": 8}
+    task = ClassificationTask(model=model, input_size=3, num_outputs=4, optimizer=OPT)
+    batch = [torch.randn(5, 9, 3), torch.randint(0, 4, (5,))]
+    norms = hidden_state_gradients(task, batch)
+    assert norms.shape == (9,) and torch.all(norms > 0)

@@ -34,6 +34,10 @@ class ClassificationTask(BaseTask):
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.rnn.encode(x))
 
+    def loss_from_final(self, features: Tensor, batch: Any) -> Tensor:
+        """The training loss given the stack's final features (for gradient diagnostics)."""
+        return self.loss_fn(self.head(features), batch[1])
+
     def step(self, batch: Any, stage: str) -> Tensor:
         x, labels = batch
         logits = self(x)
