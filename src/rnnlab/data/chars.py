@@ -139,20 +139,19 @@ class CharDataModule(TensorDataModule):
             ) from None
 
     def prepare_data(self) -> None:
-        """Download the corpus if needed (Lightning calls this once per node)."""
-        if self.splits is None:  # already read: the files are there
-            self._load(self.download)
+        """Download the corpus if needed (Lightning calls this once per node) and keep it."""
+        if self.splits is not None:  # already read: the files are there
+            return
+        self.splits = self._load(self.download)
+        if self.vocab is None:
+            self.vocab = Vocab.build(self.splits.train)
+        n_train, n_val, n_test = self.splits.sizes()
+        log.info("corpus %s: %d/%d/%d characters, vocab %d",
+                 self.splits.source, n_train, n_val, n_test, len(self.vocab))  # fmt: skip
 
     def load_text(self) -> Splits:
         """The corpus split into strings, and the vocabulary of its training split."""
-        if self.splits is None:
-            self.prepare_data()
-            self.splits = self._load(download=False)
-            if self.vocab is None:
-                self.vocab = Vocab.build(self.splits.train)
-            n_train, n_val, n_test = self.splits.sizes()
-            log.info("corpus %s: %d/%d/%d characters, vocab %d",
-                     self.splits.source, n_train, n_val, n_test, len(self.vocab))  # fmt: skip
+        self.prepare_data()
         return self.splits
 
     @property
