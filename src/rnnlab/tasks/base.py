@@ -42,6 +42,8 @@ class BaseTask(pl.LightningModule):
         scheduler: Hydra config of a partial LR scheduler, or None; ``monitor`` and
             ``interval`` keys, when present, tell Lightning how to step it.
         run_config: the whole resolved run config, kept for evaluation and loggers.
+        task_options: a subclass's own arguments, saved beside these so that
+            ``load_from_checkpoint`` passes them back to it.
     """
 
     def __init__(
@@ -52,10 +54,12 @@ class BaseTask(pl.LightningModule):
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
         run_config: dict[str, Any] | None = None,
+        task_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(
             {
+                **(task_options or {}),
                 "model": _plain(model),
                 "input_size": input_size,
                 "num_outputs": num_outputs,

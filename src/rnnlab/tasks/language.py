@@ -70,11 +70,9 @@ class LanguageModelTask(BaseTask):
     ) -> None:
         # encoder_size() runs inside BaseTask.__init__, so these must be set first.
         self._encoding, self._embedding_dim = encoding, embedding_dim
-        super().__init__(*args, **kwargs)
-        extra = {"vocab": list(vocab), "carry_state": carry_state, "encoding": encoding,
-                 "embedding_dim": embedding_dim}  # fmt: skip
-        self.hparams.update(extra)
-        self._hparams_initial.update(extra)
+        options = {"vocab": list(vocab), "carry_state": carry_state, "encoding": encoding,
+                   "embedding_dim": embedding_dim}  # fmt: skip
+        super().__init__(*args, task_options=options, **kwargs)
         self.vocab = Vocab.from_list(vocab)
         n = self.hparams.num_outputs
         self.encoder = nn.Embedding(n, embedding_dim) if encoding == "embedding" else None
