@@ -46,6 +46,12 @@ class RecurrentStack(nn.Module):
         dropout: dropout between layers (not after the last), as torch.nn does.
         nonlinearity: ``tanh`` or ``relu``; vanilla RNN only.
         impl: ``torch`` (cuDNN on GPU) or ``scratch`` (cells written from the equations).
+        init: ``default`` (torch's own), ``orthogonal``, ``identity`` (IRNN) or ``chrono``;
+            see ``rnnlab.nn.init`` for what each sets and which cells it applies to. A seed
+            builds the same weights in both implementations for every scheme.
+        chrono_t_max: the longest dependency in steps (an integer >= 2) for ``chrono``;
+            null otherwise.
+        forget_bias: null, or the forget-gate bias (``lstm``, ``minlstm``), e.g. 1.0.
     """
 
     def __init__(
@@ -58,7 +64,12 @@ class RecurrentStack(nn.Module):
         dropout: float = 0.0,
         nonlinearity: str = "tanh",
         impl: str = "torch",
+        init: str = "default",
+        chrono_t_max: int | None = None,
+        forget_bias: float | None = None,
     ) -> None:
+        from rnnlab.nn.init import apply_init, check_init
+
         super().__init__()
         check_choice("impl", impl, IMPLS)
         classes = _layer_classes(impl)
@@ -72,6 +83,7 @@ class RecurrentStack(nn.Module):
             raise ConfigError("bidirectional", bidirectional, "true or false")
         if nonlinearity != "tanh" and cell != "rnn":
             raise ConfigError("nonlinearity", nonlinearity, "tanh unless cell is rnn")
+        check_init(cell, init, chrono_t_max, forget_bias)
 
         self.cell, self.impl = cell, impl
         self.hidden_size, self.num_layers = hidden_size, num_layers
@@ -85,6 +97,7 @@ class RecurrentStack(nn.Module):
         if cell == "rnn":
             kwargs["nonlinearity"] = nonlinearity
         self.layers = classes[cell](input_size, hidden_size, **kwargs)
+        apply_init(self.layers, cell, init, chrono_t_max, forget_bias)
 
     @property
     def output_size(self) -> int:
