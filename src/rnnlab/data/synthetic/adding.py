@@ -7,8 +7,8 @@ the second, ``[T // 2, T)`` (for odd T the second half is one step longer). The 
 the sum of the two marked values, scored at the last step only, by mean squared error.
 
 Predicting 1 whatever the input scores E[(U1 + U2 - 1)^2] = Var(U1 + U2) = 1/6 ≈ 0.167,
-the best any constant does; that is the baseline the papers quote as 0.167. The papers
-use T from 100 to 1000 (Le et al.: 150 to 750; Arjovsky et al.: 100 to 750).
+the best any constant does; that is the baseline the papers quote as 0.167. Published
+experiments use T of a few hundred steps (100 to 750).
 """
 
 from __future__ import annotations
