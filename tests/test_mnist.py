@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab.data.idx import MNIST_FILES
-from rnnlab.data.mnist import SequentialMNIST
+from rnnlab.data.download import file_digest
+from rnnlab.data.idx import MNIST_FILES, load_mnist
+from rnnlab.data.mnist import MODES, SequentialMNIST, normalise
 from rnnlab.errors import ConfigError, DataError
 from rnnlab.experiment import build_datamodule, evaluate, train
 from rnnlab.results.references import matching
@@ -86,10 +87,33 @@ def test_fast_dev_run_every_mode(data_root, mode, steps, features):
     assert (data_root / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_normalised_once_and_split_seeded_and_disjoint(data_root):
+def test_normalised_pixels_follow_the_mean_std_transform(data_root):
+    dm = _datamodule(data_root)
+    raw = load_mnist(data_root / "data" / "mnist", download=False, verify_checksums=False)
+    x, _ = next(iter(dm.test_dataloader()))  # the official test images, in order
+    pixels = raw["test_images"][: len(x)]
+    picks = [tuple(torch.nonzero(pixels == v)[0].tolist()) for v in (0, 1, 37, 255)]
+    for i, r, c in picks:
+        value = int(pixels[i, r, c])
+        assert x[i, r, c].item() == pytest.approx((value / 255 - 0.1307) / 0.3081, abs=1e-6)
+    assert x[picks[0]].item() == pytest.approx(-0.424213, abs=1e-6)  # black
+    assert x[picks[-1]].item() == pytest.approx(2.821487, abs=1e-6)  # white
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_batches_hold_exactly_the_values_normalising_up_front_gave(data_root, mode):
+    dm = _datamodule(data_root, mode=mode)
+    assert dm.images.dtype == torch.uint8 and dm._raw is None  # the files' tensors are gone
+    upfront = (dm.images.to(torch.float32) / 255 - 0.1307) / 0.3081  # as setup once stored them
+    for split in ("val", "test"):  # not shuffled: batches follow the split's rows
+        rows = dm.splits[split]
+        expected = upfront[rows] if dm.permutation is None else upfront[rows][:, dm.permutation]
+        x = torch.cat([x.reshape(len(x), -1) for x, _ in dm._batches(split)])
+        assert x.dtype == torch.float32 and torch.equal(x, expected)
+
+
+def test_split_seeded_and_disjoint(data_root):
     a, b, c = (_datamodule(data_root, seed=s) for s in (3, 3, 4))
-    assert abs(a.images[a.splits["train"]].mean().item()) < 3  # (x/255 - 0.1307) / 0.3081
-    assert a.images.min().item() == pytest.approx(-0.1307 / 0.3081, abs=1e-5)
     assert torch.equal(a.splits["val"], b.splits["val"])
     assert not torch.equal(a.splits["val"], c.splits["val"])
     train, val, test = (set(a.splits[k].tolist()) for k in ("train", "val", "test"))
@@ -119,7 +143,7 @@ def test_permutation_fixed_by_its_seed_and_applied(data_root):
     loader = a.test_dataloader()
     x, _ = next(iter(loader))
     first = a.images[a.splits["test"][:1]][0]
-    assert torch.equal(x[0, :, 0], first[a.permutation])
+    assert torch.equal(x[0, :, 0], normalise(first[a.permutation]))
 
 
 def test_permutation_restored_from_checkpoint_and_eval_reproduces(data_root):
@@ -187,6 +211,36 @@ def test_real_test_files_row_wise_learns(tmp_path, shared_data):
                  "trainer.limit_train_batches=80", "trainer.limit_val_batches=1"]  # fmt: skip
     metrics = train(make_config(tmp_path, overrides), tmp_path)
     assert metrics["test/acc"] > 0.5, metrics
+
+
+# Class counts of the official files.
+TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_real_official_protocol_verifies_the_recompressed_training_images(shared_data):
+    data_dir = shared_data / "mnist"
+    train_images = data_dir / MNIST_FILES["train_images"].name
+    # This copy was recompressed: only the md5 of its content is the official one.
+    assert file_digest(train_images, "md5") != MNIST_FILES["train_images"].md5
+    dm = SequentialMNIST(data_dir, download=False, verify=True)  # read in place, not written
+    dm.prepare_data()
+    dm.setup("fit")
+    assert dm.images.shape == (70_000, 784) and dm.images.dtype == torch.uint8
+    assert {k: len(v) for k, v in dm.splits.items()} == {
+        "train": 55_000,
+        "val": 5000,
+        "test": 10_000,
+    }
+    train_val = torch.cat([dm.splits["train"], dm.splits["val"]])
+    assert torch.bincount(dm.labels[train_val]).tolist() == TRAIN_COUNTS
+    assert torch.bincount(dm.labels[dm.splits["test"]]).tolist() == TEST_COUNTS
+    # MEAN and STD are those of the 60k training pixels.
+    counts = torch.bincount(dm.images[train_val].flatten(), minlength=256).double()
+    values = torch.arange(256, dtype=torch.float64) / 255
+    mean = (counts * values).sum() / counts.sum()
+    std = ((counts * (values - mean) ** 2).sum() / counts.sum()).sqrt()
+    assert (round(mean.item(), 4), round(std.item(), 4)) == (0.1307, 0.3081)
 
 
 def test_published_numbers_only_beside_the_official_protocol():

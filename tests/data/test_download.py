@@ -1,3 +1,4 @@
+import gzip
 import hashlib
 import pickle
 import socket
@@ -13,14 +14,22 @@ from rnnlab.data.download import (
     ChecksumError,
     DownloadError,
     RemoteFile,
+    check_digests,
     ensure_files,
     file_digest,
+    uncompressed_md5,
     verify,
 )
 
 PAYLOAD = b"rnnlab test payload\n" * 500
 PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
 PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+# PAYLOAD as its official .gz file, described by that file's md5 and the content's.
+PACKED = gzip.compress(PAYLOAD, mtime=0)
+PACKED_MD5 = hashlib.md5(PACKED).hexdigest()
+PACKED_REMOTE = RemoteFile("p.gz", (), md5=PACKED_MD5, content_md5=PAYLOAD_MD5)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -155,3 +164,78 @@ def test_all_mirrors_fail_names_everything(tmp_path: Path, server: str, dead_url
         for url in remote.urls:
             assert url in message
     assert list((tmp_path / "data").iterdir()) == []
+
+
+def _no_content_check() -> str:
+    raise AssertionError("the content was checked although the file itself matched")
+
+
+def test_check_digests_skips_the_content_when_the_file_matches() -> None:
+    check_digests(Path("p.gz"), PACKED_REMOTE, {"md5": PACKED_MD5}, _no_content_check)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param(PACKED, id="gz-md5"),
+        pytest.param(gzip.compress(PAYLOAD, compresslevel=1, mtime=7), id="recompressed"),
+        pytest.param(PAYLOAD, id="raw-under-gz-name"),
+    ],
+)
+def test_verify_accepts_the_file_or_its_content(tmp_path: Path, stored: bytes) -> None:
+    path = tmp_path / "p.gz"
+    path.write_bytes(stored)
+    verify(path, PACKED_REMOTE)
+    assert uncompressed_md5(path) == PAYLOAD_MD5
+
+
+def test_verify_rejects_a_file_matching_neither(tmp_path: Path) -> None:
+    other = PAYLOAD.replace(b"payload", b"PAYLOAD")
+    path = tmp_path / "p.gz"
+    path.write_bytes(gzip.compress(other, mtime=0))
+    with pytest.raises(ChecksumError) as info:
+        verify(path, PACKED_REMOTE)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    for digest in (
+        PACKED_MD5,
+        PAYLOAD_MD5,
+        file_digest(path, "md5"),
+        hashlib.md5(other).hexdigest(),
+    ):
+        assert digest in message
+    assert info.value.expected == PACKED_MD5 and info.value.actual == file_digest(path, "md5")
+
+
+def test_verify_names_a_truncated_gzip(tmp_path: Path) -> None:
+    path = tmp_path / "p.gz"
+    path.write_bytes(PACKED[: len(PACKED) // 2])
+    assert uncompressed_md5(path) is None
+    with pytest.raises(ChecksumError, match="cannot be decompressed") as info:
+        verify(path, PACKED_REMOTE)
+    assert str(path) in str(info.value) and PAYLOAD_MD5 in str(info.value)
+
+
+def test_verify_by_content_alone(tmp_path: Path) -> None:
+    path = tmp_path / "p.gz"
+    path.write_bytes(gzip.compress(PAYLOAD, compresslevel=1))
+    verify(path, RemoteFile("p.gz", (), content_md5=PAYLOAD_MD5))
+    with pytest.raises(ChecksumError, match=f"expected {'0' * 32}"):
+        verify(path, RemoteFile("p.gz", (), content_md5="0" * 32))
+
+
+def test_download_of_the_same_content_is_kept(tmp_path: Path, server: str) -> None:
+    # The mirror serves the data uncompressed: another file, the same content.
+    remote = RemoteFile("ok.bin", (f"{server}/ok.bin",), md5=PACKED_MD5, content_md5=PAYLOAD_MD5)
+    assert ensure_files([remote], tmp_path, timeout=5) == [tmp_path / "ok.bin"]
+    assert (tmp_path / "ok.bin").read_bytes() == PAYLOAD
+
+
+def test_download_matching_neither_keeps_nothing(tmp_path: Path, server: str) -> None:
+    remote = RemoteFile("ok.bin", (f"{server}/ok.bin",), md5=PACKED_MD5, content_md5="0" * 32)
+    with pytest.raises(ChecksumError) as info:
+        ensure_files([remote], tmp_path, timeout=5)
+    message = str(info.value)
+    assert PACKED_MD5 in message and "0" * 32 in message and message.count(PAYLOAD_MD5) == 2
+    assert "served a different file" in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []

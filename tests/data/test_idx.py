@@ -1,3 +1,4 @@
+import dataclasses
 import gzip
 import hashlib
 from pathlib import Path
@@ -6,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab.data.download import ChecksumError, DownloadError
+from rnnlab.data import idx
+from rnnlab.data.download import ChecksumError, DownloadError, RemoteFile
 from rnnlab.data.idx import MNIST_FILES, IdxError, load_mnist, read_idx
 
 REAL_MNIST = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist"
@@ -144,6 +146,112 @@ def test_load_mnist_checks_checksums(tmp_path: Path, write_idx, digits) -> None:
     for download in (False, True):
         with pytest.raises(ChecksumError, match="data.verify=false"):
             load_mnist(tmp_path, download=download)
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+@pytest.fixture
+def official(tmp_path: Path, write_idx, digits) -> tuple[bytes, RemoteFile]:
+    """The images' IDX content and the entry of its 'official' .gz file (both md5s)."""
+    content = write_idx(tmp_path / "content.idx", digits[0], gz=False).read_bytes()
+    packed = gzip.compress(content, mtime=0)
+    return content, RemoteFile("img.gz", (), md5=_md5(packed), content_md5=_md5(content))
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How often files are read whole and gzip data is decompressed."""
+    calls = {"read": 0, "decompress": 0}
+    read_bytes, decompress = Path.read_bytes, gzip.decompress
+
+    def reading(path: Path) -> bytes:
+        calls["read"] += 1
+        return read_bytes(path)
+
+    def decompressing(data: bytes) -> bytes:
+        calls["decompress"] += 1
+        return decompress(data)
+
+    monkeypatch.setattr(Path, "read_bytes", reading)
+    monkeypatch.setattr(idx.gzip, "decompress", decompressing)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("stored", "decompressions"),
+    [("official", 1), ("recompressed", 1), ("raw-under-gz-name", 0)],
+)
+def test_verified_read_accepts_the_file_or_its_content_reading_once(
+    tmp_path: Path, digits, official, counted, stored: str, decompressions: int
+) -> None:
+    content, remote = official
+    path = tmp_path / "img.gz"
+    path.write_bytes(
+        {
+            "official": gzip.compress(content, mtime=0),
+            "recompressed": gzip.compress(content, compresslevel=1, mtime=7),
+            "raw-under-gz-name": content,
+        }[stored]
+    )
+    assert (_md5(path.read_bytes()) == remote.md5) == (stored == "official")
+    counted["read"] = 0
+    images = read_idx(path, expect_shape=(None, 28, 28), verify_against=remote)
+    assert torch.equal(images, torch.from_numpy(digits[0]))
+    assert counted == {"read": 1, "decompress": decompressions}
+
+
+def test_verified_read_rejects_a_file_matching_neither(tmp_path: Path, official) -> None:
+    content, remote = official
+    changed = content[:-1] + bytes([content[-1] ^ 1])  # one pixel of the last image
+    path = tmp_path / "img.gz"
+    path.write_bytes(gzip.compress(changed, mtime=0))
+    with pytest.raises(ChecksumError) as info:
+        read_idx(path, verify_against=remote)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and "data.verify=false" in message
+    for digest in (remote.md5, remote.content_md5, _md5(path.read_bytes()), _md5(changed)):
+        assert digest in message
+
+
+def test_verified_read_of_a_truncated_gzip(tmp_path: Path, official) -> None:
+    content, remote = official
+    path = tmp_path / "img.gz"
+    packed = gzip.compress(content, mtime=0)
+    path.write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(ChecksumError, match="cannot be decompressed") as info:
+        read_idx(path, verify_against=remote)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("download", [False, True])
+def test_load_mnist_verifies_copies_by_content(
+    tmp_path: Path, write_idx, digits, monkeypatch: pytest.MonkeyPatch, download: bool
+) -> None:
+    _write_mnist(tmp_path, write_idx, digits)
+    table = {}
+    for key, remote in MNIST_FILES.items():
+        packed = (tmp_path / remote.name).read_bytes()
+        table[key] = dataclasses.replace(
+            remote, md5=_md5(packed), content_md5=_md5(gzip.decompress(packed))
+        )
+    monkeypatch.setattr(idx, "MNIST_FILES", table)
+    expected = load_mnist(tmp_path, download=download)
+    # Recompress the training images and gunzip the test labels under their .gz name.
+    train_images = tmp_path / MNIST_FILES["train_images"].name
+    train_images.write_bytes(gzip.compress(gzip.decompress(train_images.read_bytes()), 1, mtime=3))
+    test_labels = tmp_path / MNIST_FILES["test_labels"].name
+    test_labels.write_bytes(gzip.decompress(test_labels.read_bytes()))
+    data = load_mnist(tmp_path, download=download)
+    assert all(torch.equal(data[key], expected[key]) for key in expected)
+
+    content = bytearray(gzip.decompress(train_images.read_bytes()))
+    content[-1] ^= 1
+    train_images.write_bytes(gzip.compress(bytes(content), mtime=0))
+    with pytest.raises(ChecksumError) as info:
+        load_mnist(tmp_path, download=download)
+    assert info.value.path == train_images and table["train_images"].content_md5 in str(info.value)
 
 
 def test_load_mnist_missing_without_download(tmp_path: Path) -> None:

@@ -5,24 +5,32 @@ against its digest and flushed to disk, so an interrupted run (Ctrl-C, lost netw
 a killed job) is simply retried next time instead of failing later on a corrupt file.
 Concurrent downloaders (e.g. one per node) are safe too: each writes its own
 temporary file and ``os.replace`` is atomic.
+
+A gzip file may also be verified by the digest of its uncompressed content, so that
+a copy which was recompressed, or decompressed but kept under its ".gz" name, is
+recognised as the same data rather than reported as corrupt.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.client
 import logging
 import os
 import secrets
 import urllib.request
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
 _USER_AGENT = "rnnlab-data/0.1"  # some mirrors refuse urllib's default agent
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class DownloadError(RuntimeError):
@@ -58,6 +66,9 @@ class RemoteFile:
     urls: tuple[str, ...]  # mirrors, tried in order
     md5: str | None = None
     sha256: str | None = None
+    # md5 of the data inside the gzip file (of the file itself if it is not gzip).
+    # The same data compressed another way has other file digests but this one.
+    content_md5: str | None = None
 
     def digests(self) -> dict[str, str]:
         """Expected digests by hashlib algorithm name, lower-cased."""
@@ -65,18 +76,40 @@ class RemoteFile:
         return {algo: value.lower() for algo, value in found.items() if value}
 
 
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(_CHUNK):
+        yield chunk
+
+
+def _digests(chunks: Iterable[bytes], algos: Iterable[str]) -> dict[str, str]:
+    """Hex digests of a stream for several algorithms, in one pass over it."""
+    hashers = {algo: hashlib.new(algo) for algo in algos}
+    for chunk in chunks:
+        for hasher in hashers.values():
+            hasher.update(chunk)
+    return {algo: hasher.hexdigest() for algo, hasher in hashers.items()}
+
+
 def file_digest(path: Path, algo: str) -> str:
     """Hex digest of a file, read in chunks so large files don't fill memory."""
-    hasher = hashlib.new(algo)
     with open(path, "rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()
+        return _digests(_chunks(stream), [algo])[algo]
 
 
-def _mismatch(path: Path, algo: str, expected: str, actual: str, hint: str) -> ChecksumError:
-    message = f"{path}: {algo} is {actual}, expected {expected}. {hint}"
-    return ChecksumError(message, path=path, algo=algo, expected=expected, actual=actual)
+def uncompressed_md5(path: Path) -> str | None:
+    """md5 of a file's content: of the gunzipped data if it is gzip, else of the file.
+
+    The format is sniffed, not taken from the name. None if the gzip data is
+    truncated or corrupt. Decompresses in chunks, so memory stays small.
+    """
+    with open(path, "rb") as raw:
+        is_gzip = raw.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+        raw.seek(0)
+        stream: BinaryIO = gzip.GzipFile(fileobj=raw) if is_gzip else raw
+        try:
+            return _digests(_chunks(stream), ["md5"])["md5"]
+        except (EOFError, gzip.BadGzipFile, zlib.error):
+            return None
 
 
 _LOCAL_HINT = (
@@ -85,12 +118,49 @@ _LOCAL_HINT = (
 )
 
 
+def check_digests(
+    path: Path,
+    remote: RemoteFile,
+    actual: Mapping[str, str],
+    content_md5: Callable[[], str | None],
+    hint: str = _LOCAL_HINT,
+) -> None:
+    """Raise ChecksumError unless the file at ``path`` is the one ``remote`` describes.
+
+    It is when ``actual`` (the file's own digests, one for each of ``remote.digests()``)
+    all match, or else when ``content_md5()`` (md5 of the uncompressed content, None if
+    unreadable) equals ``remote.content_md5``. ``content_md5`` is only called in the
+    second case, so an unchanged original is never decompressed just to be checked.
+    The error is one line naming the file, each digest found and each expected.
+    """
+    expected = remote.digests()
+    wrong = [(algo, want, actual[algo]) for algo, want in expected.items() if actual[algo] != want]
+    if not wrong and (expected or not remote.content_md5):
+        return
+    problems = [f"{algo} is {got}, expected {want}" for algo, want, got in wrong]
+    if remote.content_md5:
+        want = remote.content_md5.lower()
+        got = content_md5()
+        if got == want:
+            return
+        if got is None:
+            problems.append(
+                f"its content cannot be decompressed (truncated or corrupt), expected md5 {want}"
+            )
+        else:
+            problems.append(f"md5 of its uncompressed content is {got}, expected {want}")
+        wrong.append(("md5", want, got or "unreadable"))
+    algo, want, got = wrong[0]
+    message = f"{path}: {'; '.join(problems)}. {hint}"
+    raise ChecksumError(message, path=path, algo=algo, expected=want, actual=got)
+
+
 def verify(path: Path, remote: RemoteFile) -> None:
-    """Raise ChecksumError if ``path`` does not match the digests listed in ``remote``."""
-    for algo, expected in remote.digests().items():
-        actual = file_digest(path, algo)
-        if actual != expected:
-            raise _mismatch(Path(path), algo, expected, actual, _LOCAL_HINT)
+    """Raise ChecksumError if ``path`` matches neither ``remote``'s file nor its content digest."""
+    path = Path(path)
+    with open(path, "rb") as stream:
+        actual = _digests(_chunks(stream), remote.digests())
+    check_digests(path, remote, actual, lambda: uncompressed_md5(path))
 
 
 def _fetch(url: str, remote: RemoteFile, target: Path, timeout: float, check: bool) -> None:
@@ -116,11 +186,10 @@ def _fetch(url: str, remote: RemoteFile, target: Path, timeout: float, check: bo
                 raise OSError(f"connection closed after {received} of {announced} bytes")
             out.flush()
             os.fsync(out.fileno())
-        for algo, hasher in hashers.items():
-            expected = remote.digests()[algo]
-            if hasher.hexdigest() != expected:
-                hint = f"The mirror {url} served a different file; it was not kept."
-                raise _mismatch(target, algo, expected, hasher.hexdigest(), hint)
+        if check:
+            actual = {algo: hasher.hexdigest() for algo, hasher in hashers.items()}
+            hint = f"The mirror {url} served a different file; it was not kept."
+            check_digests(target, remote, actual, lambda: uncompressed_md5(tmp), hint)
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     except BaseException:

@@ -4,11 +4,11 @@ Modes: ``row`` reads 28 steps of 28 pixels, ``pixel`` reads 784 steps of one pix
 (a long-memory test), ``permuted`` reads the 784 pixels in one fixed random order,
 which breaks the local structure that makes ``pixel`` easier.
 
-The whole dataset lives normalised on the training device as one ``[N, 784]``
-tensor; splits are index vectors into it and batches are gathered by index. The
-permutation is applied per batch, not baked into the stored images, so a
-permutation restored from a checkpoint (``load_state_dict`` runs after ``setup``)
-takes effect at once.
+The whole dataset lives on the training device as one ``[N, 784]`` uint8 tensor
+(a quarter of float32's memory); splits are index vectors into it and batches are
+gathered by index, then normalised. The permutation is applied per batch, not baked
+into the stored images, so a permutation restored from a checkpoint
+(``load_state_dict`` runs after ``setup``) takes effect at once.
 """
 
 from __future__ import annotations
@@ -30,6 +30,32 @@ MODES = ("row", "pixel", "permuted")
 PROTOCOLS = ("official", "test10k")
 MEAN, STD = 0.1307, 0.3081  # of the 60k training pixels scaled to [0, 1]
 SIDE = 28
+
+
+def normalise(pixels: Tensor) -> Tensor:
+    """uint8 pixels to float32 with the training set's mean 0 and std 1.
+
+    The same float32 operations, element by element, as normalising the whole
+    dataset at once, so a batch holds exactly the values it would have had then.
+    """
+    return (pixels.float() / 255 - MEAN) / STD
+
+
+def _on_device(parts: list[Tensor], device: torch.device) -> Tensor:
+    """``parts`` joined along the first dimension on ``device``.
+
+    Each part is copied straight into its rows of the result, so a GPU run never
+    builds the joined tensor in host memory first; one part is only moved.
+    """
+    if len(parts) == 1:
+        return parts[0].to(device)
+    rows = sum(len(p) for p in parts)
+    out = torch.empty((rows, *parts[0].shape[1:]), dtype=parts[0].dtype, device=device)
+    start = 0
+    for part in parts:
+        out[start : start + len(part)].copy_(part)
+        start += len(part)
+    return out
 
 
 @contextmanager
@@ -91,7 +117,7 @@ class SequentialMNIST(TensorDataModule):
         if mode == "permuted":
             g = torch.Generator().manual_seed(permutation_seed)
             self.permutation = torch.randperm(SIDE * SIDE, generator=g)
-        self.images: Tensor | None = None  # [N, 784] normalised, on the device
+        self.images: Tensor | None = None  # [N, 784] uint8 pixels, on the device
         self.labels: Tensor | None = None
         self.splits: dict[str, Tensor] = {}  # split -> indices into images
         self._raw: dict[str, Tensor] | None = None
@@ -117,40 +143,39 @@ class SequentialMNIST(TensorDataModule):
         if self.images is not None:
             return
         raw, self._raw = self._raw or self._load(download=False, verify=False), None
-        images, labels, splits = self._split(raw)
-        device = self.device
-        pixels = images.reshape(len(images), SIDE * SIDE).to(device, torch.float32)
-        self.images = (pixels / 255 - MEAN) / STD
-        self.labels = labels.to(device)
-        self.splits = {k: v.to(device) for k, v in splits.items()}
+        sources = self.file_splits
+        sizes = [len(raw[f"{source}_images"]) for source in sources]
+        self.splits = {k: v.to(self.device) for k, v in self._split(sizes).items()}
+        # Popped from the files' dict, so that once setup returns only the tensors on
+        # the device hold the data.
+        images = [raw.pop(f"{source}_images").flatten(1) for source in sources]
+        labels = [raw.pop(f"{source}_labels") for source in sources]
+        self.images = _on_device(images, self.device)
+        self.labels = _on_device(labels, self.device)
         if self.permutation is not None:
-            self.permutation = self.permutation.to(device)
+            self.permutation = self.permutation.to(self.device)
 
-    def _split(self, raw: dict[str, Tensor]) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        """All images the protocol uses, their labels, and each split's indices (seeded)."""
+    def _split(self, sizes: list[int]) -> dict[str, Tensor]:
+        """Each split's indices (seeded) into the images of ``file_splits``, in that order."""
         g = torch.Generator().manual_seed(self.seed)
         if self.protocol == "test10k":
-            images, labels = raw["test_images"], raw["test_labels"]
-            n = len(images)
+            (n,) = sizes
             n_held = n // 10
             if n_held < 1:
                 raise DataError(f"{self.data_dir}: {n} test images are too few to split 80/10/10")
             parts = torch.split(torch.randperm(n, generator=g), [n - 2 * n_held, n_held, n_held])
-            return images, labels, dict(zip(("train", "val", "test"), parts, strict=True))
-        n_train = len(raw["train_images"])
+            return dict(zip(("train", "val", "test"), parts, strict=True))
+        n_train, n_test = sizes
         if self.val_size >= n_train:
             raise ConfigError(
                 "data.val_size", self.val_size, f"fewer than the {n_train} training images"
             )
-        images = torch.cat([raw["train_images"], raw["test_images"]])
-        labels = torch.cat([raw["train_labels"], raw["test_labels"]])
         order = torch.randperm(n_train, generator=g)
-        splits = {
+        return {
             "train": order[self.val_size :],
             "val": order[: self.val_size],
-            "test": torch.arange(n_train, len(images)),  # the official test set, after train
+            "test": torch.arange(n_train, n_train + n_test),  # the official test set, after train
         }
-        return images, labels, splits
 
     def _batches(self, split: str) -> IndexBatches:
         rows_of = self.splits[split]
@@ -164,7 +189,7 @@ class SequentialMNIST(TensorDataModule):
                 if self.permutation is not None:
                     x = x[:, self.permutation]
                 x = x.unsqueeze(-1)
-            return x, self.labels[rows]
+            return normalise(x), self.labels[rows]
 
         return self.batches(len(rows_of), make_batch, train=split == "train")
 

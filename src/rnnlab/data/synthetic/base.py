@@ -1,0 +1,127 @@
+"""What the synthetic long-memory tasks share: splits as index streams, batches by index.
+
+An example is a pure function of ``(data_seed, split, index)`` computed on the device of
+the index tensor (``rnnlab.data.synthetic.counter_rng``), so no data set is stored and
+the same seed gives the same numbers on CPU and GPU. The splits are fixed sets: training
+sees the same ``train_size`` examples every epoch, in a new order each epoch, and
+validation and test draw from their own streams, never the training one. Example ``i``
+of a split does not depend on the split's size, so a larger ``train_size`` keeps the
+smaller set's examples and adds more.
+
+Every batch is ``(x, y, mask)``: ``x`` inputs ``[B, T, F]`` float (one-hot for symbols),
+``y`` targets per step (``[B, T, 1]`` float for regression, ``[B, T]`` class ids for
+classification; zero where nothing is scored), ``mask`` ``[B, T]`` bool marking the
+scored steps. ``loss_on`` says which steps the loss averages over: ``marked`` (the mask)
+or ``all``. ``baseline()`` gives the value of a trivial strategy on the same metrics, in
+the same units, to print beside a model's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import Tensor
+
+from rnnlab.data.batching import IndexBatches, TensorDataModule
+from rnnlab.data.synthetic.counter_rng import CounterRNG
+from rnnlab.errors import ConfigError, check_positive
+
+SPLITS = ("train", "val", "test")
+Batch = tuple[Tensor, Tensor, Tensor]
+
+
+def check_integer(key: str, value: Any, *, minimum: int) -> None:
+    """An integer (not a bool) at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(key, value, f"an integer >= {minimum}")
+
+
+class SyntheticDataModule(TensorDataModule):
+    """Base of the generated sequence tasks; subclasses define ``generate`` and ``baseline``.
+
+    Args:
+        train_size, val_size, test_size: examples in each split.
+        data_seed: seed of the examples; ``None`` uses ``seed``. Fixing it while ``seed``
+            varies gives every run the same data and a different batch order.
+        batch_size, eval_batch_size: examples per training / evaluation batch.
+        seed: seed of the batch order (and of the examples unless ``data_seed`` is set).
+    """
+
+    task = "sequence"
+    objective: str = ""  # "mse" or "cross_entropy"
+    loss_on: str = ""  # "marked" or "all"
+    baseline_strategy: str = ""  # what ``baseline()`` measures, in words
+
+    def __init__(
+        self,
+        train_size: int = 20_000,
+        val_size: int = 2_000,
+        test_size: int = 2_000,
+        data_seed: int | None = None,
+        batch_size: int = 64,
+        eval_batch_size: int | None = 1_000,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
+        sizes = {"train": train_size, "val": val_size, "test": test_size}
+        for split, size in sizes.items():
+            check_positive(f"{split}_size", size)
+        if data_seed is not None and (
+            isinstance(data_seed, bool) or not isinstance(data_seed, int)
+        ):
+            raise ConfigError("data_seed", data_seed, "an integer or null (use seed)")
+        self.sizes = sizes
+        self.data_seed = seed if data_seed is None else data_seed
+
+    # Subclasses ------------------------------------------------------------------------
+
+    @property
+    def sequence_length(self) -> int:
+        """Steps per example (the T of ``[B, T, F]``)."""
+        raise NotImplementedError
+
+    def generate(self, rng: CounterRNG, index: Tensor) -> Batch:
+        """The examples ``index`` of the stream ``rng`` as ``(x, y, mask)`` on ``index.device``."""
+        raise NotImplementedError
+
+    def baseline(self) -> dict[str, float]:
+        """The trivial strategy's expected value of each metric, keyed like ``objective``."""
+        raise NotImplementedError
+
+    # Shared ----------------------------------------------------------------------------
+
+    def rng(self, split: str) -> CounterRNG:
+        """The random stream of one split: train, val and test never share examples."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        return CounterRNG(self.data_seed, SPLITS.index(split))
+
+    def make_batch(self, split: str) -> Callable[[Tensor], Batch]:
+        """``make_batch(indices)`` for ``IndexBatches``: the batch of those examples."""
+        rng = self.rng(split)
+        return lambda index: self.generate(rng, index)
+
+    def describe(self) -> dict[str, Any]:
+        """What a task needs to know to train on and report this data."""
+        return {
+            "input_size": self.input_size,
+            "num_outputs": self.num_outputs,
+            "objective": self.objective,
+            "loss_on": self.loss_on,
+            "sequence_length": self.sequence_length,
+            "baseline": self.baseline(),
+            "baseline_strategy": self.baseline_strategy,
+        }
+
+    def _batches(self, split: str) -> IndexBatches:
+        return self.batches(self.sizes[split], self.make_batch(split), train=split == "train")
+
+    def train_dataloader(self) -> IndexBatches:
+        return self._batches("train")
+
+    def val_dataloader(self) -> IndexBatches:
+        return self._batches("val")
+
+    def test_dataloader(self) -> IndexBatches:
+        return self._batches("test")
