@@ -11,7 +11,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from rnnlab.config import conf_dir, register_resolvers
+from rnnlab.conf import conf_dir, register_resolvers
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -50,13 +50,16 @@ def run_cli(
 
     With ``-m`` in ``args`` the sweep dir is ``tmp_path/sweep`` (jobs in ``sweep/<num>``).
     """
-    env = {**os.environ, "RNNLAB_DATA_DIR": str(tmp_path / "data"), "WANDB_MODE": "offline"}
+    env = {**os.environ, "RNNLAB_DATA_DIR": str(tmp_path / "data"), "WANDB_MODE": "offline",
+           "OMP_NUM_THREADS": "1"}  # fmt: skip
     out = (
         f"hydra.sweep.dir={tmp_path / 'sweep'}"
         if "-m" in args
         else f"hydra.run.dir={tmp_path / 'run'}"
     )
-    cmd = [sys.executable, "-m", f"rnnlab.{tool}", *args, out]
+    module = {"train": "rnnlab.cli.train", "evaluate": "rnnlab.cli.eval",
+              "sample": "rnnlab.cli.sample", "bench": "rnnlab.benchmarks.cli"}[tool]  # fmt: skip
+    cmd = [sys.executable, "-m", module, *args, out]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
 
 

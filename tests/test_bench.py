@@ -1,45 +1,61 @@
-"""rnnlab-bench: registry, missing benchmarks, extra columns, BENCHMARKS.md updates."""
+"""rnnlab-bench: the benchmarks listed in the config, one process per row, BENCHMARKS.md."""
 
 from __future__ import annotations
 
-import pytest
+import os
 
-import rnnlab.bench as bench_mod
-from rnnlab.bench import BENCHMARKS, Benchmark, bench, run_one
+import pytest
+from hydra.utils import get_method
+from omegaconf import OmegaConf
+
+from rnnlab.benchmarks.cli import bench, run_one, spec_for
 from rnnlab.benchmarks.report import format_table, parse_sections, parse_table, update_docs
 from rnnlab.errors import ConfigError
 
-from helpers import make_config
+from helpers import REPO, make_config
 
 
-def fake(device: str, quick: bool, size: int = 1) -> dict:
-    return {"name": "fake", "seconds": 0.5, "ratio": 1.25, "extra_key": size}
+def fake(device: str, size: int = 1, fail: bool = False) -> dict:
+    if fail:
+        raise ValueError("planned failure")
+    return {"seconds": 0.5, "ratio": 1.25, "extra_key": size, "device": device}
 
 
-def test_registry_names_are_unique_and_lazy():
-    names = [b.name for b in BENCHMARKS]
-    assert len(names) == len(set(names)) and "loop" in names
-    assert {"cells_rnn", "cells_lstm", "cells_gru", "scan_512", "scan_4096"} <= set(names)
+@pytest.fixture
+def tests_importable(monkeypatch):
+    """The worker process imports this module's ``fake``."""
+    paths = [str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
 
 
-def test_missing_module_is_not_available():
-    row = run_one(Benchmark("nope", "rnnlab.benchmarks.absent:f", {}, {}), "quick", "cpu")
-    assert row == {"name": "nope", "status": "not available"}
+def test_every_listed_benchmark_is_an_importable_function(tmp_path):
+    cfg = make_config(tmp_path, [], name="bench")
+    names = list(cfg.benchmarks)
+    assert {"startup", "default_run", "threads", "loop", "scan_4096", "chars"} <= set(names)
+    for name in names:
+        assert callable(get_method(cfg.benchmarks[name]._target_)), name
 
 
-def test_failing_benchmark_is_a_row_not_a_crash():
-    row = run_one(
-        Benchmark("bad", "test_bench:fake", {"quick": True, "wrong": 1}, {}), "quick", "cpu"
-    )
-    assert row["status"].startswith("failed: TypeError")
+def test_spec_takes_the_modes_own_arguments():
+    node = {"_target_": "m.f", "cell": "lstm", "quick": {"repeats": 3}, "full": {"repeats": 9}}
+    assert spec_for(node, "quick", "cpu") == {"_target_": "m.f", "cell": "lstm", "repeats": 3,
+                                             "device": "cpu"}  # fmt: skip
+    assert spec_for(node, "full", "cuda")["repeats"] == 9
 
 
-def test_unknown_keys_become_columns():
-    row = run_one(
-        Benchmark("fake", "test_bench:fake", {"quick": True, "size": 7}, {}), "quick", "cpu"
-    )
-    table = format_table([row, {"name": "other", "status": "not available"}])
+def test_a_row_runs_in_its_own_process_with_one_thread(tests_importable):
+    row = run_one("fake", {"_target_": "test_bench.fake", "size": 7, "device": "cpu"})
+    assert row["status"] == "ok" and row["ratio"] == 1.25 and row["extra_key"] == 7
+    assert row["threads"] == 1 and row["peak_rss_mb"] > 10 and "load_1min" in row
+    table = format_table([row, {"name": "other", "status": "not run"}])
     assert "extra_key" in table.splitlines()[0] and "| 7 |" in table
+
+
+def test_a_failing_benchmark_is_a_row_not_a_crash(tests_importable):
+    row = run_one("bad", {"_target_": "test_bench.fake", "fail": True, "device": "cpu"})
+    assert row["status"].startswith("failed") and "planned failure" in row["status"]
+    missing = run_one("gone", {"_target_": "rnnlab.benchmarks.absent.f", "device": "cpu"})
+    assert missing["status"].startswith("failed")
 
 
 def test_docs_update_replaces_same_key_and_keeps_other_sections(tmp_path):
@@ -56,24 +72,16 @@ def test_docs_update_replaces_same_key_and_keeps_other_sections(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["BENCHMARKS.md"]
 
 
-def test_bench_job_writes_docs_and_metrics(tmp_path, monkeypatch):
-    monkeypatch.setattr(
-        bench_mod, "BENCHMARKS", [Benchmark("fake", "test_bench:fake", {"quick": True}, {})]
-    )
+def test_bench_job_writes_docs_and_metrics(tmp_path, tests_importable):
     docs = tmp_path / "B.md"
-    cfg = make_config(tmp_path, ["device=cpu", f"docs_path={docs}"], name="bench")
+    cfg = make_config(tmp_path, ["device=cpu", f"docs_path={docs}", "only=[fake]"], name="bench")
+    cfg.benchmarks = OmegaConf.create(
+        {"fake": {"_target_": "test_bench.fake", "quick": {"size": 3}}}
+    )
     out = bench(cfg, tmp_path)
-    assert out["results"][0]["ratio"] == 1.25 and (tmp_path / "metrics.json").is_file()
+    assert out["results"][0]["extra_key"] == 3 and (tmp_path / "metrics.json").is_file()
     assert "## fake" in docs.read_text()
     with pytest.raises(ConfigError, match="only='nope'"):
         bench(make_config(tmp_path, ["only=[nope]"], name="bench"), tmp_path)
     with pytest.raises(ConfigError, match="mode='slow'"):
         bench(make_config(tmp_path, ["mode=slow"], name="bench"), tmp_path)
-
-
-@pytest.mark.slow
-def test_loop_benchmark_reports_ratio():
-    from rnnlab.benchmarks.loop import lightning_vs_plain
-
-    row = lightning_vs_plain(device="cpu", quick=True, epochs=1, hidden_size=16)
-    assert row["ratio"] > 0 and row["plain_s_per_epoch"] > 0

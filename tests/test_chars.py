@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from rnnlab.data.chars import CharDataModule
 from rnnlab.errors import ConfigError
-from rnnlab.experiment import build_datamodule, build_task, train
+from rnnlab.run.build import build_datamodule, build_task
+from rnnlab.run.job import train
 
 from helpers import make_config, read_metrics, run_cli
 
@@ -22,7 +23,7 @@ def chars_overrides(path, *extra: str) -> list[str]:
     """A tiny, quick char-LM run on the text file ``path``."""
     return [
         "data=chars", "data.corpus=path", f"data.path={path}", "data.bptt=16", "data.batch_size=4",
-        "data.eval_streams=2", "data.embedding_dim=8", "model.hidden_size=16", "trainer.max_epochs=2",
+        "data.eval_streams=2", "task.embedding_dim=8", "model.hidden_size=16", "trainer.max_epochs=2",
         "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
         "callbacks.model_summary=null", "~scheduler", *extra,
     ]  # fmt: skip
@@ -138,9 +139,7 @@ def test_vocab_in_checkpoint_and_unknown_counts(tmp_path, corpus):
 def test_fast_dev_run_both_encodings(tmp_path, corpus, encoding):
     cfg = make_config(
         tmp_path,
-        chars_overrides(
-            corpus, f"data.encoding={encoding}", "debug=fdr", "callbacks.lr_monitor=null"
-        ),
+        chars_overrides(corpus, f"task.encoding={encoding}", "debug=fdr"),
     )
     metrics = train(cfg, tmp_path)
     assert math.isfinite(metrics["test/bpc"]) and metrics["status"] == "completed"
@@ -220,12 +219,15 @@ def test_config_errors_name_data_keys(tmp_path):
         build_datamodule(
             make_config(tmp_path, ["data=chars", "data.corpus=path", "data.path=/no/such/file"])
         )
-    with pytest.raises(ConfigError, match=r"data\.encoding='bits'"):
-        build_datamodule(make_config(tmp_path, ["data=chars", "data.encoding=bits"]))
+    dm = build_datamodule(make_config(tmp_path, ["data=chars", "data.corpus=stdlib"]))
+    with pytest.raises(ConfigError, match=r"task\.encoding='bits'"):
+        build_task(
+            make_config(tmp_path, ["data=chars", "data.corpus=stdlib", "task.encoding=bits"]), dm
+        )
 
 
 def test_offline_default_corpus_fails_in_one_line(tmp_path, monkeypatch):
-    from rnnlab.data import corpora
+    from rnnlab.data.chars import corpora
     from rnnlab.errors import DataError
 
     monkeypatch.setattr(corpora, "TINYSHAKESPEARE_URLS", ("http://127.0.0.1:9/input.txt",))
@@ -250,7 +252,7 @@ def test_text_samples_callback_appends_every_n_epochs_and_logs_to_wandb(tmp_path
     callback = TextSamples(dirpath=str(tmp_path), every_n_epochs=2, prompt="ab", length=5)
     for epoch in range(4):
         trainer = SimpleNamespace(current_epoch=epoch, global_step=10 * epoch, is_global_zero=True,
-                                  loggers=[wandb_like], datamodule=None)  # fmt: skip
+                                  loggers=[wandb_like])  # fmt: skip
         callback.on_train_epoch_end(trainer, task)
     text = (tmp_path / "samples.txt").read_text(encoding="utf-8")
     assert text.count("=== epoch") == 2 and "=== epoch 1 (step 10)\nab" in text

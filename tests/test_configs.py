@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab.config import conf_dir
-from rnnlab.experiment import train
+from rnnlab.conf import conf_dir
+from rnnlab.run.job import train
 
 from helpers import FAST, make_config
 

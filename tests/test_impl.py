@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from rnnlab.experiment import train
 from rnnlab.nn.recurrent import RecurrentStack
+from rnnlab.run.job import train
 
 from helpers import FAST, make_config
 

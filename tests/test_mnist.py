@@ -12,11 +12,13 @@ import pytest
 import torch
 
 from rnnlab.data.download import file_digest
-from rnnlab.data.idx import MNIST_FILES, load_mnist
-from rnnlab.data.mnist import MODES, SequentialMNIST, normalise
+from rnnlab.data.mnist import SequentialMNIST, normalise
+from rnnlab.data.mnist.files import MNIST_FILES, load_mnist
+from rnnlab.data.options import MNIST_MODES as MODES
 from rnnlab.errors import ConfigError, DataError
-from rnnlab.experiment import build_datamodule, evaluate, train
 from rnnlab.results.references import matching
+from rnnlab.run.build import build_datamodule
+from rnnlab.run.job import evaluate, train
 
 from helpers import make_config, read_metrics, run_cli
 

@@ -12,12 +12,12 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
-import rnnlab.experiment as experiment
-from rnnlab.checkpoint_io import AtomicCheckpointIO, NonFiniteWeightsError
+import rnnlab.run.build as build
+import rnnlab.run.job as experiment
 from rnnlab.data.batching import IndexBatches
 from rnnlab.errors import ConfigError
-from rnnlab.io import write_json
-from rnnlab.resume import resolve_ckpt_path
+from rnnlab.io.atomic import write_json
+from rnnlab.run.checkpoints import AtomicCheckpointIO, NonFiniteWeightsError, resolve_ckpt_path
 
 from helpers import FAST, REPO, make_config, read_metrics, run_cli
 
@@ -50,8 +50,8 @@ class CrashAt(pl.Callback):
 
 
 def with_callback(monkeypatch, callback: pl.Callback) -> None:
-    build = experiment.build_callbacks
-    monkeypatch.setattr(experiment, "build_callbacks", lambda cfg: [*build(cfg), callback])
+    original = build.build_callbacks
+    monkeypatch.setattr(build, "build_callbacks", lambda *a, **k: [*original(*a, **k), callback])
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +184,7 @@ def test_metrics_json_full_disk_keeps_old_file(tmp_path, monkeypatch):
     def no_space(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("rnnlab.io.os.fsync", no_space)
+    monkeypatch.setattr("rnnlab.io.atomic.os.fsync", no_space)
     with pytest.raises(OSError) as info:
         write_json(path, {"status": "completed", "x": 2})
     assert info.value.filename == str(path)
@@ -194,21 +194,21 @@ def test_metrics_json_full_disk_keeps_old_file(tmp_path, monkeypatch):
 
 def test_full_disk_during_training_is_one_line(tmp_path, monkeypatch, capsys):
     """The CLI reports a failed write as one line naming the file; exit status 1."""
-    from rnnlab import train as train_cli
+    from rnnlab.cli import train as train_cli
 
     def no_space(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("rnnlab.io.os.fsync", no_space)
+    monkeypatch.setattr("rnnlab.io.atomic.os.fsync", no_space)
     monkeypatch.setenv("HYDRA_FULL_ERROR", "")  # the CLI's own one-line reporting
     run = tmp_path / "run"
-    argv = ["rnnlab-train", *FAST, "trainer.max_epochs=1", f"hydra.run.dir={run}"]
+    argv = ["rnnlab.cli.train", *FAST, "trainer.max_epochs=1", f"hydra.run.dir={run}"]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as info:
         train_cli.main()
     assert info.value.code == 1
     err = capsys.readouterr().err
-    assert "No space left on device" in err and ".ckpt" in err
+    assert "No space left on device" in err and str(run) in err
     assert "Traceback" not in err
     assert not list((run / "checkpoints").glob("*")) if (run / "checkpoints").exists() else True
 

@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from rnnlab.sweeps.resources import gpus_for, threads_for
-from rnnlab.sweeps.summary import write_summary
+from rnnlab.launch.resources import gpus_for, threads_for
+from rnnlab.launch.summary import write_summary
 
 from helpers import FAST, REPO, read_metrics
 
@@ -27,7 +27,7 @@ def sweep_cmd(args: list[str], sweep_dir: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "rnnlab.train",
+        "rnnlab.cli.train",
         "-m",
         *QUICK,
         *args,
@@ -100,7 +100,7 @@ def test_search_space_from_hydra_syntax_and_dicts():
 def test_pruning_callback_reports_and_stops_bad_trial(tmp_path):
     import optuna
 
-    from rnnlab.sweeps.pruning import OptunaPruning
+    from rnnlab.launch.pruning import OptunaPruning
 
     storage = f"sqlite:///{tmp_path}/s.db"
     study = optuna.create_study(study_name="s", storage=storage)
@@ -127,7 +127,7 @@ def test_pruning_callback_reports_and_stops_bad_trial(tmp_path):
 def _compose_with_hydra(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
-    from rnnlab.config import conf_dir, register_resolvers
+    from rnnlab.conf import conf_dir, register_resolvers
 
     register_resolvers()
     with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
@@ -142,7 +142,7 @@ def _compose_with_hydra(overrides: list[str]):
         ("launcher=slurm", "hydra.launcher.timeout_min", 240),
         ("launcher=slurm_local", "hydra.launcher.tasks_per_node", 1),
         ("hparams_search=sine_lstm", "hydra.sweeper.study_name", "sine_lstm"),
-        ("trainer=ddp", "trainer.strategy._target_", "rnnlab.distributed.HydraDDPStrategy"),
+        ("trainer=ddp", "trainer.strategy._target_", "rnnlab.launch.ddp.HydraDDPStrategy"),
     ],
 )
 def test_sweep_configs_compose(override, key, expected):

@@ -9,7 +9,7 @@ import statistics
 
 import pytest
 
-from rnnlab.table import main as table_main
+from rnnlab.results.cli import main as table_main
 
 from helpers import FAST, run_cli
 

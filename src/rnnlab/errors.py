@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,7 +17,7 @@ class ConfigError(ValueError):
 
     def under(self, group: str) -> ConfigError:
         """The same error with the key prefixed by its config group (``data.window``)."""
-        return ConfigError(f"{group}.{self.key}", self.value, self.allowed)
+        return ConfigError(f"{group}.{self.key}" if self.key else group, self.value, self.allowed)
 
 
 class DataError(RuntimeError):
@@ -57,5 +58,7 @@ def check_range(key: str, value: Any) -> None:
         low, high = (float(v) for v in value)
     except (TypeError, ValueError):
         raise ConfigError(key, value, "a pair [low, high] of numbers") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ConfigError(key, list(value), "a pair [low, high] of finite numbers")
     if low > high:
         raise ConfigError(key, value, "a pair [low, high] with low <= high")

@@ -5,17 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnlab.data import corpora
-from rnnlab.data.corpora import (
-    CorpusError,
-    Vocab,
-    check_length,
-    load_corpus,
-    partition_streams,
-    ptb_chars_to_text,
-    random_windows,
-    sequential_windows,
-)
+from rnnlab.data.chars import corpora
+from rnnlab.data.chars.corpora import load_corpus
+from rnnlab.data.chars.errors import CorpusError
+from rnnlab.data.chars.ptb import PTB_FILES, ptb_chars_to_text
+from rnnlab.data.chars.streams import check_length, partition_streams
+from rnnlab.data.chars.vocab import Vocab
 from rnnlab.data.download import ChecksumError, DownloadError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +94,7 @@ def test_ptb_char_format_becomes_plain_text() -> None:
 
 
 def test_ptb_sanity_check_rejects_wrong_files(tmp_path: Path) -> None:
-    for name in corpora.PTB_FILES.values():
+    for name in PTB_FILES.values():
         (tmp_path / "ptb").mkdir(exist_ok=True)
         (tmp_path / "ptb" / name).write_text("a _ b\nc _ d\n", encoding="utf-8")
     with pytest.raises(CorpusError, match=r"ptb\.char\.train\.txt does not look like"):
@@ -142,7 +137,7 @@ def test_vocab_from_train_only_maps_unseen_to_unk() -> None:
     ids, unknown = vocab.encode("hold the door!", return_unknown=True)
     assert unknown == 2  # "t" and "!" never occur in the training text
     assert ids.dtype == torch.long
-    assert vocab.count_unknown("hold the door!") == 2
+    assert vocab.encode("hold the door!", return_unknown=True)[1] == 2
     assert vocab.decode(vocab.encode("tx")) == "<unk><unk>"
 
 
@@ -160,33 +155,8 @@ def test_vocab_round_trips() -> None:
 # ---------------------------------------------------------------------------- batching
 
 
-def test_sequential_windows_continue_each_other() -> None:
-    ids = torch.arange(103)
-    streams = partition_streams(ids, batch_size=4)
-    assert streams.shape == (4, 25)
-    assert torch.equal(streams[1], torch.arange(25, 50))
-    windows = list(sequential_windows(streams, bptt=7))
-    assert [x.size(1) for x, _ in windows] == [7, 7, 7, 3]  # 24 predictions per row
-    for (x, y), (next_x, _) in zip(windows, windows[1:], strict=False):
-        assert torch.equal(y, x + 1)
-        assert torch.equal(next_x[:, 0], y[:, -1])  # every row picks up where it stopped
-    assert torch.equal(torch.cat([x for x, _ in windows] + [windows[-1][1][:, -1:]], 1), streams)
-
-
-def test_random_windows_shift_and_determinism() -> None:
-    ids = torch.randperm(500, generator=torch.Generator().manual_seed(1))
-    x, y = random_windows(ids, 8, 16, torch.Generator().manual_seed(3))
-    assert x.shape == y.shape == (8, 16)
-    assert torch.equal(x[:, 1:], y[:, :-1])
-    for row_x, row_y in zip(x, y, strict=True):
-        start = int((ids == row_x[0]).nonzero())
-        assert torch.equal(row_y, ids[start + 1 : start + 17])
-    again = random_windows(ids, 8, 16, torch.Generator().manual_seed(3))
-    assert torch.equal(again[0], x) and torch.equal(again[1], y)
-
-
 def test_batching_rejects_too_little_data() -> None:
     with pytest.raises(CorpusError, match=r"bptt=16"):
-        random_windows(torch.arange(10), 2, 16)
+        check_length("train", 10, 2, 16)
     with pytest.raises(CorpusError, match=r"batch_size=8"):
         partition_streams(torch.arange(10), 8)

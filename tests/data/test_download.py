@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab.data import download
 from rnnlab.data.download import (
     ChecksumError,
     DownloadError,
@@ -142,7 +141,7 @@ def test_interrupt_removes_temp_file(
     def interrupted(fd: int) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(download.os, "fsync", interrupted)
+    monkeypatch.setattr("rnnlab.io.atomic.os.fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         ensure_files([_remote(f"{server}/ok.bin")], tmp_path, timeout=5)
     assert list(tmp_path.iterdir()) == []

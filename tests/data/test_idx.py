@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab.data import idx
 from rnnlab.data.download import ChecksumError, DownloadError, RemoteFile
-from rnnlab.data.idx import MNIST_FILES, IdxError, load_mnist, read_idx
+from rnnlab.data.mnist import files, idx
+from rnnlab.data.mnist.files import MNIST_FILES, load_mnist
+from rnnlab.data.mnist.idx import IdxError, read_idx
 
 REAL_MNIST = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist"
 
@@ -236,7 +237,7 @@ def test_load_mnist_verifies_copies_by_content(
         table[key] = dataclasses.replace(
             remote, md5=_md5(packed), content_md5=_md5(gzip.decompress(packed))
         )
-    monkeypatch.setattr(idx, "MNIST_FILES", table)
+    monkeypatch.setattr(files, "MNIST_FILES", table)
     expected = load_mnist(tmp_path, download=download)
     # Recompress the training images and gunzip the test labels under their .gz name.
     train_images = tmp_path / MNIST_FILES["train_images"].name

@@ -165,10 +165,13 @@ def test_shapes_types_and_description(name: str) -> None:
     else:
         assert y.shape == (5, t) and y.dtype == torch.long
         assert y.min() >= 0 and y.max() < dm.num_outputs
-    info = dm.describe()
-    assert info["objective"] in ("mse", "cross_entropy") and info["loss_on"] in ("marked", "all")
-    assert dm.task == "sequence"
-    assert dm.objective in info["baseline"] and info["sequence_length"] == t
+    spec = dm.spec()
+    assert spec["objective"] in ("mse", "cross_entropy") and spec["loss_on"] in ("marked", "all")
+    assert spec["input_size"] == dm.input_size and spec["num_outputs"] == dm.num_outputs
+    assert dm.batch_format == "steps"
+    assert set(dm.stats()) == {"baseline/loss", "baseline/acc"}
+    cue = dm.cue_steps((x, y, mask))
+    assert cue.shape == mask.shape and cue.dtype == torch.bool and bool(cue.any())
 
 
 @pytest.mark.parametrize("name", SMALL)
@@ -248,12 +251,12 @@ def test_adding_marks_every_step_of_each_half_about_equally_often() -> None:
 
 def test_adding_baseline_is_the_mse_of_always_predicting_one() -> None:
     dm = AddingProblem(length=20, test_size=20_000)
-    assert dm.baseline() == {"mse": pytest.approx(1 / 6, abs=1e-12)}
+    assert dm.baseline()["loss"] == pytest.approx(1 / 6, abs=1e-12)
     _, y, mask = batch(dm, "test", 20_000)
     target = y[mask].squeeze(-1).double()
     assert abs(target.mean().item() - 1) < 0.01  # so 1 is the best constant
     mse = F.mse_loss(torch.ones_like(target), target).item()
-    assert mse == pytest.approx(dm.baseline()["mse"], abs=0.006)  # standard error 0.0014
+    assert mse == pytest.approx(dm.baseline()["loss"], abs=0.006)  # standard error 0.0014
 
 
 # Copying memory -------------------------------------------------------------------------
@@ -286,13 +289,13 @@ def test_copy_baseline_is_the_memoryless_strategys_cross_entropy() -> None:
     logits[:, : length + 10, BLANK] = 0
     logits[:, length + 10 :, :8] = 0
     loss = F.cross_entropy(logits.flatten(0, 1), y.flatten()).item()
-    assert loss == pytest.approx(dm.baseline()["cross_entropy"], rel=1e-5)
-    assert dm.baseline()["cross_entropy"] == pytest.approx(10 * math.log(8) / 50)
+    assert loss == pytest.approx(dm.baseline()["loss"], rel=1e-5)
+    assert dm.baseline()["loss"] == pytest.approx(10 * math.log(8) / 50)
     # No fixed guess does better: the recalled symbols are uniform over all 8.
     counts = torch.bincount(y[mask], minlength=10).double()
     p = counts[:8] / counts.sum()
     assert counts[8:].sum() == 0 and -(p * p.log()).sum().item() > math.log(8) - 0.005
-    assert p.max().item() == pytest.approx(dm.baseline()["accuracy"], abs=0.01)
+    assert p.max().item() == pytest.approx(dm.baseline()["acc"], abs=0.01)
 
 
 # Selective copying ----------------------------------------------------------------------
@@ -338,11 +341,11 @@ def test_selective_copy_at_the_published_size() -> None:
 
 def test_selective_copy_baseline_is_uniform_guessing() -> None:
     dm = SelectiveCopy(length=12, num_tokens=3, num_symbols=5)
-    assert dm.baseline() == {"cross_entropy": pytest.approx(math.log(5)), "accuracy": 0.2}
+    assert dm.baseline() == {"loss": pytest.approx(math.log(5)), "acc": 0.2}
     _, y, mask = batch(dm, "test", 2000)
     logits = torch.zeros(*y.shape, 5)
     loss = F.cross_entropy(logits[mask], y[mask]).item()
-    assert loss == pytest.approx(dm.baseline()["cross_entropy"], rel=1e-6)
+    assert loss == pytest.approx(dm.baseline()["loss"], rel=1e-6)
     # No fixed guess per query step does better: each step's token is uniform.
     for step in range(12, 15):
         p = torch.bincount(y[:, step], minlength=5).double() / len(y)

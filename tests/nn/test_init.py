@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rnnlab.errors import ConfigError, config_group
-from rnnlab.nn.init import CELLS_FOR, INITS
+from rnnlab.nn.options import CELLS_FOR, INITS
 from rnnlab.nn.recurrent import RecurrentStack, _layer_classes
 
 IN, HID, T_MAX = 3, 8, 50

@@ -42,6 +42,13 @@ def base_config(cell: str = "lstm", seed: int = 0, mode: str = "row", **model: A
     }
 
 
+BETTER = {
+    "test/acc": "higher", "val/acc_best": "higher", "val/acc": "higher",
+    "test/loss": "lower", "val/loss": "lower", "test/bpc": "lower", "val/bpc_best": "lower",
+    "test/mse": "lower", "test/rollout_mse": "lower",
+}  # fmt: skip
+
+
 def write_run(
     root: Path,
     name: str,
@@ -54,6 +61,10 @@ def write_run(
     run = root / name
     run.mkdir(parents=True)
     if metrics is not None:
+        if isinstance(metrics, dict) and "better" not in metrics:
+            # as a task writes them: which way each of its metrics is better
+            better = {k: BETTER[k] for k in metrics if k in BETTER}
+            metrics = {**metrics, "better": better}
         text = metrics if isinstance(metrics, str) else json.dumps(metrics)
         (run / "metrics.json").write_text(text)
     if config is not None:
@@ -105,7 +116,8 @@ def fake_run(run_id: str, cell: str, seed: int, acc: float, state: str = "finish
         "data": {"value": {"_target_": "rnnlab.data.sine.SineDataModule"}},
         "_wandb": {"runtime": 3},
     }
-    summary = FakeSummary({"test/acc": acc, "_step": 10, "_runtime": 2.0, "media": {"x": 1}})
+    summary = FakeSummary({"test/acc": acc, "_step": 10, "_runtime": 2.0, "media": {"x": 1},
+                           "better": {"test/acc": "higher"}})  # fmt: skip
     return SimpleNamespace(id=run_id, state=state, config=config, summary=summary)
 
 

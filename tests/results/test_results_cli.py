@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from run_factory import ACC, FakeApi, base_config, fake_run, write_run
 
-from rnnlab import table as cli
-from rnnlab.results import wandb_source
+from rnnlab.results import cli, wandb_source
 
 
 def test_markdown_to_stdout_and_skips_on_stderr(sweep: Path, capsys: pytest.CaptureFixture):
@@ -107,7 +106,7 @@ def test_wandb_runs_through_cli(monkeypatch: pytest.MonkeyPatch, capsys):
 
 def test_runs_as_module(sweep: Path):
     proc = subprocess.run(
-        [sys.executable, "-m", "rnnlab.table", str(sweep), "--format", "csv"],
+        [sys.executable, "-m", "rnnlab.results.cli", str(sweep), "--format", "csv"],
         capture_output=True,
         text=True,
         check=False,

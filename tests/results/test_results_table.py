@@ -179,11 +179,15 @@ def test_reference_entries_match_their_settings():
     assert all(r.source and r.note and r.metric for r in REFERENCES)
 
 
-def test_direction_by_metric_name():
-    assert direction("test/acc") == 1 and direction("val/acc_best") == 1
-    for name in ("test/loss", "val/mse", "test/rollout_mse", "test/bpc", "val/ppl", "test/mae"):
-        assert direction(name) == -1
-    assert direction("model/params") == 0
+def test_direction_comes_from_what_the_runs_declare():
+    def run(better: dict) -> Run:
+        return Run("r", {}, {"m": 1.0}, better=better)
+
+    assert direction("m", [run({"m": "higher"}), run({})]) == 1
+    assert direction("m", [run({"m": "lower"})]) == -1
+    # No name guessing: a metric no run declares is not ranked, whatever its name says.
+    assert direction("test/acc", [run({})]) == 0
+    assert direction("m", [run({"m": "lower"}), run({"m": "higher"})]) == 0  # disagreement
 
 
 def test_unknown_format_rejected(runs: list[Run]):

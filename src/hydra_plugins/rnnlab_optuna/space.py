@@ -9,6 +9,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from omegaconf import DictConfig, OmegaConf
 
+from rnnlab.compat.hydra import convert_choice
 from rnnlab.errors import ConfigError
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -19,7 +20,7 @@ def _from_override(key: str, override: Override) -> Any:
 
     value = override.value()
     if isinstance(value, ChoiceSweep):
-        return CategoricalDistribution([override._convert_value(v) for v in value.list])
+        return CategoricalDistribution([convert_choice(override, v) for v in value.list])
     if isinstance(value, RangeSweep):
         start, stop, step = value.start, value.stop, value.step
         if all(float(x).is_integer() for x in (start, stop, step)):

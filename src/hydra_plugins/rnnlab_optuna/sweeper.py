@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.rnnlab_optuna.space import distributions, trial_overrides
 from hydra_plugins.rnnlab_optuna.tables import write_best_params, write_trials_csv
-from rnnlab.sweeps.pruning import make_pruner
+from rnnlab.compat.optuna import fail_trial, trial_attrs
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ class RnnlabOptunaSweeper(Sweeper):
         import optuna
         from optuna.trial import TrialState
 
+        from rnnlab.launch.pruning import make_pruner  # imported with the sweep: Lightning
+
         fixed, space = self._split_arguments(arguments)
         dists = distributions(space, self.hydra_context.config_loader)
         storage, name = self.storage_url(), str(self.conf.study_name)
@@ -87,8 +89,7 @@ class RnnlabOptunaSweeper(Sweeper):
         stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if self.conf.fail_stale_trials:
             for t in stale:  # left by a killed sweep
-                study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
-                study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+                fail_trial(study, t, "interrupted")
         counted = [
             t
             for t in study.get_trials(deepcopy=False)
@@ -134,7 +135,7 @@ class RnnlabOptunaSweeper(Sweeper):
         except Exception as err:  # the job raised: Hydra keeps the exception for us
             log.warning("trial %d failed: %s", trial.number, err)
             value = None
-        attrs = study._storage.get_trial(trial._trial_id).user_attrs
+        attrs = trial_attrs(study, trial)
         if "pruned_at_epoch" in attrs:
             study.tell(trial, state=TrialState.PRUNED)
         elif isinstance(value, (int, float)) and math.isfinite(value):

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from rnnlab.io import atomic_write_text
+from rnnlab.io.atomic import atomic_write_text
 
 
 def write_trials_csv(study: Any, path: Path) -> None:

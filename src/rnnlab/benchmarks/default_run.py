@@ -21,7 +21,7 @@ def default_run(device: str = "cpu", overrides: list[str] | None = None) -> dict
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         cmd = [
-            sys.executable, "-m", "rnnlab.train", f"trainer.accelerator={accelerator}",
+            sys.executable, "-m", "rnnlab.cli.train", f"trainer.accelerator={accelerator}",
             "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
             f"hydra.run.dir={run_dir}", *(overrides or []),
         ]  # fmt: skip

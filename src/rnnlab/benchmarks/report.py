@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from rnnlab.io import atomic_write_text
+from rnnlab.io.atomic import atomic_write_text
 
 KEY = ("date", "device", "mode")
 HEADER = (

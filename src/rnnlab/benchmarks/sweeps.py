@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rnnlab.config import repo_root
+from rnnlab.conf import repo_root
 
 TINY = [
     "data.num_series=32",
@@ -39,7 +39,7 @@ def _timed_sweep(args: list[str], sweep_dir: Path, threads: int | None = None) -
     env = {**os.environ, "WANDB_MODE": "offline", "RNNLAB_DATA_DIR": str(sweep_dir / "data")}
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    cmd = [sys.executable, "-m", "rnnlab.train", "-m", *args, f"hydra.sweep.dir={sweep_dir}"]
+    cmd = [sys.executable, "-m", "rnnlab.cli.train", "-m", *args, f"hydra.sweep.dir={sweep_dir}"]
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=repo_root())
     elapsed = time.perf_counter() - started

@@ -26,13 +26,13 @@ class TestFigures(pl.Callback):
         self.dirpath = Path(dirpath)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero or not hasattr(pl_module, "test_figures"):
+        if not trainer.is_global_zero:
             return
-        import matplotlib
-
-        matplotlib.use("Agg")
+        figures = pl_module.test_figures()  # every task has it (BaseTask: none by default)
+        if not figures:
+            return
         import matplotlib.pyplot as plt
 
-        for name, fig in pl_module.test_figures().items():
+        for name, fig in figures.items():
             log_figure(trainer, f"test/{name}", fig, self.dirpath / f"{name}.png")
             plt.close(fig)

@@ -1,9 +1,14 @@
-"""Gradient flow through time: how much the loss at the end reaches back to step t.
+"""Gradient flow through time: how much the loss reaches back to each step t.
 
 On a fixed validation batch, the stack is unrolled one step at a time so that every
 hidden state h_t is a node of the graph, and ``‖∂L/∂h_t‖`` (top layer, mean over the
-batch) is recorded for every t. A vanilla RNN's norms fall geometrically as t moves
-away from the loss (vanishing gradients); gated cells keep them up.
+batch) is recorded for every t, with L the task's own loss (``probe_loss``). A vanilla
+RNN's norms fall geometrically as t moves away from the loss (vanishing gradients);
+gated cells keep them up. On the long-memory tasks the datamodule also says which steps
+hold what the answer needs (``cue_steps``), and the record keeps the mean norm there:
+how much gradient reaches the marked steps.
+
+``python -m rnnlab.callbacks.gradient_flow RUN_DIR... --output cmp.png`` overlays runs.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -18,26 +24,38 @@ from torch import Tensor
 
 from rnnlab.callbacks.figures import log_figure
 from rnnlab.errors import ConfigError
-from rnnlab.io import write_json
+from rnnlab.io.atomic import write_json
 
 
-def hidden_state_gradients(task: pl.LightningModule, batch: Sequence[Tensor]) -> Tensor:
-    """``‖∂L/∂h_t‖`` for t = 1..T as a ``[T]`` tensor, for a task that reads the final state."""
+def hidden_state_gradients(task: Any, batch: Sequence[Tensor]) -> Tensor:
+    """``‖∂L/∂h_t‖`` of the top layer, per example and step: a ``[B, T]`` tensor."""
     rnn = task.rnn
-    x = task.encode_inputs(batch[0]) if hasattr(task, "encode_inputs") else batch[0]
+    x = task.stack_inputs(batch[0])
     was_training = rnn.training
     rnn.train()  # cuDNN computes RNN gradients only in training mode
     try:
         with torch.enable_grad():
-            state, hidden = None, []
+            state, hidden, outputs = None, [], []
             for t in range(x.shape[1]):
-                _, state = rnn(x[:, t : t + 1], state)
+                out, state = rnn(x[:, t : t + 1], state)
+                outputs.append(out)
                 hidden.append(state[0] if isinstance(state, tuple) else state)
-            loss = task.loss_from_final(rnn.final_features(state), batch)
+            loss = task.probe_loss(torch.cat(outputs, 1), state, batch)
             grads = torch.autograd.grad(loss, hidden)  # leaves parameter .grad untouched
     finally:
         rnn.train(was_training)
-    return torch.stack([g[-1].norm(dim=-1).mean() for g in grads]).detach().cpu()
+    return torch.stack([g[-1].norm(dim=-1) for g in grads], dim=1).detach().cpu()
+
+
+def _as_epochs(epochs: Any) -> set[int]:
+    values = [epochs] if isinstance(epochs, int) and not isinstance(epochs, bool) else epochs
+    try:
+        values = list(values)
+    except TypeError:
+        values = [None]
+    if not values or any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in values):
+        raise ConfigError("epochs", epochs, "an epoch number >= 0 or a list of them")
+    return set(values)
 
 
 class GradientFlow(pl.Callback):
@@ -50,21 +68,36 @@ class GradientFlow(pl.Callback):
     """
 
     def __init__(
-        self, dirpath: str, epochs: Sequence[int] = (1, 5, 10), batch_size: int = 64
+        self, dirpath: str, epochs: int | Sequence[int] = (1, 5, 10), batch_size: int = 64
     ) -> None:
-        if any(not isinstance(e, int) or e < 0 for e in epochs):
-            raise ConfigError("epochs", list(epochs), "a list of epoch numbers >= 0")
-        self.dirpath, self.epochs, self.batch_size = Path(dirpath), set(epochs), batch_size
+        self.dirpath, self.epochs, self.batch_size = Path(dirpath), _as_epochs(epochs), batch_size
         self.records: dict[str, list[float]] = {}
+        self.cue: dict[str, float] = {}
         self._batch: Sequence[Tensor] | None = None
 
-    def _record(self, trainer: pl.Trainer, task: pl.LightningModule, label: str) -> None:
-        if task.rnn.num_directions != 1 or not hasattr(task, "loss_from_final"):
-            return  # stepping one step at a time is defined for forward-only stacks
+    def check_task(self, task: Any) -> None:
+        """Refuse, before training, a task or model this diagnostic cannot unroll."""
+        from rnnlab.tasks.base import BaseTask
+
+        probe = getattr(type(task), "probe_loss", None)
+        if probe is None or probe is BaseTask.probe_loss or not hasattr(task, "rnn"):
+            raise ConfigError("", type(task).__name__, "a task that implements probe_loss")
+        if task.rnn.num_directions != 1:
+            raise ConfigError(
+                "", "model.bidirectional=true", "a unidirectional model: stepping through time "
+                "one step at a time is defined for forward stacks only",
+            )  # fmt: skip
+
+    def _record(self, trainer: pl.Trainer, task: Any, label: str) -> None:
         if self._batch is None:
             first = next(iter(trainer.datamodule.val_dataloader()))
             self._batch = [t[: self.batch_size] for t in first]
-        self.records[label] = hidden_state_gradients(task, self._batch).tolist()
+        norms = hidden_state_gradients(task, self._batch)
+        self.records[label] = norms.mean(0).tolist()
+        cue_steps = getattr(trainer.datamodule, "cue_steps", None)
+        if cue_steps is not None:
+            cue = cue_steps(self._batch).cpu()
+            self.cue[label] = float(norms[cue].mean())
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._record(trainer, pl_module, "epoch 0")
@@ -78,7 +111,10 @@ class GradientFlow(pl.Callback):
         if not trainer.is_global_zero or not self.records:
             return
         cell = pl_module.rnn.cell
-        write_json(self.dirpath / "gradient_flow.json", {"cell": cell, "norms": self.records})
+        record = {"cell": cell, "norms": self.records}
+        if self.cue:
+            record["cue_norm"] = self.cue  # mean ‖∂L/∂h_t‖ at the steps the answer needs
+        write_json(self.dirpath / "gradient_flow.json", record)
         fig = plot_norms({f"{cell}, {k}": v for k, v in self.records.items()})
         log_figure(trainer, "gradient_flow", fig, self.dirpath / "gradient_flow.png")
         import matplotlib.pyplot as plt
@@ -86,7 +122,7 @@ class GradientFlow(pl.Callback):
         plt.close(fig)
 
 
-def plot_norms(curves: dict[str, Sequence[float]]):
+def plot_norms(curves: dict[str, Sequence[float]]) -> Any:
     """Norm against time step, log scale, one line per curve."""
     import matplotlib
 
@@ -98,7 +134,7 @@ def plot_norms(curves: dict[str, Sequence[float]]):
         ax.semilogy(range(1, len(norms) + 1), norms, label=label)
     ax.set_xlabel("time step t")
     ax.set_ylabel("‖∂L/∂h_t‖ (mean over batch)")
-    ax.set_title("Gradient of the final loss with respect to each hidden state")
+    ax.set_title("Gradient of the loss with respect to each hidden state")
     ax.legend(fontsize="small")
     ax.grid(True, which="both", alpha=0.3)
     return fig
@@ -108,7 +144,12 @@ def compare(run_dirs: Sequence[str], output: str, label: str = "epoch 0") -> dic
     """One figure of several runs' recorded norms; returns ``‖∂L/∂h_1‖ / ‖∂L/∂h_T‖`` per run."""
     curves, ratios = {}, {}
     for run in run_dirs:
-        data = json.loads((Path(run) / "gradient_flow.json").read_text())
+        path = Path(run) / "gradient_flow.json"
+        if not path.is_file():
+            raise SystemExit(f"error: {path} does not exist (run with callbacks=gradient_flow)")
+        data = json.loads(path.read_text())
+        if label not in data["norms"]:
+            raise SystemExit(f"error: {path} has no {label!r}; it has {', '.join(data['norms'])}")
         norms = data["norms"][label]
         name = f"{data['cell']} ({Path(run).name})"
         curves[name], ratios[name] = norms, norms[0] / norms[-1]
@@ -116,14 +157,18 @@ def compare(run_dirs: Sequence[str], output: str, label: str = "epoch 0") -> dic
     return ratios
 
 
-if __name__ == "__main__":
+def main(argv: Sequence[str] | None = None) -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description="Compare gradient flow of several runs.")
     parser.add_argument("runs", nargs="+", help="run directories with gradient_flow.json")
     parser.add_argument("--output", default="gradient_flow_comparison.png")
     parser.add_argument("--label", default="epoch 0", help="which recording, e.g. 'epoch 5'")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     for name, ratio in compare(args.runs, args.output, args.label).items():
         print(f"{name}: |dL/dh_1| / |dL/dh_T| = {ratio:.3g}")
     print(f"figure: {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
 
-from rnnlab.errors import check_positive
+from rnnlab.errors import ConfigError, check_positive
+from rnnlab.io.atomic import atomic_write_text
 
 
 class TextSamples(pl.Callback):
@@ -18,8 +20,8 @@ class TextSamples(pl.Callback):
     each sample is also logged as a row of the ``samples`` table.
 
     Args:
-        prompt: text to continue; None takes the datamodule's ``default_prompt()``
-            (the first characters of the val split).
+        prompt: text to continue; None takes the task's ``default_prompt`` (the first
+            characters of the val split, as the datamodule stated them).
     """
 
     def __init__(
@@ -39,24 +41,30 @@ class TextSamples(pl.Callback):
         self.every_n_epochs, self.prompt, self.length = every_n_epochs, prompt, length
         self.temperature, self.top_k, self.seed = temperature, top_k, seed
 
+    def check_task(self, task: Any) -> None:
+        """Text samples need a task that generates text (``data=chars``)."""
+        if not callable(getattr(task, "generate", None)):
+            raise ConfigError("", type(task).__name__, "a language model task (data=chars)")
+
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch
-        if (
-            not trainer.is_global_zero
-            or (epoch + 1) % self.every_n_epochs
-            or not hasattr(pl_module, "generate")
-        ):
+        if not trainer.is_global_zero or (epoch + 1) % self.every_n_epochs:
             return
-        prompt = self.prompt
-        if prompt is None:
-            dm = trainer.datamodule
-            prompt = dm.default_prompt() if hasattr(dm, "default_prompt") else "\n"
+        prompt = pl_module.default_prompt if self.prompt is None else self.prompt
         generator = torch.Generator().manual_seed(self.seed + epoch)
         text = pl_module.generate(prompt, self.length, self.temperature, self.top_k, generator)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(f"=== epoch {epoch} (step {trainer.global_step})\n{prompt}{text}\n\n")
+        self._write(epoch, f"=== epoch {epoch} (step {trainer.global_step})\n{prompt}{text}\n\n")
         for logger in trainer.loggers:
             if hasattr(logger, "log_text"):  # W&B
                 logger.log_text(key="samples", columns=["epoch", "step", "prompt", "text"],
                                 data=[[epoch, trainer.global_step, prompt, text]])  # fmt: skip
+
+    def _write(self, epoch: int, entry: str) -> None:
+        """Append ``entry``, dropping entries of this epoch or later a killed run had written
+        (a resumed run writes them again), so the file reads as one run."""
+        old = self.path.read_text(encoding="utf-8") if self.path.is_file() else ""
+        kept = [e for e in old.split(_HEADER)[1:] if int(e.split(" ", 1)[0]) < epoch]
+        atomic_write_text(self.path, "".join(_HEADER + e for e in kept) + entry)
+
+
+_HEADER = "=== epoch "

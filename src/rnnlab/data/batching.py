@@ -118,12 +118,14 @@ class IndexBatches:
 class TensorDataModule(pl.LightningDataModule):
     """Base for datamodules whose tensors live on the training device.
 
-    Subclasses set ``task`` (``regression``, ``classification``, ``language_model``),
-    ``input_size`` and ``num_outputs``, build their tensors in ``setup`` and return
-    ``self.batches(...)`` from the ``*_dataloader`` hooks.
+    Subclasses set ``batch_format`` (how their batches are laid out: the task reading
+    them states the same), ``input_size`` and ``num_outputs``, build their tensors in
+    ``setup`` and return ``self.batches(...)`` from the ``*_dataloader`` hooks. Data
+    flows one way: ``spec()`` tells the run what the task needs to know, and nothing
+    here reads the task or the trainer's other parts.
     """
 
-    task: str = ""
+    batch_format: str = ""
     input_size: int = 0
     num_outputs: int = 0
 
@@ -139,17 +141,17 @@ class TensorDataModule(pl.LightningDataModule):
         self.seed = seed
         self._train_batches_state: dict[str, int] | None = None
 
-    def resume_from(self, checkpoint: dict[str, Any]) -> None:
-        """Continue the training batches where ``checkpoint`` (saved mid-epoch) left them.
+    def spec(self) -> dict[str, Any]:
+        """What the task is built from: sizes, and whatever else this data implies."""
+        return {"input_size": self.input_size, "num_outputs": self.num_outputs}
 
-        Lightning saves the training iterable's state with its fit loop but restores it only
-        into a loader created after the checkpoint is loaded; a scheduler that asks for the
-        run's length (``T_max: auto``) creates the loader earlier. So the state is handed
-        over here, before any loader exists, and applied to the next training loader.
-        """
-        loop = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {})
-        states = loop.get("combined_loader") or []
-        self._train_batches_state = states[0] if states else None
+    def stats(self) -> dict[str, float]:
+        """Numbers about the data worth keeping with the run's metrics (after setup)."""
+        return {}
+
+    def continue_from(self, position: dict[str, int] | None) -> None:
+        """Make the next training loader start where a checkpoint saved mid-epoch stopped."""
+        self._train_batches_state = position
 
     @property
     def device(self) -> torch.device:
@@ -192,7 +194,3 @@ class TensorDataModule(pl.LightningDataModule):
             batches.load_state_dict(self._train_batches_state)
             self._train_batches_state = None
         return batches
-
-    def task_kwargs(self) -> dict[str, Any]:
-        """Extra arguments this data gives its task (a vocabulary, say)."""
-        return {}

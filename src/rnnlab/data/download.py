@@ -4,7 +4,7 @@ A file only appears under its final name after it has been fully received, check
 against its digest and flushed to disk, so an interrupted run (Ctrl-C, lost network,
 a killed job) is simply retried next time instead of failing later on a corrupt file.
 Concurrent downloaders (e.g. one per node) are safe too: each writes its own
-temporary file and ``os.replace`` is atomic.
+temporary file through ``rnnlab.io.atomic`` and the final rename is atomic.
 
 A gzip file may also be verified by the digest of its uncompressed content, so that
 a copy which was recompressed, or decompressed but kept under its ".gz" name, is
@@ -17,14 +17,14 @@ import gzip
 import hashlib
 import http.client
 import logging
-import os
-import secrets
 import urllib.request
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+from rnnlab.io.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -163,16 +163,45 @@ def verify(path: Path, remote: RemoteFile) -> None:
     check_digests(path, remote, actual, lambda: uncompressed_md5(path))
 
 
+class _ContentMd5:
+    """md5 of a download's content while it streams in: of the gunzipped data for gzip."""
+
+    def __init__(self) -> None:
+        self.md5 = hashlib.md5()
+        self._inflate: Any = None
+        self._started = False
+        self.broken = False
+
+    def update(self, chunk: bytes) -> None:
+        if not self._started:
+            self._started = True
+            if chunk.startswith(GZIP_MAGIC):
+                self._inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        if self.broken:
+            return
+        if self._inflate is None:
+            self.md5.update(chunk)
+            return
+        try:
+            self.md5.update(self._inflate.decompress(chunk))
+        except zlib.error:
+            self.broken = True
+
+    def hexdigest(self) -> str | None:
+        if self._inflate is not None and not (self._inflate.eof and not self.broken):
+            return None  # truncated or corrupt gzip data
+        return self.md5.hexdigest()
+
+
 def _fetch(url: str, remote: RemoteFile, target: Path, timeout: float, check: bool) -> None:
-    """Download one URL into ``target`` via a temporary sibling; clean up on any failure."""
-    tmp = target.with_name(f".{target.name}.partial-{secrets.token_hex(6)}")
-    # os.open rather than mkstemp: mkstemp's 0600 mode would survive the rename and
-    # hide the dataset from other users of a shared data folder.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        hashers = {algo: hashlib.new(algo) for algo in remote.digests()} if check else {}
-        request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+    """Download one URL into ``target`` through the atomic writer: a download that fails,
+    is cut short or does not match its digests leaves nothing behind."""
+    hashers = {algo: hashlib.new(algo) for algo in remote.digests()} if check else {}
+    content = _ContentMd5()
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+
+    def write(out: BinaryIO) -> None:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             announced = resp.headers.get("Content-Length")
             received = 0
             while chunk := resp.read(_CHUNK):
@@ -180,35 +209,18 @@ def _fetch(url: str, remote: RemoteFile, target: Path, timeout: float, check: bo
                 received += len(chunk)
                 for hasher in hashers.values():
                     hasher.update(chunk)
-            # http.client does not raise when a connection closes early, so a
-            # truncated body would otherwise pass whenever no digest is known.
-            if announced is not None and received != int(announced):
-                raise OSError(f"connection closed after {received} of {announced} bytes")
-            out.flush()
-            os.fsync(out.fileno())
+                if check and remote.content_md5:
+                    content.update(chunk)
+        # http.client does not raise when a connection closes early, so a
+        # truncated body would otherwise pass whenever no digest is known.
+        if announced is not None and received != int(announced):
+            raise OSError(f"connection closed after {received} of {announced} bytes")
         if check:
             actual = {algo: hasher.hexdigest() for algo, hasher in hashers.items()}
             hint = f"The mirror {url} served a different file; it was not kept."
-            check_digests(target, remote, actual, lambda: uncompressed_md5(tmp), hint)
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+            check_digests(target, remote, actual, content.hexdigest, hint)
 
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not possible on every platform, and not fatal.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    atomic_write(target, write)
 
 
 def _download(remote: RemoteFile, target: Path, timeout: float, check: bool) -> list[str]:

@@ -15,15 +15,7 @@ import torch
 from torch import Tensor
 
 from rnnlab.data.batching import TensorDataModule
-from rnnlab.errors import (
-    ConfigError,
-    check_choice,
-    check_fraction,
-    check_positive,
-    check_range,
-)
-
-SAMPLINGS = ("sequential", "random")
+from rnnlab.data.options import check_sine
 
 
 class SineDataModule(TensorDataModule):
@@ -45,7 +37,7 @@ class SineDataModule(TensorDataModule):
         normalize: standardise with the training split's mean and std.
     """
 
-    task = "regression"
+    batch_format = "forecast"
     input_size = 1
     num_outputs = 1
 
@@ -69,30 +61,14 @@ class SineDataModule(TensorDataModule):
         eval_batch_size: int | None = 1024,
         seed: int = 0,
     ) -> None:
+        check_sine(num_series=num_series, length=length, window=window, horizon=horizon,
+                   stride=stride, sampling=sampling, windows_per_epoch=windows_per_epoch,
+                   freq_range=freq_range, phase_range=phase_range,
+                   amplitude_range=amplitude_range, noise=noise, val_fraction=val_fraction,
+                   test_fraction=test_fraction, normalize=normalize, batch_size=batch_size,
+                   eval_batch_size=eval_batch_size, seed=seed)  # fmt: skip
         super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
-        for key, value in [("num_series", num_series), ("length", length), ("window", window),
-                           ("horizon", horizon), ("stride", stride)]:  # fmt: skip
-            check_positive(key, value)
-        if window + horizon > length:
-            raise ConfigError(
-                "window", window, f"window + horizon ({window} + {horizon}) at most length={length}"
-            )
-        check_choice("sampling", sampling, SAMPLINGS)
-        if windows_per_epoch is not None:
-            check_positive("windows_per_epoch", windows_per_epoch)
-        for key, value in [("freq_range", freq_range), ("phase_range", phase_range),
-                           ("amplitude_range", amplitude_range)]:  # fmt: skip
-            check_range(key, value)
-        if not (isinstance(noise, (int, float)) and noise >= 0):
-            raise ConfigError("noise", noise, "a number >= 0")
-        check_fraction("val_fraction", val_fraction)
-        check_fraction("test_fraction", test_fraction)
         n_val, n_test = round(num_series * val_fraction), round(num_series * test_fraction)
-        if min(n_val, n_test, num_series - n_val - n_test) < 1:
-            raise ConfigError(
-                "num_series", num_series, "enough series for at least one per split "
-                f"(val_fraction={val_fraction}, test_fraction={test_fraction})",
-            )  # fmt: skip
         self.num_series, self.length, self.window, self.horizon = (
             num_series,
             length,

@@ -53,67 +53,16 @@ depends on the input gate, whose bias stays default (about 0): 1.0 keeps about
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
-from rnnlab.errors import ConfigError, check_choice
+from rnnlab.nn.options import check_init
 
-INITS = ("default", "orthogonal", "identity", "chrono")
-# Cells each scheme applies to; the minimal cells have no recurrent matrix.
-CELLS_FOR: dict[str, tuple[str, ...]] = {
-    "default": ("rnn", "lstm", "gru", "mingru", "minlstm"),
-    "orthogonal": ("rnn", "lstm", "gru"),
-    "identity": ("rnn",),
-    "chrono": ("lstm", "gru", "mingru", "minlstm"),
-}
-FORGET_GATE_CELLS = ("lstm", "minlstm")
 IRNN_INPUT_STD = 1e-3  # Le et al. 2015: non-recurrent weights ~ N(0, 0.001^2)
 
 # Gate blocks per cell, in the row order of W_ih, W_hh and the biases.
 _GATES = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 _MIN_GATES = {"mingru": ("z", "h~"), "minlstm": ("f", "i", "h~")}
-
-
-def allowed_inits(cell: str) -> list[str]:
-    """The ``init`` values that apply to ``cell``."""
-    return [name for name in INITS if cell in CELLS_FOR[name]]
-
-
-def check_init(cell: str, init: Any, chrono_t_max: Any = None, forget_bias: Any = None) -> None:
-    """Raise a ConfigError naming ``init``, ``chrono_t_max`` or ``forget_bias`` if the
-    combination does not apply to ``cell``."""
-    check_choice("init", init, INITS)
-    if cell not in CELLS_FOR[init]:
-        raise ConfigError("init", init, f"one of {', '.join(allowed_inits(cell))} for cell={cell}")
-    if init == "chrono":
-        ok = isinstance(chrono_t_max, int) and not isinstance(chrono_t_max, bool)
-        if not ok or chrono_t_max < 2:
-            raise ConfigError(
-                "chrono_t_max",
-                chrono_t_max,
-                "an integer >= 2 (the longest dependency, in steps) when init is chrono",
-            )
-    elif chrono_t_max is not None:
-        raise ConfigError("chrono_t_max", chrono_t_max, "null unless init is chrono")
-    if forget_bias is None:
-        return
-    number = isinstance(forget_bias, (int, float)) and not isinstance(forget_bias, bool)
-    if not number or not math.isfinite(forget_bias):
-        raise ConfigError("forget_bias", forget_bias, "null or a finite number")
-    if cell not in FORGET_GATE_CELLS:
-        raise ConfigError(
-            "forget_bias",
-            forget_bias,
-            f"null for cell={cell}, which has no forget gate "
-            f"(only {' and '.join(FORGET_GATE_CELLS)} have one)",
-        )
-    if init == "chrono":
-        raise ConfigError(
-            "forget_bias", forget_bias, "null when init is chrono (chrono sets that bias)"
-        )
 
 
 def _gate(t: Tensor, gates: tuple[str, ...], name: str) -> Tensor:

@@ -13,11 +13,11 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from rnnlab.errors import ConfigError, check_choice, check_fraction, check_positive
+from rnnlab.errors import check_positive
+from rnnlab.nn.init import apply_init
+from rnnlab.nn.options import CELLS, check_stack
 
 TORCH_CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-NONLINEARITIES = ("tanh", "relu")
-IMPLS = ("torch", "scratch")
 
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -31,7 +31,7 @@ def _layer_classes(impl: str) -> dict[str, type[nn.Module]]:
 
 
 def cell_names() -> list[str]:
-    return list(_layer_classes("torch"))
+    return list(CELLS)
 
 
 class RecurrentStack(nn.Module):
@@ -68,22 +68,11 @@ class RecurrentStack(nn.Module):
         chrono_t_max: int | None = None,
         forget_bias: float | None = None,
     ) -> None:
-        from rnnlab.nn.init import apply_init, check_init
-
         super().__init__()
-        check_choice("impl", impl, IMPLS)
-        classes = _layer_classes(impl)
-        check_choice("cell", cell, classes)
         check_positive("input_size", input_size)
-        check_positive("hidden_size", hidden_size)
-        check_positive("num_layers", num_layers)
-        check_fraction("dropout", dropout)
-        check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
-        if not isinstance(bidirectional, bool):
-            raise ConfigError("bidirectional", bidirectional, "true or false")
-        if nonlinearity != "tanh" and cell != "rnn":
-            raise ConfigError("nonlinearity", nonlinearity, "tanh unless cell is rnn")
-        check_init(cell, init, chrono_t_max, forget_bias)
+        check_stack(cell, hidden_size, num_layers, bidirectional, dropout, nonlinearity, impl,
+                    init, chrono_t_max, forget_bias, input_size=input_size)  # fmt: skip
+        classes = _layer_classes(impl)
 
         self.cell, self.impl = cell, impl
         self.hidden_size, self.num_layers = hidden_size, num_layers

@@ -27,9 +27,6 @@ NOISE_PREFIXES = ("paths.", "hydra.", "logger.", "callbacks.", "extras.")
 # Output and cache locations differ per machine or per run.
 NOISE_SUFFIXES = ("_dir", "_root")
 
-LOWER_IS_BETTER = {"loss", "mse", "mae", "rmse", "bpc", "ppl", "nll", "perplexity", "error", "err"}
-HIGHER_IS_BETTER = {"acc", "accuracy", "f1", "auc", "r2"}
-
 
 def is_noise_key(key: str) -> bool:
     if key in NOISE_KEYS or key.startswith(NOISE_PREFIXES):
@@ -41,14 +38,17 @@ def _tokens(metric: str) -> list[str]:
     return re.split(r"[_\-]", metric.rsplit("/", 1)[-1].lower())
 
 
-def direction(metric: str) -> int:
-    """+1 when higher is better, -1 when lower is better, 0 when unknown."""
-    tokens = _tokens(metric)
-    if any(t in LOWER_IS_BETTER for t in tokens):
-        return -1
-    if any(t in HIGHER_IS_BETTER for t in tokens):
-        return 1
-    return 0
+def direction(metric: str, runs: Sequence[Run]) -> int:
+    """+1 when higher is better, -1 when lower is better, 0 when no run says.
+
+    The direction comes from the runs: every task writes, beside its metrics, which way
+    each is better (``better`` in ``metrics.json``, from the torchmetrics objects that
+    computed them). Runs that disagree leave the metric unranked.
+    """
+    said = {r.better[metric] for r in runs if metric in r.better}
+    if len(said) != 1:
+        return 0
+    return 1 if said.pop() == "higher" else -1
 
 
 def is_accuracy(metric: str) -> bool:
@@ -201,11 +201,11 @@ def build_table(
         group.published = [ref for ref in refs if ref.applies(shared)]
         groups.append(group)
     groups.sort(key=lambda g: _sort_key(tuple(g.values.values())))
-    _mark_best(groups, names)
+    _mark_best(groups, names, runs)
     return ResultTable(keys, names, groups)
 
 
-def _mark_best(groups: list[Group], metrics: list[str]) -> None:
+def _mark_best(groups: list[Group], metrics: list[str], runs: Sequence[Run]) -> None:
     """Bold the best mean per column, compared only among groups on the same data
     (a char-LM loss and an sMNIST loss in one column are not competitors)."""
     blocks: dict[tuple[str, ...], list[Group]] = {}
@@ -213,7 +213,7 @@ def _mark_best(groups: list[Group], metrics: list[str]) -> None:
         task = tuple(value_key(v) for k, v in g.values.items() if k.startswith("data."))
         blocks.setdefault(task, []).append(g)
     for name in metrics:
-        sign = direction(name)
+        sign = direction(name, runs)
         if sign == 0:
             continue
         for block in blocks.values():

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from rnnlab.results.collect import Run, Skipped, flatten, numeric_metrics
+from rnnlab.results.collect import Run, Skipped, directions, flatten, numeric_metrics
 
 USABLE_STATES = {"finished"}
 
@@ -64,10 +64,11 @@ def _to_run(project: str, run: Any) -> Run | Skipped:
     if state not in USABLE_STATES:
         return Skipped(loc, f"W&B run state is {state!r}")
     config = flatten(_unwrap(dict(getattr(run, "config", {}) or {})))
-    metrics = numeric_metrics(_summary(run))
+    summary = _summary(run)
+    metrics = numeric_metrics(summary)
     if not metrics:
         return Skipped(loc, "W&B summary holds no numeric metrics")
-    return Run(loc, config, metrics)
+    return Run(loc, config, metrics, better=directions(summary))
 
 
 def load_wandb_runs(

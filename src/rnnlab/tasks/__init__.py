@@ -1,20 +1,7 @@
-"""Lightning modules, one per kind of task; the datamodule states which it needs."""
+"""LightningModules, one per kind of output; ``task._target_`` in the config names one.
 
-from __future__ import annotations
-
-import importlib
-
-from rnnlab.errors import ConfigError
-
-TASKS = {
-    "regression": "rnnlab.tasks.regress:RegressionTask",
-    "classification": "rnnlab.tasks.classify:ClassificationTask",
-    "language_model": "rnnlab.tasks.language:LanguageModelTask",
-}
-
-
-def task_class(task: str) -> type:
-    if task not in TASKS:
-        raise ConfigError("task", task, "one of " + ", ".join(TASKS))
-    module, name = TASKS[task].split(":")
-    return getattr(importlib.import_module(module), name)
+``base.py`` holds what every task shares; ``regress.py`` (forecasting), ``classify.py``
+(one label per sequence), ``language.py`` (the next character), ``sequence.py`` (an
+output per step, scored where the data marks it). Each reads the batches of one
+``batch_format``, and the datamodules state theirs, so a mismatch is refused at start-up.
+"""

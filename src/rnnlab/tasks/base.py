@@ -1,23 +1,33 @@
-"""Behaviour every task shares: the recurrent stack, optimiser, scheduler and logging.
+"""Behaviour every task shares: the recurrent stack, the loss and metric bookkeeping,
+the optimiser and scheduler, the finite-loss check, and what a checkpoint needs.
 
-A task adds a head, a loss and its metrics. Everything needed to rebuild it (model,
-optimiser and scheduler configs, sizes stated by the datamodule) is saved as
-hyper-parameters, so a checkpoint alone is enough to evaluate or sample.
+A task adds a head, a loss and its torchmetrics (``stage_metrics``) and implements
+``step``. Everything needed to rebuild it (model, optimiser and scheduler configs, what the
+datamodule stated) is saved as hyper-parameters, so a checkpoint alone is enough to
+evaluate or sample.
+
+Cost per training step is kept to what a hand-written loop pays: metrics are updated on
+the device every step and computed once per epoch; ``self.log`` is called per step only
+when Lightning sends values to the loggers; the loss is checked for NaN/inf on the device
+and read back only on that cadence on an accelerator (every step on a CPU, where reading
+is free), with the exact step of the first bad value reported.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning.pytorch as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch import Tensor
+from torch import Tensor, nn
+from torchmetrics import MeanMetric, Metric, MetricCollection
 
+from rnnlab.compat.lightning import logs_this_step
 from rnnlab.errors import config_group
-from rnnlab.nn.recurrent import RecurrentStack, count_parameters
+from rnnlab.nn.recurrent import RecurrentStack, State, count_parameters
 
 # ModuleDict keys of per-stage metrics carry a suffix: "train" would shadow Module.train.
 STAGES = ("train", "val", "test")
@@ -32,7 +42,7 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class BaseTask(pl.LightningModule):
-    """Base LightningModule: subclasses build ``self.head`` and implement ``step``.
+    """Base LightningModule: subclasses build ``self.head``, ``stage_metrics`` and ``step``.
 
     Args:
         model: keyword arguments of ``RecurrentStack`` (cell, hidden_size, ...).
@@ -45,6 +55,9 @@ class BaseTask(pl.LightningModule):
         task_options: a subclass's own arguments, saved beside these so that
             ``load_from_checkpoint`` passes them back to it.
     """
+
+    # How the batches this task reads are laid out; a datamodule states the same.
+    batch_format: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -67,52 +80,143 @@ class BaseTask(pl.LightningModule):
                 "scheduler": _plain(scheduler),
                 "run_config": _plain(run_config),
             },
-            logger=False,  # the run's whole config is logged, flattened, by the experiment
+            logger=False,  # the run's whole config is logged, flattened, by the run itself
         )
         with config_group("model"):
             self.rnn = RecurrentStack(
                 input_size=self.encoder_size(input_size), **self.hparams.model
             )
+        self.losses = nn.ModuleDict({f"{s}_": MeanMetric() for s in STAGES})
+        self.register_buffer("_bad_step", torch.tensor(-1), persistent=False)
+
+    def setup_metrics(self) -> None:
+        """Build ``self.metrics`` from ``stage_metrics``; training ones travel in checkpoints,
+        so the epoch means of an interrupted epoch survive a resume. Subclasses call it
+        at the end of their constructor."""
+        self.metrics = nn.ModuleDict(
+            {f"{s}_": MetricCollection(self.stage_metrics(), prefix=f"{s}/") for s in STAGES}
+        )
+        for metric in [self.losses["train_"], *self.metrics["train_"].values()]:
+            metric.persistent(True)
+
+    def stage_metrics(self) -> dict[str, Metric]:
+        """The task's metrics for one stage, by name (``mse``, ``acc``, ...)."""
+        return {}
 
     def encoder_size(self, input_size: int) -> int:
         """Features the stack reads per step; a task with an embedding overrides this."""
         return input_size
 
+    def stack_inputs(self, x: Tensor) -> Tensor:
+        """What the recurrent stack reads for inputs ``x`` (an embedding, for ids)."""
+        return x
+
     @property
     def num_parameters(self) -> int:
         return count_parameters(self)
 
-    # -- steps ---------------------------------------------------------------
+    # -- what the run reads from a task --------------------------------------------------
+    def logged_metrics(self) -> list[str]:
+        """Every metric name this task logs (what a ``monitor`` may name)."""
+        names = [f"{s}/loss" for s in STAGES]
+        for s in STAGES:
+            names += list(self.metrics[f"{s}_"].keys())
+        return names + ["train/lr", *self.extra_metrics()]
+
+    def extra_metrics(self) -> list[str]:
+        """Metrics a subclass logs besides the per-stage ones (``val/acc_best``, ...)."""
+        return []
+
+    def metric_directions(self) -> dict[str, str]:
+        """``higher`` or ``lower`` is better, per metric, from the metrics themselves."""
+        directions = {f"{s}/loss": "lower" for s in STAGES}
+        for s in STAGES:
+            for name, metric in self.metrics[f"{s}_"].items():
+                if metric.higher_is_better is not None:
+                    directions[name] = "higher" if metric.higher_is_better else "lower"
+        return directions
+
+    def test_figures(self) -> dict[str, Any]:
+        """Matplotlib figures of the test set, by name; none by default."""
+        return {}
+
+    # -- steps ---------------------------------------------------------------------------
     def step(self, batch: Any, stage: str) -> Tensor:
-        """Compute the loss, update ``stage`` metrics, return the loss."""
+        """Compute the mean loss of the batch and update ``stage`` metrics; return the loss."""
         raise NotImplementedError
-
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        loss = self.step(batch, "train")
-        finite = bool(torch.isfinite(loss))
-        if self.trainer.world_size > 1:  # every DDP rank stops at the same step, none hangs
-            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
-        if not finite:
-            raise NonFiniteLossError(
-                f"train/loss is {loss.item()} at global step {self.global_step} "
-                f"(epoch {self.current_epoch}, batch {batch_idx}); try a lower optimizer.lr"
-            )
-        self.log("train/loss", loss, prog_bar=True, batch_size=self.batch_size(batch))
-        return loss
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        loss = self.step(batch, "val")
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=self.batch_size(batch))
-
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        loss = self.step(batch, "test")
-        self.log("test/loss", loss, sync_dist=True, batch_size=self.batch_size(batch))
 
     @staticmethod
     def batch_size(batch: Any) -> int:
+        """Weight of a batch in the epoch mean of ``*/loss``."""
         return len(batch[0])
 
-    # -- optimisation ----------------------------------------------------------
+    def _record(self, stage: str, loss: Tensor, batch: Any) -> None:
+        self.losses[f"{stage}_"].update(loss.detach(), self.batch_size(batch))
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        loss = self.step(batch, "train")
+        self._check_finite(loss, batch_idx)
+        self._record("train", loss, batch)
+        if logs_this_step(self.trainer):
+            self.log("train/loss_step", loss.detach(), prog_bar=True, on_step=True, on_epoch=False)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._record("val", self.step(batch, "val"), batch)
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._record("test", self.step(batch, "test"), batch)
+
+    def _log_epoch(self, stage: str) -> None:
+        self.log(f"{stage}/loss", self.losses[f"{stage}_"], prog_bar=stage == "val")
+        self.log_dict(self.metrics[f"{stage}_"])
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+        self.log("train/lr", float(self.optimizers().param_groups[0]["lr"]))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self._log_epoch("val")
+        else:  # a sanity pass must not count
+            self.losses["val_"].reset()
+            self.metrics["val_"].reset()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    # -- numerical faults ----------------------------------------------------------------
+    def _check_finite(self, loss: Tensor, batch_idx: int) -> None:
+        """Record the first non-finite loss on the device; read it back when cheap."""
+        bad = ~torch.isfinite(loss.detach())
+        self._bad_step = torch.where(bad & (self._bad_step < 0), self.global_step, self._bad_step)
+        on_cpu = self.device.type == "cpu" and self.trainer.world_size == 1
+        if on_cpu or logs_this_step(self.trainer):
+            self.raise_if_non_finite()
+
+    def raise_if_non_finite(self) -> None:
+        """Stop with the step of the first NaN/inf loss; every DDP rank stops together."""
+        step = int(self._bad_step)
+        if self.trainer.world_size > 1:
+            step = int(
+                self.trainer.strategy.reduce(
+                    torch.tensor(step, device=self.device), reduce_op="max"
+                )
+            )
+        if step >= 0:
+            raise NonFiniteLossError(
+                f"train/loss is not finite at global step {step} "
+                f"(epoch {self.current_epoch}); try a lower optimizer.lr"
+            )
+
+    def on_train_epoch_start(self) -> None:
+        self._bad_step.fill_(-1)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.trainer.training:  # never save the state that follows a NaN loss
+            self.raise_if_non_finite()
+
+    # -- optimisation ----------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         with config_group("optimizer"):
             optimizer = instantiate(self.hparams.optimizer)(params=self.parameters())
@@ -134,6 +238,16 @@ class BaseTask(pl.LightningModule):
             if cfg.get(key) == "auto":
                 steps = self.trainer.estimated_stepping_batches
                 epochs = self.trainer.max_epochs
-                cfg[key] = int(steps if key == "total_steps" or epochs in (None, -1) else epochs)
-                cfg[key] = max(cfg[key], 1) if math.isfinite(cfg[key]) else 1
+                value = steps if key == "total_steps" or epochs in (None, -1) else epochs
+                cfg[key] = max(int(value), 1) if math.isfinite(value) else 1
         return cfg
+
+    # -- gradient diagnostics ----------------------------------------------------------------
+    def probe_loss(self, outputs: Tensor, state: State, batch: Any) -> Tensor:
+        """The loss of ``batch`` from the stack's per-step ``outputs`` and final ``state``
+        (``rnnlab.callbacks.gradient_flow`` differentiates it with respect to every h_t)."""
+        raise NotImplementedError
+
+    def marked_steps(self, batch: Any) -> Tensor | None:
+        """``[B, T]`` booleans: the input steps whose content the loss depends on, if known."""
+        return None

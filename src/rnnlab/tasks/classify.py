@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from torch import Tensor, nn
-from torchmetrics import MaxMetric
+from torchmetrics import MaxMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from rnnlab.tasks.base import STAGES, BaseTask
+from rnnlab.nn.recurrent import State
+from rnnlab.tasks.base import BaseTask
 
 
 class ClassificationTask(BaseTask):
@@ -18,49 +19,57 @@ class ClassificationTask(BaseTask):
     are both directions' final states (``RecurrentStack.final_features``).
     """
 
+    batch_format = "labels"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        classes = self.hparams.num_outputs
-        self.head = nn.Linear(self.rnn.output_size, classes)
+        self.head = nn.Linear(self.rnn.output_size, self.hparams.num_outputs)
         self.loss_fn = nn.CrossEntropyLoss()
-        # micro average: the fraction of examples classified correctly, as papers report.
-        self.acc = nn.ModuleDict(
-            {f"{s}_": MulticlassAccuracy(num_classes=classes, average="micro") for s in STAGES}
-        )
+        self.setup_metrics()
         self.val_acc_best = MaxMetric()
-        self.confusion = MulticlassConfusionMatrix(num_classes=classes)
+        self.val_acc_best.persistent(True)  # a resumed run keeps its best epoch
+        self.confusion = MulticlassConfusionMatrix(num_classes=self.hparams.num_outputs)
         self._confusion: Tensor | None = None
+
+    def stage_metrics(self) -> dict[str, Metric]:
+        # micro average: the fraction of examples classified correctly, as papers report.
+        return {"acc": MulticlassAccuracy(num_classes=self.hparams.num_outputs, average="micro")}
+
+    def extra_metrics(self) -> list[str]:
+        return ["val/acc_best"]
+
+    def metric_directions(self) -> dict[str, str]:
+        return {**super().metric_directions(), "val/acc_best": "higher"}
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.rnn.encode(x))
 
-    def loss_from_final(self, features: Tensor, batch: Any) -> Tensor:
-        """The training loss given the stack's final features (for gradient diagnostics)."""
-        return self.loss_fn(self.head(features), batch[1])
+    def probe_loss(self, outputs: Tensor, state: State, batch: Any) -> Tensor:
+        return self.loss_fn(self.head(self.rnn.final_features(state)), batch[1])
 
     def step(self, batch: Any, stage: str) -> Tensor:
         x, labels = batch
         logits = self(x)
-        acc = self.acc[f"{stage}_"]
-        acc.update(logits, labels)  # epoch-level values only: no per-batch compute
-        self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=stage != "train",
-                 sync_dist=stage != "train")  # fmt: skip
+        self.metrics[f"{stage}_"].update(logits, labels)
         if stage == "test":
             self.confusion.update(logits, labels)
         return self.loss_fn(logits, labels)
 
     def on_train_start(self) -> None:
-        self.val_acc_best.reset()  # a sanity-check pass must not count as the best epoch
+        self.val_acc_best.reset()
 
     def on_validation_epoch_end(self) -> None:
-        self.val_acc_best(self.acc["val_"].compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
+        if not self.trainer.sanity_checking:
+            self.val_acc_best(self.metrics["val_"]["acc"].compute())
+            self.log("val/acc_best", self.val_acc_best.compute())
+        super().on_validation_epoch_end()
 
     def on_test_start(self) -> None:
         self.confusion.reset()
         self._confusion = None
 
     def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()
         # Computed on every rank (it syncs across them); the figure is drawn on rank 0 only.
         self._confusion = self.confusion.compute().cpu()
 
@@ -79,20 +88,9 @@ class ClassificationTask(BaseTask):
         for true in range(classes):
             for pred in range(classes):
                 color = "white" if counts[true, pred] > threshold else "black"
-                ax.text(
-                    pred,
-                    true,
-                    str(counts[true, pred]),
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color=color,
-                )
-        ax.set(
-            xticks=range(classes),
-            yticks=range(classes),
-            xlabel="predicted class",
-            ylabel="true class",
-        )
+                ax.text(pred, true, str(counts[true, pred]), ha="center", va="center",
+                        fontsize=7, color=color)  # fmt: skip
+        ax.set(xticks=range(classes), yticks=range(classes), xlabel="predicted class",
+               ylabel="true class")  # fmt: skip
         ax.set_title(f"Test confusion matrix ({counts.sum()} examples)")
         return {"confusion_matrix": fig}

@@ -6,9 +6,10 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, Metric
 
-from rnnlab.tasks.base import STAGES, BaseTask
+from rnnlab.nn.recurrent import State
+from rnnlab.tasks.base import BaseTask
 
 
 class RegressionTask(BaseTask):
@@ -19,21 +20,30 @@ class RegressionTask(BaseTask):
     window (dropping its oldest step) and predicts again, ``H`` times.
     """
 
+    batch_format = "forecast"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.head = nn.Linear(self.rnn.output_size, self.hparams.num_outputs)
         self.loss_fn = nn.MSELoss()
-        metrics = MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()})
-        self.metrics = nn.ModuleDict({f"{s}_": metrics.clone(prefix=f"{s}/") for s in STAGES})
+        self.setup_metrics()
         self.rollout_mse = MeanSquaredError()
         self._example: tuple[Tensor, Tensor, Tensor] | None = None
+
+    def stage_metrics(self) -> dict[str, Metric]:
+        return {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}
+
+    def extra_metrics(self) -> list[str]:
+        return ["test/rollout_mse"]
+
+    def metric_directions(self) -> dict[str, str]:
+        return {**super().metric_directions(), "test/rollout_mse": "lower"}
 
     def forward(self, window: Tensor) -> Tensor:
         return self.head(self.rnn.encode(window))
 
-    def loss_from_final(self, features: Tensor, batch: Any) -> Tensor:
-        """The training loss given the stack's final features (for gradient diagnostics)."""
-        return self.loss_fn(self.head(features), batch[1][:, 0])
+    def probe_loss(self, outputs: Tensor, state: State, batch: Any) -> Tensor:
+        return self.loss_fn(self.head(self.rnn.final_features(state)), batch[1][:, 0])
 
     def rollout(self, window: Tensor, steps: int) -> Tensor:
         """Predict ``steps`` values, each from a window ending in earlier predictions."""
@@ -48,19 +58,20 @@ class RegressionTask(BaseTask):
         window, targets = batch
         pred = self(window)
         target = targets[:, 0]
-        metrics = self.metrics[f"{stage}_"]
-        metrics.update(pred, target)  # epoch-level values only: no per-batch compute
-        self.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=stage != "train")
+        self.metrics[f"{stage}_"].update(pred, target)
         if stage == "test":
             rollout = self.rollout(window, targets.shape[1])
             self.rollout_mse.update(rollout.flatten(), targets.flatten())
-            self.log("test/rollout_mse", self.rollout_mse, on_epoch=True, sync_dist=True)
             if self._example is None:
                 self._example = (window[:4].cpu(), targets[:4].cpu(), rollout[:4].cpu())
         return self.loss_fn(pred, target)
 
     def on_test_start(self) -> None:
         self._example = None
+
+    def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()
+        self.log("test/rollout_mse", self.rollout_mse)
 
     def test_figures(self) -> dict[str, Any]:
         """Context, truth and free-running prediction for a few test windows."""

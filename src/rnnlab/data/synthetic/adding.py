@@ -7,7 +7,9 @@ the second, ``[T // 2, T)`` (for odd T the second half is one step longer). The 
 the sum of the two marked values, scored at the last step only, by mean squared error.
 
 Predicting 1 whatever the input scores E[(U1 + U2 - 1)^2] = Var(U1 + U2) = 1/6 ≈ 0.167,
-the best any constant does; that is the baseline the papers quote as 0.167. Published
+the best any constant does; that is the baseline the papers quote as 0.167. A sequence
+counts as solved when the prediction is within 0.04 of the target, which the constant
+1 achieves for 7.8% of sequences. Published
 experiments use T of a few hundred steps (100 to 750).
 """
 
@@ -16,7 +18,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rnnlab.data.synthetic.base import Batch, SyntheticDataModule, check_integer
+from rnnlab.data.options import check_adding
+from rnnlab.data.synthetic.base import Batch, SyntheticDataModule
 from rnnlab.data.synthetic.counter_rng import CounterRNG
 
 
@@ -35,6 +38,7 @@ class AddingProblem(SyntheticDataModule):
     num_outputs = 1
     objective = "mse"
     loss_on = "marked"
+    tolerance = 0.04  # a sequence counts as solved when |prediction - target| < this
     baseline_strategy = "always predict 1, the mean of the target"
 
     def __init__(
@@ -48,6 +52,16 @@ class AddingProblem(SyntheticDataModule):
         eval_batch_size: int | None = 1_000,
         seed: int = 0,
     ) -> None:
+        check_adding(
+            length=length,
+            train_size=train_size,
+            val_size=val_size,
+            test_size=test_size,
+            data_seed=data_seed,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            seed=seed,
+        )
         super().__init__(
             train_size=train_size,
             val_size=val_size,
@@ -57,7 +71,6 @@ class AddingProblem(SyntheticDataModule):
             eval_batch_size=eval_batch_size,
             seed=seed,
         )
-        check_integer("length", length, minimum=2)
         self.length = length
 
     @property
@@ -80,4 +93,12 @@ class AddingProblem(SyntheticDataModule):
         return torch.stack([values, markers], dim=-1), y.unsqueeze(-1), mask
 
     def baseline(self) -> dict[str, float]:
-        return {"mse": 1 / 6}
+        # S = U1 + U2 is triangular on [0, 2]: P(|S - 1| < d) = 2d - d^2.
+        d = self.tolerance
+        return {"loss": 1 / 6, "acc": 2 * d - d * d}
+
+    def spec(self) -> dict[str, object]:
+        return {**super().spec(), "tolerance": self.tolerance}
+
+    def cue_steps(self, batch: Batch) -> Tensor:
+        return batch[0][..., 1] > 0  # the two marked values

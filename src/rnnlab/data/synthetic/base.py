@@ -25,16 +25,9 @@ from torch import Tensor
 
 from rnnlab.data.batching import IndexBatches, TensorDataModule
 from rnnlab.data.synthetic.counter_rng import CounterRNG
-from rnnlab.errors import ConfigError, check_positive
 
 SPLITS = ("train", "val", "test")
 Batch = tuple[Tensor, Tensor, Tensor]
-
-
-def check_integer(key: str, value: Any, *, minimum: int) -> None:
-    """An integer (not a bool) at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(key, value, f"an integer >= {minimum}")
 
 
 class SyntheticDataModule(TensorDataModule):
@@ -48,7 +41,7 @@ class SyntheticDataModule(TensorDataModule):
         seed: seed of the batch order (and of the examples unless ``data_seed`` is set).
     """
 
-    task = "sequence"
+    batch_format = "steps"
     objective: str = ""  # "mse" or "cross_entropy"
     loss_on: str = ""  # "marked" or "all"
     baseline_strategy: str = ""  # what ``baseline()`` measures, in words
@@ -65,12 +58,6 @@ class SyntheticDataModule(TensorDataModule):
     ) -> None:
         super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
         sizes = {"train": train_size, "val": val_size, "test": test_size}
-        for split, size in sizes.items():
-            check_positive(f"{split}_size", size)
-        if data_seed is not None and (
-            isinstance(data_seed, bool) or not isinstance(data_seed, int)
-        ):
-            raise ConfigError("data_seed", data_seed, "an integer or null (use seed)")
         self.sizes = sizes
         self.data_seed = seed if data_seed is None else data_seed
 
@@ -86,7 +73,7 @@ class SyntheticDataModule(TensorDataModule):
         raise NotImplementedError
 
     def baseline(self) -> dict[str, float]:
-        """The trivial strategy's expected value of each metric, keyed like ``objective``."""
+        """The trivial strategy's expected ``loss`` and ``acc``, as the task computes them."""
         raise NotImplementedError
 
     # Shared ----------------------------------------------------------------------------
@@ -102,17 +89,17 @@ class SyntheticDataModule(TensorDataModule):
         rng = self.rng(split)
         return lambda index: self.generate(rng, index)
 
-    def describe(self) -> dict[str, Any]:
-        """What a task needs to know to train on and report this data."""
-        return {
-            "input_size": self.input_size,
-            "num_outputs": self.num_outputs,
-            "objective": self.objective,
-            "loss_on": self.loss_on,
-            "sequence_length": self.sequence_length,
-            "baseline": self.baseline(),
-            "baseline_strategy": self.baseline_strategy,
-        }
+    def spec(self) -> dict[str, Any]:
+        """What the task is built from: sizes, the loss and which steps it averages over."""
+        return {**super().spec(), "objective": self.objective, "loss_on": self.loss_on}
+
+    def stats(self) -> dict[str, float]:
+        """The trivial strategy's value of each metric (``baseline/mse``, ...), for tables."""
+        return {f"baseline/{name}": value for name, value in self.baseline().items()}
+
+    def cue_steps(self, batch: Batch) -> Tensor:
+        """``[B, T]`` booleans: the input steps holding what the scored outputs need."""
+        raise NotImplementedError
 
     def _batches(self, split: str) -> IndexBatches:
         return self.batches(self.sizes[split], self.make_batch(split), train=split == "train")

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnlab.data.synthetic.base import Batch, SyntheticDataModule, check_integer
+from rnnlab.data.options import check_copy
+from rnnlab.data.synthetic.base import Batch, SyntheticDataModule
 from rnnlab.data.synthetic.counter_rng import CounterRNG
 
 NUM_SYMBOLS = 8  # data symbols 0..7
@@ -59,6 +60,16 @@ class CopyMemory(SyntheticDataModule):
         eval_batch_size: int | None = 1_000,
         seed: int = 0,
     ) -> None:
+        check_copy(
+            length=length,
+            train_size=train_size,
+            val_size=val_size,
+            test_size=test_size,
+            data_seed=data_seed,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            seed=seed,
+        )
         super().__init__(
             train_size=train_size,
             val_size=val_size,
@@ -68,7 +79,6 @@ class CopyMemory(SyntheticDataModule):
             eval_batch_size=eval_batch_size,
             seed=seed,
         )
-        check_integer("length", length, minimum=1)
         self.length = length
 
     @property
@@ -89,6 +99,11 @@ class CopyMemory(SyntheticDataModule):
 
     def baseline(self) -> dict[str, float]:
         return {
-            "cross_entropy": COPY_LENGTH * math.log(NUM_SYMBOLS) / self.sequence_length,
-            "accuracy": 1 / NUM_SYMBOLS,  # on the marked steps, guessing uniformly
+            "loss": COPY_LENGTH * math.log(NUM_SYMBOLS) / self.sequence_length,
+            "acc": 1 / NUM_SYMBOLS,  # on the marked steps, guessing uniformly
         }
+
+    def cue_steps(self, batch: Batch) -> Tensor:
+        cue = torch.zeros(batch[2].shape, dtype=torch.bool, device=batch[2].device)
+        cue[:, :COPY_LENGTH] = True  # the symbols to recall
+        return cue

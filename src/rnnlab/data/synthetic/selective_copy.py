@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnlab.data.synthetic.base import Batch, SyntheticDataModule, check_integer
-from rnnlab.data.synthetic.counter_rng import MAX_HIGH, CounterRNG
-from rnnlab.errors import ConfigError
+from rnnlab.data.options import check_selective_copy
+from rnnlab.data.synthetic.base import Batch, SyntheticDataModule
+from rnnlab.data.synthetic.counter_rng import CounterRNG
 
 
 class SelectiveCopy(SyntheticDataModule):
@@ -65,6 +65,18 @@ class SelectiveCopy(SyntheticDataModule):
         eval_batch_size: int | None = 1_000,
         seed: int = 0,
     ) -> None:
+        check_selective_copy(
+            length=length,
+            num_tokens=num_tokens,
+            num_symbols=num_symbols,
+            train_size=train_size,
+            val_size=val_size,
+            test_size=test_size,
+            data_seed=data_seed,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            seed=seed,
+        )
         super().__init__(
             train_size=train_size,
             val_size=val_size,
@@ -74,13 +86,6 @@ class SelectiveCopy(SyntheticDataModule):
             eval_batch_size=eval_batch_size,
             seed=seed,
         )
-        check_integer("length", length, minimum=1)
-        check_integer("num_tokens", num_tokens, minimum=1)
-        if num_tokens > length:
-            raise ConfigError("num_tokens", num_tokens, f"at most length={length}")
-        check_integer("num_symbols", num_symbols, minimum=2)
-        if num_symbols > MAX_HIGH:
-            raise ConfigError("num_symbols", num_symbols, f"at most {MAX_HIGH}")
         self.length, self.num_tokens, self.num_symbols = length, num_tokens, num_symbols
         self.noise, self.query = num_symbols, num_symbols + 1
         self.input_size = num_symbols + 2
@@ -119,4 +124,7 @@ class SelectiveCopy(SyntheticDataModule):
         return F.one_hot(inputs, self.input_size).float(), y, mask
 
     def baseline(self) -> dict[str, float]:
-        return {"cross_entropy": math.log(self.num_symbols), "accuracy": 1 / self.num_symbols}
+        return {"loss": math.log(self.num_symbols), "acc": 1 / self.num_symbols}
+
+    def cue_steps(self, batch: Batch) -> Tensor:
+        return batch[0][..., : self.num_symbols].sum(-1) > 0  # where the data tokens sit

@@ -1,0 +1,72 @@
+"""Lightning internals rnnlab uses, and the messages it silences.
+
+- ``logs_this_step``: whether Lightning sends this training step's values to the loggers
+  (the task logs per-step values only then: each ``self.log`` call costs time).
+- ``subprocess_command``, ``SubprocessLauncher``, ``set_threads_for_processes``: the pieces
+  of Lightning's DDP process launcher that ``rnnlab.launch.ddp`` adapts to Hydra.
+- ``quiet``: drops messages a user cannot act on (tips to install other products, a
+  deprecation inside Lightning, the logging-interval warning for short epochs).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+from lightning.fabric.strategies.launchers.subprocess_script import _basic_subprocess_cmd
+from lightning.fabric.utilities.distributed import _set_num_threads_if_needed
+from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+SubprocessLauncher = _SubprocessScriptLauncher
+
+
+def subprocess_command() -> list[str]:
+    """The command line Lightning would start a DDP child with (outside Hydra)."""
+    return _basic_subprocess_cmd()
+
+
+def set_threads_for_processes(num_processes: int) -> None:
+    _set_num_threads_if_needed(num_processes=num_processes)
+
+
+def logs_this_step(trainer: Any) -> bool:
+    """True when Lightning writes this training step's logged values to the loggers."""
+    return bool(trainer._logger_connector.should_update_logs or trainer.fast_dev_run)
+
+
+_NOISE = (
+    "💡 Tip:",  # advertisements for other products, at every run
+    "`weights_only` was not set",
+    "Loading `train_dataloader` to estimate number of stepping batches",
+)
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(message.lstrip().startswith(n) for n in _NOISE)
+
+
+def quiet() -> None:
+    """Silence Lightning's messages that say nothing about this run (idempotent).
+
+    When the run has its own log handlers (console and log file), Lightning's messages go
+    through them only: Lightning's own console handler would print each a second time.
+    """
+    root = logging.getLogger()
+    if root.handlers:
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+            logger = logging.getLogger(name)
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+            logger.propagate = True
+    handlers = [*root.handlers, *logging.getLogger("lightning").handlers]
+    for handler in handlers:
+        if not any(isinstance(f, _DropNoise) for f in handler.filters):
+            handler.addFilter(_DropNoise())
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    warnings.filterwarnings("ignore", message=r"The number of training batches .* logging interval")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers")
+    warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty")
+    warnings.filterwarnings("ignore", message=r".*You are using a CUDA device .* Tensor Cores")

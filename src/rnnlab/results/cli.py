@@ -1,0 +1,129 @@
+"""rnnlab-table: turn run directories (or a W&B project) into a results table (and curves).
+
+rnnlab-table multirun/2024-06-01 --format latex --output table.tex
+rnnlab-table logs/ --by model.cell,data.mode --metrics test/acc --plot curves.png
+rnnlab-table --wandb me/rnnlab --wandb-filters '{"tags": "sweep1"}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from rnnlab.io.atomic import atomic_write_text
+from rnnlab.results.collect import Run, Skipped, collect_runs
+from rnnlab.results.render import render
+from rnnlab.results.table import FORMATS, build_table
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """Accept both ``--by a,b`` and ``--by a --by b``."""
+    if not values:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rnnlab-table",
+        description="Aggregate finished runs into a mean ± std table (and learning curves).",
+    )
+    p.add_argument("dirs", nargs="*", metavar="DIR", help="run directories or folders of runs")
+    p.add_argument(
+        "--by",
+        action="append",
+        metavar="KEYS",
+        help="comma-separated config keys to group by (default: every varying key)",
+    )
+    p.add_argument(
+        "--metrics",
+        action="append",
+        metavar="NAMES",
+        help="comma-separated metrics (default: test/* and val/*_best)",
+    )
+    p.add_argument("--format", choices=FORMATS, default="markdown")
+    p.add_argument("--output", metavar="FILE", help="write the table here instead of stdout")
+    p.add_argument("--no-published", action="store_true", help="omit the published column")
+    p.add_argument("--plot", metavar="PNG", help="also write learning curves to this PNG")
+    p.add_argument("--plot-metric", default="val/loss", help="metrics.csv column to plot")
+    p.add_argument("--plot-x", choices=("step", "epoch"), default="step")
+    p.add_argument("--wandb", metavar="ENTITY/PROJECT", help="also read runs from W&B")
+    p.add_argument(
+        "--wandb-filters",
+        metavar="JSON",
+        help='MongoDB-style run filters, e.g. \'{"tags": "sweep1"}\'',
+    )
+    return p
+
+
+def _gather(args: argparse.Namespace) -> tuple[list[Run], list[Skipped]]:
+    runs, skipped = collect_runs(args.dirs) if args.dirs else ([], [])
+    if args.wandb:
+        from rnnlab.results.wandb_source import load_wandb_runs
+
+        filters = json.loads(args.wandb_filters) if args.wandb_filters else None
+        more, more_skipped = load_wandb_runs(args.wandb, filters)
+        runs += more
+        skipped += more_skipped
+    return runs, skipped
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.dirs and not args.wandb:
+        parser.error("give at least one run directory or --wandb ENTITY/PROJECT")
+
+    try:
+        runs, skipped = _gather(args)
+    except (RuntimeError, ValueError) as exc:  # W&B unavailable, bad filter JSON
+        print(f"rnnlab-table: error: {exc}", file=sys.stderr)
+        return 1
+    for s in skipped:
+        print(f"skipped {s.location}: {s.reason}", file=sys.stderr)
+    if not runs:
+        where = ", ".join(args.dirs) or args.wandb
+        print(f"rnnlab-table: error: no usable runs found in {where}", file=sys.stderr)
+        return 1
+
+    try:
+        table = build_table(
+            runs,
+            by=_split(args.by),
+            metrics=_split(args.metrics),
+            references=() if args.no_published else None,
+        )
+    except ValueError as exc:
+        print(f"rnnlab-table: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{len(runs)} runs in {len(table.groups)} groups", file=sys.stderr)
+    for name in table.metrics:
+        if not any(name in g.stats for g in table.groups):
+            print(f"warning: no run reports metric {name!r}", file=sys.stderr)
+
+    text = render(table, args.format)
+    if args.output:
+        atomic_write_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+
+    if args.plot:
+        from rnnlab.results.plot import plot_learning_curves
+
+        try:
+            out, empty = plot_learning_curves(
+                table.groups, args.plot, args.plot_metric, args.plot_x
+            )
+        except ValueError as exc:
+            print(f"rnnlab-table: error: {exc}", file=sys.stderr)
+            return 1
+        for label in empty:
+            print(f"plot: no {args.plot_metric} curve for {label}", file=sys.stderr)
+        print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

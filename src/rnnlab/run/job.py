@@ -1,0 +1,246 @@
+"""One job's lifecycle: check, build, fit, test, and ``metrics.json`` last.
+
+``train`` is ``rnnlab-train``'s job, ``evaluate`` ``rnnlab-eval``'s and ``sample``
+``rnnlab-sample``'s; the entry points in ``rnnlab.cli`` are thin Hydra wrappers around
+them. Data flows one way (see ``rnnlab.run.build``). Nothing is written into the run dir
+until every check has passed: values (``rnnlab.run.options``), the task against the data,
+callbacks against the task, monitored metrics, and a checkpoint against the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rnnlab.errors import ConfigError
+from rnnlab.io.atomic import atomic_write_text, write_json
+from rnnlab.io.runs import flatten
+from rnnlab.run.options import check_run
+from rnnlab.run.threads import apply_threads
+
+log = logging.getLogger(__name__)
+
+
+def _floats(metrics: dict[str, Any]) -> dict[str, float]:
+    import torch
+
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if (torch.is_tensor(v) or isinstance(v, (int, float))) and not k.endswith("_step")
+    }
+
+
+def process_seconds() -> float:
+    """Wall seconds since this process started (what a user waits for a run)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = float(Path("/proc/uptime").read_text().split()[0])
+        return boot - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def summarize(metrics: dict[str, Any], output_dir: Path) -> None:
+    """The final metrics and where they are, at the end of a command's output."""
+    shown = {k: v for k, v in sorted(metrics.items()) if isinstance(v, (int, float))
+             and k.split("/")[0] in ("test", "val", "train", "baseline", "model")}  # fmt: skip
+    width = max((len(k) for k in shown), default=0)
+    lines = [f"  {k:<{width}}  {v:.6g}" for k, v in shown.items()]
+    log.info("results (%s):\n%s\nrun dir: %s", metrics.get("status"), "\n".join(lines), output_dir)
+
+
+def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    """Fit, test the best checkpoint, write ``metrics.json``; return the metrics."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    check_run(OmegaConf.to_container(cfg, resolve=True))
+    threads = apply_threads(cfg.trainer.get("threads", "auto"), cfg)
+    import lightning.pytorch as pl
+
+    from rnnlab.compat.lightning import quiet
+    from rnnlab.run import build, checkpoints, interrupt, loggers, rundir
+
+    quiet()
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    started = time.perf_counter()
+    run_config = OmegaConf.to_container(cfg, resolve=True)
+    dm = build.build_datamodule(cfg)
+    ckpt_path = checkpoints.resolve_ckpt_path(cfg, output_dir)
+    ckpt = checkpoints.load_checkpoint(ckpt_path) if ckpt_path else None
+    if ckpt is not None:
+        checkpoints.restore_data(dm, ckpt)  # the vocabulary or permutation it trained with
+    task = build.build_task(cfg, dm, run_config)
+    if ckpt is not None:
+        checkpoints.check_same_model(ckpt, task.hparams, ckpt_path)
+    build.check_monitors(cfg, task)
+    callbacks = [*build.build_callbacks(cfg.get("callbacks"), task), checkpoints.TrainingState()]
+    resume = None
+    if ckpt is not None and cfg.get("resume_dir"):
+        resume = loggers.Continuation(
+            ckpt.get("global_step", 0), checkpoints.logger_positions(ckpt)
+        )
+        log.info("resuming %s from global step %s", output_dir, ckpt.get("global_step"))
+    del ckpt
+    # Every check has passed: from here on the run dir is written.
+    rundir.commit(output_dir, cfg)
+    identity = loggers.run_identity(cfg.task_name, _kind(task))
+    run_loggers = loggers.build_loggers(cfg.get("logger"), identity, resume)
+    params = {**flatten(run_config), "model/params": task.num_parameters}
+    metrics: dict[str, Any] = {"model/params": task.num_parameters, "threads": threads}
+    directions = task.metric_directions()
+    failed = True
+    try:
+        trainer = build.build_trainer(cfg, callbacks, run_loggers)
+        for logger in trainer.loggers:
+            logger.log_hyperparams(params)
+        stops_cleanly = any(isinstance(c, interrupt.LastCheckpoint) for c in callbacks)
+        with interrupt.catch_signals(active=stops_cleanly):
+            try:
+                if cfg.get("train", True):
+                    trainer.fit(task, datamodule=dm, ckpt_path=ckpt_path)
+                    metrics.update(_floats(trainer.callback_metrics))
+                    best = _model_checkpoint(trainer)
+                    if best is not None and best.best_model_score is not None:
+                        metrics[f"{best.monitor}_best"] = float(best.best_model_score)
+                        best_direction = {"min": "lower", "max": "higher"}[best.mode]
+                        directions[f"{best.monitor}_best"] = best_direction
+                    metrics["epochs"] = trainer.current_epoch
+                if cfg.get("test", True):
+                    test_ckpt = _best_checkpoint(trainer) if cfg.get("train", True) else ckpt_path
+                    (results,) = trainer.test(
+                        task, datamodule=dm, ckpt_path=test_ckpt, verbose=False
+                    )
+                    metrics.update(_floats(results))
+                    metrics["test/ckpt"] = test_ckpt or "last weights"
+            except interrupt.RunInterrupted as err:
+                metrics.update(status="interrupted", step=err.step, error=str(err))
+                if trainer.is_global_zero:
+                    write_json(output_dir / "metrics.json", metrics)
+                raise
+        metrics.update(dm.stats())
+        metrics["better"] = directions
+        metrics["time/total_s"] = time.perf_counter() - started
+        metrics["time/process_s"] = process_seconds()
+        metrics["status"] = "completed"
+        if trainer.is_global_zero:
+            write_json(output_dir / "metrics.json", metrics)
+            loggers.log_final(trainer.loggers, params, _floats(metrics), metrics["better"])
+            summarize(metrics, output_dir)
+        failed = False
+        return metrics
+    finally:
+        loggers.finish_loggers(run_loggers, failed=failed, announce=not _in_sweep())
+
+
+def _kind(task: Any) -> str:
+    """``regression`` for ``RegressionTask``: the W&B job type."""
+    import re
+
+    name = type(task).__name__.removesuffix("Task")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _model_checkpoint(trainer: Any) -> Any:
+    """The callback that keeps the best checkpoint (``callbacks.model_checkpoint``), if any."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    return next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+
+
+def _best_checkpoint(trainer: Any) -> str | None:
+    ckpt = _model_checkpoint(trainer)
+    path = getattr(ckpt, "best_model_path", "") if ckpt is not None else ""
+    return path or None
+
+
+def _in_sweep() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _data_dir_for(run_cfg: DictConfig, data_root: str) -> str:
+    """Where the checkpoint's data is on this machine: the folder it trained with if it
+    exists here, else the same subfolder of this machine's ``paths.data_dir``."""
+    data_dir = str(run_cfg.data.data_dir)
+    if Path(data_dir).exists():
+        return data_dir
+    trained_root = str(run_cfg.get("paths", {}).get("data_dir", ""))
+    if trained_root and data_dir.startswith(trained_root):
+        return data_root + data_dir[len(trained_root) :]
+    return data_root
+
+
+def _load_task(ckpt: dict[str, Any], path: str) -> Any:
+    """The task a checkpoint holds, with its weights; one line if they do not fit."""
+    from hydra.utils import get_class
+
+    target = ckpt["hyper_parameters"]["run_config"]["task"]["_target_"]
+    try:
+        return get_class(target).load_from_checkpoint(path, map_location="cpu")
+    except (RuntimeError, KeyError, TypeError) as err:
+        reason = str(err).splitlines()[0][:300]
+        raise ConfigError(
+            "ckpt_path", path, f"a checkpoint whose weights fit its config ({reason})"
+        ) from None
+
+
+def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    """Rebuild the run stored in a checkpoint and test it; write ``metrics.json``."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    apply_threads(cfg.trainer.get("threads", "auto"), cfg)
+    import lightning.pytorch as pl
+
+    from rnnlab.compat.lightning import quiet
+    from rnnlab.run import build, checkpoints, rundir
+
+    quiet()
+    ckpt = checkpoints.load_checkpoint(cfg.ckpt_path)
+    run_cfg = OmegaConf.create(ckpt["hyper_parameters"]["run_config"])
+    if "data_dir" in run_cfg.data:
+        run_cfg.data.data_dir = _data_dir_for(run_cfg, cfg.paths.data_dir)
+    pl.seed_everything(run_cfg.seed, workers=True, verbose=False)
+    dm = build.build_datamodule(run_cfg)
+    checkpoints.restore_data(dm, ckpt)
+    task = _load_task(ckpt, str(cfg.ckpt_path))
+    del ckpt
+    rundir.commit(output_dir)
+    trainer = build.build_trainer(cfg, [], [])
+    (results,) = trainer.test(task, datamodule=dm, verbose=False)
+    metrics = {**_floats(results), **dm.stats(), "test/ckpt": str(cfg.ckpt_path)}
+    metrics.update(better=task.metric_directions(), status="completed")
+    if trainer.is_global_zero:
+        write_json(output_dir / "metrics.json", metrics)
+        summarize(metrics, output_dir)
+    return metrics
+
+
+def sample(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    """Print ``prompt`` and its continuation; also write it to ``<run>/sample.txt``."""
+    from rnnlab.run.options import check_seed
+
+    check_seed(cfg.seed)
+    import torch
+
+    from rnnlab.run import checkpoints, rundir
+
+    ckpt = checkpoints.load_checkpoint(cfg.ckpt_path)
+    if "vocab" not in ckpt["hyper_parameters"]:
+        raise ConfigError(
+            "ckpt_path",
+            str(cfg.ckpt_path),
+            "a checkpoint of a character language model (data=chars)",
+        )
+    task = _load_task(ckpt, str(cfg.ckpt_path))
+    rundir.commit(output_dir)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    text = task.generate(str(cfg.prompt), cfg.length, cfg.temperature, cfg.top_k, generator)
+    print(cfg.prompt + text)
+    atomic_write_text(output_dir / "sample.txt", cfg.prompt + text)
+    return {"length": len(text)}

@@ -1,0 +1,105 @@
+"""Per-step sequence tasks: an output at every step, scored where the data marks it.
+
+The long-memory benchmarks (adding problem, copying memory, selective copying) ask the
+network to answer at chosen steps about inputs seen long before. A batch is
+``(x [B, T, F], y, mask [B, T])``; the head reads the stack's output at every step. The
+datamodule states the objective (``mse`` with ``y`` ``[B, T, 1]``, or ``cross_entropy``
+with class ids ``[B, T]``) and whether the loss averages over the marked steps only
+(``loss_on: marked``) or over every step (``all``, as the copying-memory papers do).
+``*/acc`` is measured on the marked steps: the fraction of correct symbols, or for a
+regression the fraction of outputs within ``tolerance`` of the target.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import Metric
+from torchmetrics.classification import MulticlassAccuracy
+
+from rnnlab.errors import check_choice
+from rnnlab.nn.recurrent import State
+from rnnlab.tasks.base import BaseTask
+
+OBJECTIVES = ("mse", "cross_entropy")
+LOSS_ON = ("marked", "all")
+
+
+class WithinTolerance(Metric):
+    """Fraction of predictions within ``tolerance`` of their targets."""
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self, tolerance: float) -> None:
+        super().__init__()
+        self.tolerance = tolerance
+        self.add_state("hits", default=torch.tensor(0), dist_reduce_fx="sum")
+        self.add_state("total", default=torch.tensor(0), dist_reduce_fx="sum")
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        self.hits += ((pred - target).abs() < self.tolerance).sum()
+        self.total += target.numel()
+
+    def compute(self) -> Tensor:
+        return self.hits.float() / self.total.clamp(min=1)
+
+
+class SequenceTask(BaseTask):
+    """A linear head on every step's output; loss and accuracy where the data says.
+
+    Args:
+        objective: ``mse`` or ``cross_entropy``, as the datamodule states it.
+        loss_on: ``marked`` (average over the masked steps) or ``all`` (every step).
+        tolerance: regression only: an output within this of its target counts as right.
+    """
+
+    batch_format = "steps"
+
+    def __init__(
+        self,
+        *args: Any,
+        objective: str = "cross_entropy",
+        loss_on: str = "marked",
+        tolerance: float = 0.04,
+        **kwargs: Any,
+    ) -> None:
+        check_choice("task.objective", objective, OBJECTIVES)
+        check_choice("task.loss_on", loss_on, LOSS_ON)
+        options = {"objective": objective, "loss_on": loss_on, "tolerance": tolerance}
+        self.objective, self.tolerance = objective, tolerance
+        super().__init__(*args, task_options=options, **kwargs)
+        self.head = nn.Linear(self.rnn.output_size, self.hparams.num_outputs)
+        self.setup_metrics()
+
+    def stage_metrics(self) -> dict[str, Metric]:
+        if self.objective == "mse":
+            return {"acc": WithinTolerance(self.tolerance)}
+        return {"acc": MulticlassAccuracy(num_classes=self.hparams.num_outputs, average="micro")}
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Inputs ``[B, T, F]`` -> an output per step, ``[B, T, num_outputs]``."""
+        out, _ = self.rnn(x)
+        return self.head(out)
+
+    def loss(self, out: Tensor, y: Tensor, mask: Tensor) -> Tensor:
+        """Mean loss over the marked steps, or over all steps (``loss_on``)."""
+        if self.hparams.loss_on == "marked":
+            out, y = out[mask], y[mask]
+        else:
+            out, y = out.flatten(0, 1), y.flatten(0, 1)
+        if self.objective == "mse":
+            return F.mse_loss(out, y)
+        return F.cross_entropy(out, y)
+
+    def step(self, batch: Any, stage: str) -> Tensor:
+        x, y, mask = batch
+        out = self(x)
+        self.metrics[f"{stage}_"].update(out[mask], y[mask])
+        return self.loss(out, y, mask)
+
+    def probe_loss(self, outputs: Tensor, state: State, batch: Any) -> Tensor:
+        return self.loss(self.head(outputs), batch[1], batch[2])
