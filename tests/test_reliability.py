@@ -116,7 +116,7 @@ def test_sigkill_mid_epoch_then_resume_dir_cli(tmp_path, monkeypatch):
     run = tmp_path / "run"
     assert not (run / "metrics.json").exists()
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 15
-    proc = run_cli("train", [*args, f"resume_dir={run}"], tmp_path)
+    proc = run_cli("train", [f"resume_dir={run}", "~callbacks.kill"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     full, resumed = read_metrics(tmp_path / "full" / "run"), read_metrics(run)
     for key in COMPARED:

@@ -92,6 +92,10 @@ def build_callbacks(cfg: DictConfig | None, task: Any = None) -> list[pl.Callbac
 def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any]) -> pl.Trainer:
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_cfg.pop("threads", None)  # rnnlab's own key (rnnlab.run.threads), not Lightning's
+    if trainer_cfg.get("enable_progress_bar") is False:  # the bar's own settings go with it
+        from lightning.pytorch.callbacks import ProgressBar
+
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     return instantiate_group(
         OmegaConf.create(trainer_cfg), "trainer", callbacks=callbacks, logger=loggers or False
     )
@@ -100,6 +104,7 @@ def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[A
 def check_monitors(cfg: DictConfig, task: Any) -> None:
     """Every ``monitor`` a scheduler or callback names is a metric the task logs."""
     known = set(task.logged_metrics())
+    known |= {f"{m}_best" for m in known if m.startswith("val/")}  # kept by model_checkpoint
     places = [("scheduler.monitor", (cfg.get("scheduler") or {}).get("monitor"))]
     for name, ccfg in (cfg.get("callbacks") or {}).items():
         if ccfg is not None and ccfg.get("monitor") is not None:

@@ -24,11 +24,10 @@ from rnnlab.io.atomic import atomic_write_text
 
 # Overrides that a resumed run may change: none of them changes what is trained or how.
 RESUMABLE_KEYS = (
-    "resume_dir", "ckpt_path", "test", "trainer.max_epochs", "trainer.max_steps",
-    "trainer.threads", "trainer.accelerator", "trainer.devices", "trainer.enable_progress_bar",
-    "trainer.log_every_n_steps", "trainer.limit_test_batches", "trainer.num_sanity_val_steps",
-    "callbacks.progress_bar", "callbacks.last_checkpoint", "callbacks.model_summary",
-    "logger", "paths", "hydra", "launcher", "task_name", "tags",
+    "trainer.max_epochs", "trainer.max_steps", "trainer.threads", "trainer.accelerator",
+    "trainer.devices", "trainer.enable_progress_bar", "trainer.log_every_n_steps",
+    "trainer.limit_test_batches", "trainer.num_sanity_val_steps", "callbacks", "logger",
+    "test", "paths", "hydra", "launcher", "task_name", "tags", "resume_dir", "ckpt_path",
 )  # fmt: skip
 
 
@@ -126,7 +125,7 @@ def resume_overrides(run_dir: Path, given: list[str]) -> list[str]:
             value = override.split("=", 1)[1] if "=" in override else override
             raise ConfigError(
                 key, value, "unchanged when resuming a run (its model, data and training "
-                f"stay as they were; a resume may change {', '.join(RESUMABLE_KEYS[3:])})",
+                f"stay as they were; a resume may change {', '.join(RESUMABLE_KEYS[:-6])})",
             )  # fmt: skip
         by_key[key] = override
     return [*by_key.values(), f"resume_dir={run_dir}"]
