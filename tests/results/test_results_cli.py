@@ -110,7 +110,7 @@ def test_runs_as_module(sweep: Path):
         capture_output=True,
         text=True,
         check=False,
-        env={"PYTHONPATH": str(Path(cli.__file__).parents[1]), "PATH": ""},
+        env={"PYTHONPATH": str(Path(cli.__file__).parents[2]), "PATH": ""},
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("model.cell,n,")

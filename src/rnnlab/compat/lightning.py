@@ -61,7 +61,8 @@ def quiet() -> None:
             for handler in list(logger.handlers):
                 logger.removeHandler(handler)
             logger.propagate = True
-    handlers = [*root.handlers, *logging.getLogger("lightning").handlers]
+    names = ("lightning", "lightning.pytorch", "lightning.fabric")
+    handlers = [*root.handlers, *(h for n in names for h in logging.getLogger(n).handlers)]
     for handler in handlers:
         if not any(isinstance(f, _DropNoise) for f in handler.filters):
             handler.addFilter(_DropNoise())

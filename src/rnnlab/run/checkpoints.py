@@ -37,12 +37,19 @@ class NonFiniteWeightsError(FloatingPointError):
     """Model weights became NaN or infinite; they are not saved."""
 
 
-def non_finite_keys(state_dict: dict[str, Any]) -> list[str]:
-    """Names of floating-point tensors in ``state_dict`` holding NaN or inf."""
+PARAMETER_KEYS = "parameter_keys"  # the state_dict keys that are weights (set by the task)
+
+
+def non_finite_keys(state_dict: dict[str, Any], keys: list[str] | None = None) -> list[str]:
+    """Names of floating-point tensors in ``state_dict`` (only ``keys``, when given) holding
+    NaN or inf. Metric states are not weights: a running minimum starts at +inf."""
     return [
         k
         for k, v in state_dict.items()
-        if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())
+        if (keys is None or k in keys)
+        and torch.is_tensor(v)
+        and v.is_floating_point()
+        and not bool(torch.isfinite(v).all())
     ]
 
 
@@ -66,7 +73,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if "://" in str(path):  # remote storage: keep Lightning's own writer
             super().save_checkpoint(checkpoint, path, storage_options)
             return
-        if self.check_finite and (bad := non_finite_keys(checkpoint.get("state_dict", {}))):
+        weights = checkpoint.get(PARAMETER_KEYS)
+        if self.check_finite and (bad := non_finite_keys(checkpoint.get("state_dict", {}), weights)):
             raise NonFiniteWeightsError(
                 f"weights became non-finite at global step {checkpoint.get('global_step')} "
                 f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); not saving {path}, "

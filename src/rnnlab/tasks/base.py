@@ -215,6 +215,8 @@ class BaseTask(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.trainer.training:  # never save the state that follows a NaN loss
             self.raise_if_non_finite()
+        # which entries are weights, for the checkpoint writer's finite-weights guard
+        checkpoint["parameter_keys"] = [name for name, _ in self.named_parameters()]
 
     # -- optimisation ----------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

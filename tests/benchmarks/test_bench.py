@@ -24,7 +24,11 @@ def fake(device: str, size: int = 1, fail: bool = False) -> dict:
 @pytest.fixture
 def tests_importable(monkeypatch):
     """The worker process imports this module's ``fake``."""
-    paths = [str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]
+    paths = [
+        str(REPO / "tests" / "benchmarks"),
+        str(REPO / "tests"),
+        os.environ.get("PYTHONPATH", ""),
+    ]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
 
 

@@ -106,11 +106,13 @@ def test_mid_epoch_resume_matches_uninterrupted_run(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_dir_cli(tmp_path, monkeypatch):
     """A real SIGKILL mid-epoch; ``resume_dir=`` continues in the same run dir."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO / "src"), str(REPO / "tests")]))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(REPO / "src"), str(REPO / "tests" / "run")])
+    )
     args = [*RESUMABLE, "trainer.max_epochs=3", "callbacks.last_checkpoint.every_n_train_steps=3"]
     proc = run_cli("train", args, tmp_path / "full")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    killer = ["+callbacks.kill._target_=test_reliability.KillAt", "+callbacks.kill.step=17"]
+    killer = ["+callbacks.kill._target_=test_resume.KillAt", "+callbacks.kill.step=17"]
     proc = run_cli("train", [*args, *killer], tmp_path)
     assert proc.returncode == -signal.SIGKILL
     run = tmp_path / "run"
