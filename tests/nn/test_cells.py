@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnlab.nn.cells import SCRATCH, ScratchGRU, ScratchLSTM, ScratchRNN
+from rnnlab.nn.scratch import SCRATCH, ScratchGRU, ScratchLSTM, ScratchRNN
 
 # (torch class, scratch class, extra constructor kwargs)
 CELLS = {
@@ -134,19 +134,19 @@ def test_gradcheck(cell):
 
 def test_gradcheck_catches_a_wrong_backward():
     """The gradcheck test can fail: a scan with a corrupted W_hh gradient is rejected."""
-    from rnnlab.nn import cells
+    from rnnlab.nn.scratch import functions as cells
 
-    class Broken(cells._RNNScan):
+    class Broken(cells.RNNScan):
         @staticmethod
         def backward(ctx, grad_out):
-            dxp, dw, dh0, _ = cells._RNNScan.backward(ctx, grad_out)
+            dxp, dw, dh0, _ = cells.RNNScan.backward(ctx, grad_out)
             return dxp, 1.01 * dw, dh0, None
 
     xp = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
     w = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda a, b, c: cells._RNNScan.apply(a, b, c, False), (xp, w, h0)
+        lambda a, b, c: cells.RNNScan.apply(a, b, c, False), (xp, w, h0)
     )
     assert not torch.autograd.gradcheck(
         lambda a, b, c: Broken.apply(a, b, c, False), (xp, w, h0), raise_exception=False

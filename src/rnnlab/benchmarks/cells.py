@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from rnnlab.benchmarks.timing import sync, threads
-from rnnlab.nn.cells import SCRATCH
+from rnnlab.nn.scratch import SCRATCH
 from rnnlab.nn.minimal import MinGRU
 
 _TORCH_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}

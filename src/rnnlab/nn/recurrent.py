@@ -24,8 +24,8 @@ State = Tensor | tuple[Tensor, Tensor]
 
 def _layer_classes(impl: str) -> dict[str, type[nn.Module]]:
     """Layer classes per cell name for an implementation; imported lazily."""
-    from rnnlab.nn.cells import SCRATCH
     from rnnlab.nn.minimal import MINIMAL
+    from rnnlab.nn.scratch import SCRATCH
 
     return {**(SCRATCH if impl == "scratch" else TORCH_CELLS), **MINIMAL}
 
