@@ -172,8 +172,14 @@ def test_long_sequence_is_stable(scan, tol):
 
 def test_scan_primitive_and_activations():
     x = torch.linspace(-6, 6, 101, dtype=torch.float64)
+    x = torch.cat([x, torch.zeros(1, dtype=torch.float64)]).requires_grad_()
     torch.testing.assert_close(log_g(x), g(x).log())
     assert (g(x) > 0).all()
+    # g against its piecewise definition, gradient included; at 0 the x >= 0 branch's.
+    piecewise = torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
+    assert torch.equal(g(x), piecewise)
+    grad, ref = (torch.autograd.grad(y.sum(), [x])[0] for y in (g(x), piecewise))
+    torch.testing.assert_close(grad, ref, rtol=1e-12, atol=0)
     log_a = F.logsigmoid(torch.randn(2, 9, 3, dtype=torch.float64))
     b = torch.rand(2, 9, 3, dtype=torch.float64)
     h0 = torch.randn(2, 3, dtype=torch.float64)
