@@ -1,4 +1,4 @@
-"""minGRU / minLSTM: log-space parallel scan against the step-by-step recurrence."""
+"""minGRU / minLSTM: the linear and log-space parallel scans against the step-by-step recurrence."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from rnnlab.errors import ConfigError
 from rnnlab.nn.minimal import MINIMAL, MinGRU, MinLSTM, g, log_g, parallel_scan_log
+from rnnlab.nn.scan import DEFAULT_CHUNK
 
 IN, HID, BATCH, STEPS = 4, 5, 3, 16
+LONG = 2 * DEFAULT_CHUNK + 22  # whole chunks and a remainder: the chunked path
 
 
 def build(name: str, dtype=torch.float32, seed: int = 0, **kw):
@@ -20,16 +23,19 @@ def build(name: str, dtype=torch.float32, seed: int = 0, **kw):
 @pytest.mark.parametrize("with_state", [False, True], ids=["h0=None", "h0"])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize(("scan", "steps"), [("linear", STEPS), ("linear", LONG), ("log", STEPS)])
 @pytest.mark.parametrize("name", list(MINIMAL))
-def test_parallel_equals_sequential(name, num_layers, bidirectional, with_state, dtype):
-    m = build(name, dtype, num_layers=num_layers, bidirectional=bidirectional)
-    x = torch.randn(BATCH, STEPS, IN, dtype=dtype, requires_grad=True)
+def test_parallel_equals_sequential(
+    name, scan, steps, num_layers, bidirectional, with_state, dtype
+):
+    m = build(name, dtype, num_layers=num_layers, bidirectional=bidirectional, scan=scan)
+    x = torch.randn(BATCH, steps, IN, dtype=dtype, requires_grad=True)
     n = num_layers * (2 if bidirectional else 1)
-    # Signed initial state: the scan keeps the h0 term outside the log domain.
+    # Signed initial state: the log scan keeps the h0 term outside the log domain.
     hx = torch.randn(n, BATCH, HID, dtype=dtype) if with_state else None
     out_p, hn_p = m(x, hx, parallel=True)
     out_s, hn_s = m(x, hx, parallel=False)
-    assert out_p.shape == (BATCH, STEPS, HID * (2 if bidirectional else 1))
+    assert out_p.shape == (BATCH, steps, HID * (2 if bidirectional else 1))
     assert hn_p.shape == (n, BATCH, HID)
     tol = 1e-5 if dtype == torch.float32 else 1e-10
     torch.testing.assert_close(out_p, out_s, rtol=tol, atol=tol)
@@ -38,6 +44,50 @@ def test_parallel_equals_sequential(name, num_layers, bidirectional, with_state,
     gs = torch.autograd.grad(out_s.sum() + hn_s.sum(), [x, *m.parameters()])
     for a, b in zip(gp, gs, strict=True):
         torch.testing.assert_close(a, b, rtol=10 * tol, atol=10 * tol)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "steps", "tol"),
+    [(torch.float32, STEPS, 1e-5), (torch.float64, LONG, 1e-10)],
+    ids=["f32", "f64"],
+)
+@pytest.mark.parametrize("name", list(MINIMAL))
+def test_linear_scan_equals_log_scan(name, dtype, steps, tol):
+    """Same weights, both scans: outputs, final states and every gradient agree.
+
+    float32 stays at 16 steps, where the log scan itself is accurate to 1e-5 (its error
+    grows with T; see test_long_sequence_is_stable and tests/nn/test_scan.py).
+    """
+    kw = {"num_layers": 2, "bidirectional": True}
+    lin, log = build(name, dtype, **kw), build(name, dtype, scan="log", **kw)
+    x = torch.randn(BATCH, steps, IN, dtype=dtype, requires_grad=True)
+    hx = torch.randn(4, BATCH, HID, dtype=dtype, requires_grad=True)
+    results = []
+    for m in (lin, log):
+        out, h_n = m(x, hx)
+        loss = (out * torch.linspace(-1, 1, out.shape[-1], dtype=dtype)).sum() + h_n.square().sum()
+        results.append((out, h_n, *torch.autograd.grad(loss, [x, hx, *m.parameters()])))
+    for i, (a, b) in enumerate(zip(*results, strict=True)):
+        # Gradients sum over batch and time, as in test_parallel_equals_sequential.
+        scale = 1 if i < 2 else 10
+        torch.testing.assert_close(a, b, rtol=scale * tol, atol=scale * tol)
+
+
+def test_scan_choice_is_checked_and_shown():
+    with pytest.raises(ConfigError, match="scan='fast'.*linear, log"):
+        build("mingru", scan="fast")
+    assert "scan='log'" in repr(build("minlstm", scan="log"))
+    assert build("mingru").scan == "linear"
+
+
+def test_one_direction_returns_the_scan_without_a_copy():
+    """With one direction the layer's output is the scan's own tensor (no torch.cat)."""
+    x = torch.randn(BATCH, STEPS, IN, requires_grad=True)
+    for scan, node in (("linear", "LinearScanBackward"), ("log", "AddBackward")):
+        out, _ = build("mingru", scan=scan)(x, torch.zeros(1, BATCH, HID))
+        assert type(out.grad_fn).__name__.startswith(node), out.grad_fn
+    out, _ = build("mingru", bidirectional=True)(x)
+    assert type(out.grad_fn).__name__.startswith("Cat")
 
 
 def _reference_recurrence(name: str, m, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -104,24 +154,32 @@ def test_mingru_gradient_flows_to_every_parameter_and_early_inputs():
     assert torch.isfinite(x.grad).all() and x.grad[:, 0].abs().sum() > 0
 
 
-def test_long_sequence_is_stable():
+@pytest.mark.parametrize(("scan", "tol"), [("linear", 1e-5), ("log", 1e-3)])
+def test_long_sequence_is_stable(scan, tol):
     """T=2048 in float32 stays close to a float64 step-by-step run (no exp overflow).
 
-    The cumulative log-gate grows like T, so float32 rounding in the log domain costs about
-    T * 1e-7 relative error: ~2e-4 here, hence the looser tolerance than at T=16.
+    In the log scan the cumulative log-gate grows like T, so float32 rounding in the log
+    domain costs about T * 1e-7 relative error: ~2e-4 here, hence its looser tolerance.
+    Each step of the linear scan contracts (0 < a < 1), so its error does not grow with T.
     """
-    m = build("mingru", torch.float64)
+    m = build("mingru", torch.float64, scan=scan)
     x = 3 * torch.randn(2, 2048, IN, dtype=torch.float64)
     ref, _ = m(x, parallel=False)
     out, _ = m.float()(x.float())
     assert torch.isfinite(out).all()
-    torch.testing.assert_close(out.double(), ref, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(out.double(), ref, rtol=tol, atol=tol)
 
 
 def test_scan_primitive_and_activations():
     x = torch.linspace(-6, 6, 101, dtype=torch.float64)
+    x = torch.cat([x, torch.zeros(1, dtype=torch.float64)]).requires_grad_()
     torch.testing.assert_close(log_g(x), g(x).log())
     assert (g(x) > 0).all()
+    # g against its piecewise definition, gradient included; at 0 the x >= 0 branch's.
+    piecewise = torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
+    assert torch.equal(g(x), piecewise)
+    grad, ref = (torch.autograd.grad(y.sum(), [x])[0] for y in (g(x), piecewise))
+    torch.testing.assert_close(grad, ref, rtol=1e-12, atol=0)
     log_a = F.logsigmoid(torch.randn(2, 9, 3, dtype=torch.float64))
     b = torch.rand(2, 9, 3, dtype=torch.float64)
     h0 = torch.randn(2, 3, dtype=torch.float64)

@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from rnnlab.benchmarks.timing import sync, threads
+from rnnlab.nn.minimal import MinGRU, MinLSTM
+from rnnlab.nn.scan import DEFAULT_CHUNK
 from rnnlab.nn.scratch import SCRATCH
-from rnnlab.nn.minimal import MinGRU
 
 _TORCH_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -94,23 +95,28 @@ def scratch_vs_torch(
 def scan_vs_gru(
     seq_len: int = 512,
     batch: int = 8,
-    hidden: int = 64,
+    hidden: int = 128,
     input_size: int = 32,
     device: str = "cpu",
     repeats: int = 3,
     warmup: int = 1,
     num_threads: int | None = None,
 ) -> dict[str, float | int | str]:
-    """One training step of MinGRU (log-space parallel scan) against nn.GRU.
+    """One training step of MinGRU and MinLSTM (parallel scans) against nn.GRU.
 
-    ``speedup`` = gru_s / mingru_s, i.e. how many times faster the scan is.
+    ``mingru_s`` and ``minlstm_s`` use the default chunked linear scan, ``mingru_log_s`` the
+    log-space scan; each ``speedup*`` is gru_s over that time, i.e. how many times faster.
     """
     dev = torch.device(device)
     torch.manual_seed(0)
-    gru = nn.GRU(input_size, hidden, batch_first=True).to(dev)
-    mingru = MinGRU(input_size, hidden).to(dev)
+    models = {
+        "gru": nn.GRU(input_size, hidden, batch_first=True),
+        "mingru": MinGRU(input_size, hidden),
+        "mingru_log": MinGRU(input_size, hidden, scan="log"),
+        "minlstm": MinLSTM(input_size, hidden),
+    }
     x = torch.randn(batch, seq_len, input_size, device=dev, requires_grad=True)
-    fns = {"gru": _train_step(gru, x), "mingru": _train_step(mingru, x)}
+    fns = {name: _train_step(m.to(dev), x) for name, m in models.items()}
     with threads(num_threads) as n_threads:
         t = _time_alternating(fns, dev, repeats, warmup)
     return {
@@ -120,9 +126,14 @@ def scan_vs_gru(
         "batch": batch,
         "hidden": hidden,
         "input_size": input_size,
+        "chunk": DEFAULT_CHUNK,
         "gru_s": t["gru"],
         "mingru_s": t["mingru"],
+        "mingru_log_s": t["mingru_log"],
+        "minlstm_s": t["minlstm"],
         "speedup": t["gru"] / t["mingru"],
+        "speedup_log": t["gru"] / t["mingru_log"],
+        "speedup_minlstm": t["gru"] / t["minlstm"],
     }
 
 

@@ -8,13 +8,19 @@ Both drop the hidden state from their gates, so every step is the linear recurre
     minLSTM: f'_t = f_t / (f_t + i_t),  i'_t = i_t / (f_t + i_t),  a_t = f'_t,  b_t = i'_t g(h~_t)
 
 with g(x) = x + 1/2 for x >= 0 and sigmoid(x) otherwise (positive, so b_t > 0). Training
-evaluates all steps at once with Heinsen's log-space scan: with A_t = sum_{s<=t} log a_s,
+evaluates all steps at once with a parallel scan (``nn/scan.py``), chosen by ``scan``:
+
+- ``linear`` (default): a chunked scan on a_t, b_t themselves with a hand-written backward
+  pass; several times faster on a CPU, and its float32 error does not grow with T.
+- ``log``: Heinsen's log-space scan on log a_t, log b_t; with A_t = sum_{s<=t} log a_s,
 
     h_t = exp(A_t) * (h_0 + sum_{s<=t} exp(log b_s - A_s))
         = exp(A_t + logcumsumexp_s(log b_s - A_s)) + exp(A_t) * h_0.
 
-The h_0 term is kept outside the log domain, so any real initial state is accepted. The
-sequential mode (``step`` / ``parallel=False``) runs the same recurrence one step at a time.
+  The h_0 term is kept outside the log domain, so any real initial state is accepted. It
+  is the reference; on a CPU it is slower and its float32 error grows with T.
+
+The sequential mode (``step`` / ``parallel=False``) runs the same recurrence one step at a time.
 """
 
 from __future__ import annotations
@@ -23,24 +29,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnlab.errors import check_choice
+from rnnlab.nn.scan import SCANS, parallel_scan, parallel_scan_log
+
 
 def g(x: Tensor) -> Tensor:
-    """Positive, continuous replacement for tanh on the candidate state."""
-    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
+    """Positive, continuous replacement for tanh on the candidate state.
+
+    Written as x + r + sigmoid(-r) with r = relu(-x) (r = 0 for x >= 0, x + r = 0 exactly
+    otherwise) rather than with torch.where: the same values and gradients (at 0, those of
+    the x >= 0 branch), but where and its backward are slow on a CPU: they took a third of
+    a minGRU training step with the linear scan.
+    """
+    r = F.relu(-x)
+    return x + r + torch.sigmoid(-r)
 
 
 def log_g(x: Tensor) -> Tensor:
     """log g(x), computed without forming g; relu keeps the unused branch finite for x < 0."""
     return torch.where(x >= 0, (F.relu(x) + 0.5).log(), -F.softplus(-x))
-
-
-def parallel_scan_log(log_a: Tensor, log_b: Tensor, h0: Tensor | None = None) -> Tensor:
-    """All h_t of h_t = a_t h_{t-1} + b_t from log a, log b of shape [B, T, H]; h0 is [B, H]."""
-    a_star = log_a.cumsum(dim=1)
-    h = torch.exp(a_star + torch.logcumsumexp(log_b - a_star, dim=1))
-    if h0 is not None:
-        h = h + a_star.exp() * h0.unsqueeze(1)
-    return h
 
 
 class _MinimalRNN(nn.Module):
@@ -57,8 +64,11 @@ class _MinimalRNN(nn.Module):
         batch_first: bool = True,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        scan: str = "linear",
     ) -> None:
         super().__init__()
+        check_choice("scan", scan, SCANS)
+        self.scan = scan
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -84,6 +94,11 @@ class _MinimalRNN(nn.Module):
     def coeffs(self, pre: Tensor) -> tuple[Tensor, Tensor]:
         """(a_t, b_t) from the projected input, in the direct (non-log) form."""
         raise NotImplementedError
+
+    def _parallel(self, pre: Tensor, h0: Tensor | None) -> Tensor:
+        if self.scan == "log":
+            return parallel_scan_log(*self.log_coeffs(pre), h0)
+        return parallel_scan(*self.coeffs(pre), h0)
 
     def _sequential(self, pre: Tensor, h0: Tensor | None) -> Tensor:
         a, b = self.coeffs(pre)
@@ -115,13 +130,10 @@ class _MinimalRNN(nn.Module):
                 seq = layer_in.flip(1) if d else layer_in
                 pre = self.proj[k](seq)
                 state = None if hx is None else hx[k]
-                if parallel:
-                    h = parallel_scan_log(*self.log_coeffs(pre), state)
-                else:
-                    h = self._sequential(pre, state)
+                h = self._parallel(pre, state) if parallel else self._sequential(pre, state)
                 h_n.append(h[:, -1])
                 outs.append(h.flip(1) if d else h)
-            layer_in = torch.cat(outs, dim=-1)
+            layer_in = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_in = F.dropout(layer_in, self.dropout, training=True)
         out = layer_in if self.batch_first else layer_in.transpose(0, 1)
@@ -146,7 +158,7 @@ class _MinimalRNN(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
-            f"dropout={self.dropout}, bidirectional={self.bidirectional}"
+            f"dropout={self.dropout}, bidirectional={self.bidirectional}, scan={self.scan!r}"
         )
 
 
@@ -180,7 +192,9 @@ class MinLSTM(_MinimalRNN):
     def coeffs(self, pre: Tensor) -> tuple[Tensor, Tensor]:
         kf, ki, h_tilde = pre.chunk(3, dim=-1)
         f, i = torch.sigmoid(kf), torch.sigmoid(ki)
-        return f / (f + i), i / (f + i) * g(h_tilde)
+        # One reciprocal and products train about 7% faster than two divisions on a CPU.
+        inv = (f + i).reciprocal()
+        return f * inv, i * inv * g(h_tilde)
 
 
 MINIMAL: dict[str, type[_MinimalRNN]] = {"mingru": MinGRU, "minlstm": MinLSTM}
