@@ -135,13 +135,3 @@ def scan_vs_gru(
         "speedup_log": t["gru"] / t["mingru_log"],
         "speedup_minlstm": t["gru"] / t["minlstm"],
     }
-
-
-def all_cells(**kw) -> list[dict[str, float | int | str]]:
-    """scratch_vs_torch for every cell in SCRATCH, same keyword arguments."""
-    return [scratch_vs_torch(cell, **kw) for cell in SCRATCH]
-
-
-def scan_sweep(seq_lens: tuple[int, ...] = (512, 4096), **kw) -> list[dict[str, float | int | str]]:
-    """scan_vs_gru at each sequence length, same keyword arguments."""
-    return [scan_vs_gru(seq_len=t, **kw) for t in seq_lens]

@@ -154,7 +154,10 @@ def lightning_vs_plain(
                 seconds, val[name] = run(_config(out, epochs, hidden_size), out)
                 samples[name].append(seconds / epochs)
     same = f"{val['lightning']:.6g}" == f"{val['plain']:.6g}"
-    lightning_s, plain_s = statistics.median(samples["lightning"]), statistics.median(samples["plain"])
+    lightning_s, plain_s = (
+        statistics.median(samples["lightning"]),
+        statistics.median(samples["plain"]),
+    )
     return {
         "lightning_s_per_epoch": round(lightning_s, 4),
         "plain_s_per_epoch": round(plain_s, 4),

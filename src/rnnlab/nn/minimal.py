@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from rnnlab.errors import check_choice
 from rnnlab.nn.scan import SCANS, parallel_scan, parallel_scan_log
+from rnnlab.nn.stacking import run_stack
 
 
 def g(x: Tensor) -> Tensor:
@@ -121,21 +122,14 @@ class _MinimalRNN(nn.Module):
         n_states = self.num_layers * self.num_directions
         if hx is not None and tuple(hx.shape) != (n_states, x.shape[0], self.hidden_size):
             raise RuntimeError(f"Expected hx of shape {(n_states, x.shape[0], self.hidden_size)}")
-        h_n = []
-        layer_in = x
-        for layer in range(self.num_layers):
-            outs = []
-            for d in range(self.num_directions):
-                k = layer * self.num_directions + d
-                seq = layer_in.flip(1) if d else layer_in
-                pre = self.proj[k](seq)
-                state = None if hx is None else hx[k]
-                h = self._parallel(pre, state) if parallel else self._sequential(pre, state)
-                h_n.append(h[:, -1])
-                outs.append(h.flip(1) if d else h)
-            layer_in = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                layer_in = F.dropout(layer_in, self.dropout, training=True)
+
+        def direction(seq: Tensor, k: int) -> tuple[Tensor, Tensor]:
+            pre, state = self.proj[k](seq), None if hx is None else hx[k]
+            h = self._parallel(pre, state) if parallel else self._sequential(pre, state)
+            return h, h[:, -1]
+
+        layer_in, h_n = run_stack(x, direction, self.num_layers, self.num_directions, time_dim=1,
+                                  dropout=self.dropout, training=self.training)  # fmt: skip
         out = layer_in if self.batch_first else layer_in.transpose(0, 1)
         return out, torch.stack(h_n)
 
