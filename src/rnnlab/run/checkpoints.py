@@ -4,8 +4,9 @@
   ``rnnlab.io.atomic`` (a kill during a save leaves the previous file) and refuses weights
   that are NaN or infinite, so the last good checkpoint survives a diverging run. When
   ``last.ckpt`` is written is ``rnnlab.run.interrupt``'s business.
-- Content beyond Lightning's own: ``TrainingState`` adds every RNG stream and how far each
-  logger got, so that a resumed run continues bit for bit; the task adds its carried state
+- Content beyond Lightning's own: ``training_state`` (saved by the callback that writes
+  ``last.ckpt``) adds every RNG stream and how far each logger got, so that a resumed run
+  continues bit for bit; the task adds its carried state
   (``on_save_checkpoint``); the datamodule its vocabulary or permutation; the training
   iterable its position in the epoch (Lightning's loop state).
 - Reading: ``load_checkpoint`` gives one-line errors for a missing, damaged or foreign file;
@@ -108,30 +109,25 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-class TrainingState(pl.Callback):
-    """Saves the RNG streams and the loggers' positions with every checkpoint, and restores
-    the RNG on resume (dropout masks and random sampling then continue as if never stopped).
+STATE_OWNER = "LastCheckpoint"  # the callback whose state holds the parts below
 
-    Loggers that can continue a run expose ``position()``; ``logger_positions`` reads
-    these back so the loggers can be built to continue from there.
-    """
 
-    def state_dict(self) -> dict[str, Any]:
-        trainer = getattr(self, "_trainer", None)
-        loggers = trainer.loggers if trainer is not None else []
-        positions = {type(lg).__name__: lg.position() for lg in loggers if hasattr(lg, "position")}
-        return {"rng": rng_state(), "loggers": positions}
+def training_state(trainer: pl.Trainer | None) -> dict[str, Any]:
+    """What a checkpoint needs beyond Lightning's own to continue bit for bit: every RNG
+    stream (dropout masks, random sampling) and how far each logger had written (loggers
+    that can continue a run expose ``position()``)."""
+    loggers = trainer.loggers if trainer is not None else []
+    positions = {type(lg).__name__: lg.position() for lg in loggers if hasattr(lg, "position")}
+    return {"rng": rng_state(), "loggers": positions}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if "rng" in state:
-            set_rng_state(state["rng"])
 
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        self._trainer = trainer
+def restore_training_state(state: dict[str, Any]) -> None:
+    if "rng" in state:
+        set_rng_state(state["rng"])
 
 
 def _training_state(ckpt: dict[str, Any]) -> dict[str, Any]:
-    return (ckpt.get("callbacks") or {}).get(TrainingState.__qualname__, {})
+    return (ckpt.get("callbacks") or {}).get(STATE_OWNER, {})
 
 
 def logger_positions(ckpt: dict[str, Any] | None) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Checkpoint
 
 from rnnlab.errors import check_positive
+from rnnlab.run.checkpoints import restore_training_state, training_state
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,16 @@ class LastCheckpoint(Checkpoint):
         self.path = Path(dirpath) / "last.ckpt"
         self.every_n_train_steps, self.every_n_seconds = every_n_train_steps, every_n_seconds
         self._saved_at = time.monotonic()
+
+    # What last.ckpt holds beyond Lightning's own state (see rnnlab.run.checkpoints).
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def state_dict(self) -> dict[str, Any]:
+        return training_state(getattr(self, "_trainer", None))
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        restore_training_state(state)
 
     def save(self, trainer: pl.Trainer) -> None:
         trainer.save_checkpoint(self.path)

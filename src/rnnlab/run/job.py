@@ -78,7 +78,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     if ckpt is not None:
         checkpoints.check_same_model(ckpt, task.hparams, ckpt_path)
     build.check_monitors(cfg, task)
-    callbacks = [*build.build_callbacks(cfg.get("callbacks"), task), checkpoints.TrainingState()]
+    callbacks = build.build_callbacks(cfg.get("callbacks"), task)
     resume = None
     if ckpt is not None and cfg.get("resume_dir"):
         resume = loggers.Continuation(

@@ -168,8 +168,14 @@ class BaseTask(pl.LightningModule):
         self._record("test", self.step(batch, "test"), batch)
 
     def _log_epoch(self, stage: str) -> None:
-        self.log(f"{stage}/loss", self.losses[f"{stage}_"], prog_bar=stage == "val")
-        self.log_dict(self.metrics[f"{stage}_"])
+        """Compute the stage's metrics once, log the values, reset for the next epoch (each
+        metric object given to ``self.log`` would cost Lightning a walk over its state)."""
+        losses, metrics = self.losses[f"{stage}_"], self.metrics[f"{stage}_"]
+        values = {f"{stage}/loss": losses.compute(), **metrics.compute()}
+        losses.reset()
+        metrics.reset()
+        for name, value in values.items():
+            self.log(name, value, prog_bar=name == "val/loss")
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
@@ -185,13 +191,27 @@ class BaseTask(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
 
+    def transfer_batch_to_device(self, batch: Any, device: Any, dataloader_idx: int) -> Any:
+        """rnnlab's batches are built on the training device (``IndexBatches``): skip the
+        walk over the batch that moving it would cost every step."""
+        first = batch[0] if isinstance(batch, (tuple, list)) and batch else None
+        if torch.is_tensor(first) and first.device == device:
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     # -- numerical faults ----------------------------------------------------------------
     def _check_finite(self, loss: Tensor, batch_idx: int) -> None:
-        """Record the first non-finite loss on the device; read it back when cheap."""
+        """Stop at a non-finite loss. On a CPU reading the loss is free: check every step.
+        Elsewhere record the first bad step on the device and read it back only when
+        Lightning logs anyway (and before any checkpoint is saved)."""
         bad = ~torch.isfinite(loss.detach())
-        self._bad_step = torch.where(bad & (self._bad_step < 0), self.global_step, self._bad_step)
-        on_cpu = self.device.type == "cpu" and self.trainer.world_size == 1
-        if on_cpu or logs_this_step(self.trainer):
+        if self.device.type == "cpu" and self.trainer.world_size == 1:
+            if bad:
+                self._bad_step.fill_(self.global_step)
+                self.raise_if_non_finite()
+            return
+        torch.where(bad & (self._bad_step < 0), self.global_step, self._bad_step, out=self._bad_step)
+        if logs_this_step(self.trainer):
             self.raise_if_non_finite()
 
     def raise_if_non_finite(self) -> None:
