@@ -201,7 +201,9 @@ def lightning_vs_plain(
                 seconds, val[name] = run(_config(out, epochs, hidden_size), out)
                 samples[name].append(seconds / epochs)
     same = f"{val['lightning']:.6g}" == f"{val['plain']:.6g}"
-    lightning_s, plain_s, bare_s = (statistics.median(samples[k]) for k in ("lightning", "plain", "bare"))
+    lightning_s, plain_s, bare_s = (
+        statistics.median(samples[k]) for k in ("lightning", "plain", "bare")
+    )
     return {
         "lightning_s_per_epoch": round(lightning_s, 4),
         "plain_s_per_epoch": round(plain_s, 4),

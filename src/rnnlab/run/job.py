@@ -49,7 +49,7 @@ def process_seconds() -> float:
 def summarize(metrics: dict[str, Any], output_dir: Path) -> None:
     """The final metrics and where they are, at the end of a command's output."""
     shown = {k: v for k, v in sorted(metrics.items()) if isinstance(v, (int, float))
-             and k.split("/")[0] in ("test", "val", "train", "baseline", "model")}  # fmt: skip
+             and k.split("/")[0] in ("test", "test_last", "val", "train", "baseline", "model")}  # fmt: skip
     width = max((len(k) for k in shown), default=0)
     lines = [f"  {k:<{width}}  {v:.6g}" for k, v in shown.items()]
     log.info("results (%s):\n%s\nrun dir: %s", metrics.get("status"), "\n".join(lines), output_dir)
@@ -110,6 +110,14 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
                         best_direction = {"min": "lower", "max": "higher"}[best.mode]
                         directions[f"{best.monitor}_best"] = best_direction
                     metrics["epochs"] = trainer.current_epoch
+                if cfg.get("test_last", False) and cfg.get("train", True):
+                    # the weights at the end of training, as papers often report them
+                    # (tested first, so the figures show the best checkpoint)
+                    last = str(output_dir / checkpoints.LAST)
+                    (results,) = trainer.test(task, datamodule=dm, ckpt_path=last, verbose=False)
+                    for key, value in _floats(results).items():
+                        metrics[key.replace("test/", "test_last/", 1)] = value
+                        directions[key.replace("test/", "test_last/", 1)] = directions.get(key)
                 if cfg.get("test", True):
                     test_ckpt = _best_checkpoint(trainer) if cfg.get("train", True) else ckpt_path
                     (results,) = trainer.test(

@@ -210,7 +210,9 @@ class BaseTask(pl.LightningModule):
                 self._bad_step.fill_(self.global_step)
                 self.raise_if_non_finite()
             return
-        torch.where(bad & (self._bad_step < 0), self.global_step, self._bad_step, out=self._bad_step)
+        torch.where(
+            bad & (self._bad_step < 0), self.global_step, self._bad_step, out=self._bad_step
+        )
         if logs_this_step(self.trainer):
             self.raise_if_non_finite()
 
