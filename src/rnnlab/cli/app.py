@@ -76,7 +76,7 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
             return _fail(output_dir, OSError(describe_os_error(err)), multirun, exit_code=1)
         except Exception as err:
             if type(err).__name__ == "RunInterrupted":
-                return _interrupted(err, output_dir, multirun)
+                return _interrupted(err, output_dir, multirun, f"rnnlab-{config_name}")
             if not multirun:
                 raise
             # In a sweep any error of one job is recorded; the other jobs still run.
@@ -145,13 +145,12 @@ def _fail(output_dir: Path, err: Exception, multirun: bool, exit_code: int) -> N
     return None
 
 
-def _interrupted(err: Any, output_dir: Path, multirun: bool) -> None:
+def _interrupted(err: Any, output_dir: Path, multirun: bool, command: str) -> None:
     """Training stopped on a signal: say how to continue; a sweep stops too."""
     import signal
 
     from rnnlab.run.interrupt import hand_on
 
-    command = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "rnnlab-train"
     hint = f"{err}; last.ckpt saved; continue with: {command} resume_dir={output_dir}"
     if not err.saved:
         hint = f"{err}; continue with: {command} resume_dir={output_dir}"

@@ -128,7 +128,7 @@ class LastCheckpoint(Checkpoint):
             check_positive("every_n_seconds", every_n_seconds, integer=False)
         self.path = Path(dirpath) / "last.ckpt"
         self.every_n_train_steps, self.every_n_seconds = every_n_train_steps, every_n_seconds
-        self._saved_at = time.monotonic()
+        self._saved_at, self._saved_step = time.monotonic(), 0
 
     # What last.ckpt holds beyond Lightning's own state (see rnnlab.run.checkpoints).
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -142,11 +142,12 @@ class LastCheckpoint(Checkpoint):
 
     def save(self, trainer: pl.Trainer) -> None:
         trainer.save_checkpoint(self.path)
-        self._saved_at = time.monotonic()
+        self._saved_at, self._saved_step = time.monotonic(), trainer.global_step
 
     def _due(self, trainer: pl.Trainer) -> bool:
         step = trainer.global_step
-        if self.every_n_train_steps and step % self.every_n_train_steps == 0:
+        n = self.every_n_train_steps
+        if n and step // n > self._saved_step // n:  # a multiple of n since the last save
             return True
         if self.every_n_seconds is None:
             return False
@@ -163,26 +164,47 @@ class LastCheckpoint(Checkpoint):
             signum = trainer.strategy.broadcast(signum, src=0)
         return signum
 
-    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+    # Inside an epoch, a checkpoint is taken after an optimizer step and continues from
+    # the next batch. At an epoch's last batch the epoch is not over: validation and the
+    # epoch-end bookkeeping (epoch means, schedulers) follow, and a checkpoint taken there
+    # would resume without them. So a save due at a last batch waits for the next step,
+    # and a stop asked for there or during validation lets the epoch end, then stops
+    # training; the end of training saves.
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+        batch_idx: int,
+    ) -> None:  # fmt: skip
         if trainer.sanity_checking:
             return
+        last_batch = batch_idx + 1 >= trainer.num_training_batches
         signum = self._interrupted(trainer)
         if signum is not None:
+            if last_batch:
+                trainer.should_stop = True
+                return
             self.save(trainer)
             raise RunInterrupted(signum, trainer.global_step, str(self.path))
-        if self._due(trainer):
+        if not last_batch and self._due(trainer):
             self.save(trainer)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != "fit":
             return
-        signum = self._interrupted(trainer)
-        if signum is not None:  # after validation: the epoch end is a clean point
-            self.save(trainer)
-            raise RunInterrupted(signum, trainer.global_step, str(self.path))
+        if self._interrupted(trainer) is not None:
+            trainer.should_stop = True  # end this epoch as usual, then stop
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._interrupted(trainer) is not None:
+            trainer.should_stop = True
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._saved_at, self._saved_step = time.monotonic(), trainer.global_step  # or restored
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.save(trainer)
+        signum = self._interrupted(trainer)
+        if signum is not None:
+            raise RunInterrupted(signum, trainer.global_step, str(self.path))
 
     def on_test_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         signum = self._interrupted(trainer)

@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.errors import ConfigError
-from rnnlab.io.atomic import atomic_write_text, write_json
+from rnnlab.io.atomic import atomic_write_text, remove_stale_temporaries, write_json
 from rnnlab.io.runs import flatten
 from rnnlab.run.options import check_run
 from rnnlab.run.threads import apply_threads
@@ -88,6 +88,9 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     del ckpt
     # Every check has passed: from here on the run dir is written.
     rundir.commit(output_dir, cfg)
+    if resume is not None:  # a kill during a save may have left a temporary file
+        for folder in (output_dir / "checkpoints", output_dir / "csv"):
+            remove_stale_temporaries(folder)
     identity = loggers.run_identity(cfg.task_name, _kind(task))
     run_loggers = loggers.build_loggers(cfg.get("logger"), identity, resume)
     params = {**flatten(run_config), "model/params": task.num_parameters}
