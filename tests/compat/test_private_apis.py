@@ -1,0 +1,73 @@
+"""The private APIs rnnlab reaches through ``rnnlab.compat`` still exist and behave.
+
+An upgrade of Lightning, Hydra or Optuna that moves one of them fails here, by name,
+instead of somewhere in a run.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import lightning.pytorch as pl
+import torch
+
+from rnnlab.compat import hydra as hydra_compat
+from rnnlab.compat import lightning as lightning_compat
+from rnnlab.compat import optuna as optuna_compat
+
+
+def test_lightning_subprocess_launcher_has_what_the_ddp_launcher_overrides():
+    launcher = lightning_compat.SubprocessLauncher
+    for name in ("launch", "kill", "_check_can_spawn_children"):
+        assert callable(getattr(launcher, name, None)), name
+    params = inspect.signature(launcher.__init__).parameters
+    assert list(params)[1:4] == ["cluster_environment", "num_processes", "num_nodes"]
+    command = lightning_compat.subprocess_command()
+    assert isinstance(command, list) and command[0]
+    lightning_compat.set_threads_for_processes(1)
+
+
+class _Probe(pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(1, 1)
+        self.logged: list[bool] = []
+
+    def training_step(self, batch, batch_idx):
+        self.logged.append(lightning_compat.logs_this_step(self.trainer))
+        return self.layer(batch[0]).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_lightning_says_which_steps_reach_the_loggers(tmp_path):
+    data = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.ones(6, 1)), batch_size=1
+    )
+    probe = _Probe()
+    trainer = pl.Trainer(max_epochs=1, log_every_n_steps=3, logger=pl.loggers.CSVLogger(tmp_path),
+                         enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu")  # fmt: skip
+    trainer.fit(probe, data)
+    assert probe.logged == [False, False, True, False, False, True]
+
+
+def test_hydra_converts_a_choice_element_as_a_job_would_get_it():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    override = OverridesParser.create().parse_override("optimizer.lr=choice(1e-3,0.1,true,abc)")
+    values = [hydra_compat.convert_choice(override, v) for v in override.value().list]
+    assert values == [0.001, 0.1, True, "abc"]
+
+
+def test_optuna_trial_lookup_and_failing_a_stale_trial():
+    import optuna
+    from optuna.trial import TrialState
+
+    study = optuna.create_study(storage="sqlite:///:memory:")
+    trial = study.ask()
+    assert optuna_compat.trial_id(study, trial.number) == trial._trial_id
+    optuna_compat.fail_trial(study, trial, "interrupted")
+    assert study.trials[0].state == TrialState.FAIL
+    assert optuna_compat.trial_attrs(study, trial) == {"interrupted": True}
