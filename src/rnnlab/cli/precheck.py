@@ -296,6 +296,14 @@ def plain(node: Any) -> Any:
     return node
 
 
+def plain_item(cfg: DictConfig, key: str) -> Any:
+    """``plain(cfg[key])``; an interpolation that cannot be resolved stays as written."""
+    try:
+        return plain(cfg[key])
+    except Exception:
+        return cfg._get_node(key)._value()
+
+
 def prepare(config_name: str, argv: list[str]) -> tuple[list[str], Guard]:
     """The arguments to run with (resume expanded, paths quoted) and the run-dir guard."""
     flags, overrides = split_args(argv)
@@ -323,17 +331,17 @@ def prepare(config_name: str, argv: list[str]) -> tuple[list[str], Guard]:
     if config_name == "train":
         from rnnlab.run.options import check_run
 
-        check_run({k: plain(cfg[k]) for k in ("seed", "optimizer", "scheduler", "trainer",
-                                              "model", "data") if k in cfg})  # fmt: skip
+        check_run({k: plain_item(cfg, k) for k in ("seed", "optimizer", "scheduler", "trainer",
+                                                   "model", "data") if k in cfg})  # fmt: skip
     elif config_name == "eval" and "trainer" in cfg:
         from rnnlab.run.options import check_trainer
 
         with config_group("trainer"):
-            check_trainer(plain(cfg.trainer))
+            check_trainer(plain_item(cfg, "trainer"))
     elif config_name == "sample":
         from rnnlab.run.options import check_seed
 
-        check_seed(plain(cfg.get("seed")))
+        check_seed(plain_item(cfg, "seed"))
     if not any(override_key(o) == "hydra.run.dir" for o in overrides):
         # Resolved once here: Hydra then uses this dir, and a refusal knows what it created.
         try:

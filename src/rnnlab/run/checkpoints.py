@@ -74,7 +74,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             super().save_checkpoint(checkpoint, path, storage_options)
             return
         weights = checkpoint.get(PARAMETER_KEYS)
-        if self.check_finite and (bad := non_finite_keys(checkpoint.get("state_dict", {}), weights)):
+        if self.check_finite and (
+            bad := non_finite_keys(checkpoint.get("state_dict", {}), weights)
+        ):
             raise NonFiniteWeightsError(
                 f"weights became non-finite at global step {checkpoint.get('global_step')} "
                 f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); not saving {path}, "
