@@ -161,10 +161,29 @@ class Case:
     skip: str | None = None
 
 
-def train(args, expect, code=2, base=(), **kw) -> Case:
+# Under every training case: should a rule be lost, the case trains a few steps at most
+# (max_epochs=-1 would otherwise train for ever) and then fails on its assertions.
+BOUND = "+trainer.max_steps=4"
+SINE = [*TINY, BOUND]
+OTHER = [*QUICK, BOUND, "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
+         "callbacks.progress_bar=null", "callbacks.model_summary=null"]  # fmt: skip
+NO_CALLBACK_KEYS = [*FAST[:6], *QUICK[1:], BOUND]  # for a callbacks option without the defaults
+
+
+def train(args, expect, code=2, base=SINE, **kw) -> Case:
     return Case("train", args, code, expect, list(base), **kw)
 
 
+def evaluate(args, expect, code=2, **kw) -> Case:
+    return Case("eval", args, code, expect, **kw)
+
+
+def sample(args, expect, code=2, **kw) -> Case:
+    return Case("sample", ["ckpt_path={chars}", *args], code, expect, **kw)
+
+
+GPU = "a GPU is visible" if NO_GPU else None
+# fmt: off
 CASES: dict[str, Case] = {
     # top-level values
     "seed not a number": train(["seed=abc"], ["seed='abc'", "an integer from 0 to"]),
@@ -179,81 +198,41 @@ CASES: dict[str, Case] = {
     "lr inf": train(["optimizer.lr=inf"], ["optimizer.lr=inf", "a finite number"]),
     "lr negative": train(["optimizer.lr=-0.1"], ["optimizer.lr=-0.1", "(0, inf)"]),
     "lr without value": train(["optimizer.lr"], ["optimizer.lr", "optimizer.lr=VALUE"]),
-    "negative weight decay": train(
-        ["optimizer.weight_decay=-1"], ["optimizer.weight_decay=-1", "[0, inf)"]
-    ),  # fmt: skip
-    "momentum a word": train(
-        ["optimizer=sgd", "optimizer.momentum=lots"], ["optimizer.momentum='lots'", "[0, 1)"]
-    ),  # fmt: skip
-    "betas not a pair": train(
-        ["optimizer=adamw", "+optimizer.betas=[0.9]"], ["optimizer.betas=[0.9]", "a pair"]
-    ),  # fmt: skip
+    "negative weight decay": train(["optimizer.weight_decay=-1"], ["optimizer.weight_decay=-1", "[0, inf)"]),
+    "momentum a word": train(["optimizer=sgd", "optimizer.momentum=lots"], ["optimizer.momentum='lots'", "[0, 1)"]),
+    "betas not a pair": train(["optimizer=adamw", "+optimizer.betas=[0.9]"], ["optimizer.betas=[0.9]", "a pair"]),
     "unknown optimizer": train(["optimizer=adamm"], ["optimizer='adamm'", "adam, adamw, sgd"]),
     # trainer
     "negative epochs": train(["trainer.max_epochs=-1"], ["trainer.max_epochs=-1", "positive"]),
     "epochs a word": train(["trainer.max_epochs=ten"], ["trainer.max_epochs='ten'", "positive"]),
     "zero epochs": train(["trainer.max_epochs=0"], ["trainer.max_epochs=0", "positive integer"]),
     "fractional epochs": train(["trainer.max_epochs=1.5"], ["trainer.max_epochs=1.5", "integer"]),
-    "negative clipping": train(
-        ["trainer.gradient_clip_val=-1"], ["trainer.gradient_clip_val=-1", "(0, inf)"]
-    ),  # fmt: skip
+    "negative clipping": train(["trainer.gradient_clip_val=-1"], ["trainer.gradient_clip_val=-1", "(0, inf)"]),
     "zero threads": train(["trainer.threads=0"], ["trainer.threads=0", "auto or a positive"]),
     "zero devices": train(["trainer.devices=0"], ["trainer.devices=0", "auto, -1"]),
     "precision 8": train(["trainer.precision=8"], ["trainer.precision='8'", "32-true"]),
     "unknown accelerator": train(["trainer.accelerator=tpu"], ["trainer.accelerator='tpu'", "cpu"]),
-    "limit above 1": train(
-        ["trainer.limit_train_batches=1.5"], ["trainer.limit_train_batches=1.5", "(0, 1]"]
-    ),  # fmt: skip
-    "gpu without a gpu": train(
-        ["experiment=smnist_pixel", "trainer=gpu"],
-        ["trainer.accelerator='gpu'", "no GPU is visible", "trainer=cpu"],
-        skip="a GPU is visible" if NO_GPU else None,
-    ),
+    "limit above 1": train(["trainer.limit_train_batches=1.5"], ["trainer.limit_train_batches=1.5", "(0, 1]"]),
+    "gpu without a gpu": train(["experiment=smnist_pixel", "trainer=gpu"], ["trainer.accelerator='gpu'", "no GPU is visible", "trainer=cpu"], base=[BOUND], skip=GPU),
     # scheduler
     "scheduler null": train(["scheduler=null"], ["scheduler='null'", "scheduler=none"]),
-    "step size 0": train(
-        ["scheduler=step", "scheduler.step_size=0"], ["scheduler.step_size=0", "positive integer"]
-    ),  # fmt: skip
+    "step size 0": train(["scheduler=step", "scheduler.step_size=0"], ["scheduler.step_size=0", "positive integer"]),
     "T_max a word": train(["scheduler.T_max=abc"], ["scheduler.T_max='abc'", "auto or a positive"]),
     "eta_min nan": train(["scheduler.eta_min=nan"], ["scheduler.eta_min=nan", "finite"]),
-    "negative max_lr": train(
-        ["scheduler=onecycle", "scheduler.max_lr=-1"], ["scheduler.max_lr=-1", "(0, inf)"]
-    ),  # fmt: skip
-    "plateau factor 2": train(
-        ["scheduler=plateau", "scheduler.factor=2"], ["scheduler.factor=2", "(0, 1)"]
-    ),  # fmt: skip
-    "plateau on a metric never logged": train(
-        ["scheduler=plateau", "scheduler.monitor=val/nonexist"],
-        ["scheduler.monitor='val/nonexist'", "a metric this task logs", "val/loss"],
-        base=TINY,
-    ),  # fmt: skip
-    "optimized metric never logged": train(
-        ["optimized_metric=val/nope"], ["optimized_metric='val/nope'", "val/mse"], base=TINY
-    ),
-    "checkpoint monitor never logged": train(
-        ["callbacks.model_checkpoint.monitor=val/acc"],
-        ["callbacks.model_checkpoint.monitor='val/acc'", "a metric this task logs"],
-        base=TINY,
-    ),  # fmt: skip
+    "negative max_lr": train(["scheduler=onecycle", "scheduler.max_lr=-1"], ["scheduler.max_lr=-1", "(0, inf)"]),
+    "plateau factor 2": train(["scheduler=plateau", "scheduler.factor=2"], ["scheduler.factor=2", "(0, 1)"]),
+    "plateau on a metric never logged": train(["scheduler=plateau", "scheduler.monitor=val/nonexist"], ["scheduler.monitor='val/nonexist'", "a metric this task logs", "val/loss"]),
+    "optimized metric never logged": train(["optimized_metric=val/nope"], ["optimized_metric='val/nope'", "val/mse"]),
+    "checkpoint monitor never logged": train(["callbacks.model_checkpoint.monitor=val/acc"], ["callbacks.model_checkpoint.monitor='val/acc'", "a metric this task logs"]),
     # model
     "hidden size 0": train(["model.hidden_size=0"], ["model.hidden_size=0", "positive integer"]),
-    "hidden size too big for memory": train(
-        ["model.hidden_size=1000000000"], ["model.hidden_size=1000000000", "fits in memory"]
-    ),
-    "hidden size a list": train(
-        ["model.hidden_size=[16,32]"], ["model.hidden_size=[16, 32]", "positive integer"]
-    ),  # fmt: skip
+    "hidden size too big for memory": train(["model.hidden_size=1000000000"], ["model.hidden_size=1000000000", "fits in memory"]),
+    "hidden size a list": train(["model.hidden_size=[16,32]"], ["model.hidden_size=[16, 32]", "positive integer"]),
     "hidden size inf": train(["model.hidden_size=inf"], ["model.hidden_size=inf", "positive"]),
     "negative layers": train(["model.num_layers=-2"], ["model.num_layers=-2", "positive integer"]),
-    "new misspelt model key": train(
-        ["+model.hiden_size=32"], ["model.hiden_size=32", "did you mean hidden_size"]
-    ),
-    "misspelt model key": train(
-        ["model.hiden_size=32"], ["model.hiden_size=32", "did you mean model.hidden_size"]
-    ),
-    "misspelt group": train(
-        ["modle.hidden_size=32"], ["modle.hidden_size=32", "did you mean model"]
-    ),
+    "new misspelt model key": train(["+model.hiden_size=32"], ["model.hiden_size=32", "did you mean hidden_size"]),
+    "misspelt model key": train(["model.hiden_size=32"], ["model.hiden_size=32", "did you mean model.hidden_size"]),
+    "misspelt group": train(["modle.hidden_size=32"], ["modle.hidden_size=32", "did you mean model"]),
     "unknown top-level key": train(["foo=1"], ["foo=1", "a key of rnnlab-train", "+foo="]),
     "unknown model option": train(["model=foo"], ["model='foo'", "gru, lstm, mingru"]),
     "model null": train(["model=null"], ["model='null'", "one of gru, lstm"]),
@@ -261,199 +240,67 @@ CASES: dict[str, Case] = {
     "empty cell": train(["model.cell="], ["model.cell=''", "rnn, lstm, gru"]),
     "dropout 1.5": train(["model.dropout=1.5"], ["model.dropout=1.5", "[0, 1)"]),
     "bidirectional yes": train(["model.bidirectional=yes"], ["model.bidirectional='yes'", "true"]),
-    "identity init for lstm": train(
-        ["model.init=identity", "model=lstm"], ["model.init='identity'", "for cell=lstm"]
-    ),  # fmt: skip
+    "identity init for lstm": train(["model.init=identity", "model=lstm"], ["model.init='identity'", "for cell=lstm"]),
     "chrono without t_max": train(["model.init=chrono"], ["model.chrono_t_max=None", ">= 2"]),
-    "forget bias for gru": train(
-        ["model.forget_bias=1", "model=gru"], ["model.forget_bias=1", "no forget gate"]
-    ),  # fmt: skip
-    "relu for gru": train(
-        ["model.nonlinearity=relu", "model=gru"],
-        ["model.nonlinearity='relu'", "unless cell is rnn"],
-    ),  # fmt: skip
+    "forget bias for gru": train(["model.forget_bias=1", "model=gru"], ["model.forget_bias=1", "no forget gate"]),
+    "relu for gru": train(["model.nonlinearity=relu", "model=gru"], ["model.nonlinearity='relu'", "unless cell is rnn"]),
     "unparsable value": train(["model.hidden_size=abc=3"], ["model.hidden_size='abc=3'", "quote"]),
     # data
     "moved key": train(["data.encoding=onehot"], ["data.encoding='onehot'", "task.encoding"]),
-    "moved key added": train(
-        ["+data.encoding=onehot"], ["data.encoding='onehot'", "task.encoding"]
-    ),
+    "moved key added": train(["+data.encoding=onehot"], ["data.encoding='onehot'", "task.encoding"]),
     "bad sampling": train(["data.sampling=shuffle"], ["data.sampling='shuffle'", "sequential"]),
     "window 0": train(["data.window=0"], ["data.window=0", "positive integer"]),
-    "window + horizon > length": train(
-        ["data.window=40", "data.horizon=10", "data.length=48"],
-        ["data.window=40", "at most length=48"],
-    ),  # fmt: skip
-    "amplitude range nan": train(
-        ["data.amplitude_range=[nan,1]"], ["data.amplitude_range=[nan, 1", "finite"]
-    ),  # fmt: skip
-    "frequency range reversed": train(
-        ["data.freq_range=[0.1,0.02]"], ["data.freq_range=[0.1, 0.02]", "low <= high"]
-    ),
+    "window + horizon > length": train(["data.window=40", "data.horizon=10", "data.length=48"], ["data.window=40", "at most length=48"]),
+    "amplitude range nan": train(["data.amplitude_range=[nan,1]"], ["data.amplitude_range=[nan, 1", "finite"]),
+    "frequency range reversed": train(["data.freq_range=[0.1,0.02]"], ["data.freq_range=[0.1, 0.02]", "low <= high"]),
     "noise inf": train(["data.noise=inf"], ["data.noise=inf", "finite number >= 0"]),
     "val fraction 1.5": train(["data.val_fraction=1.5"], ["data.val_fraction=1.5", "[0, 1)"]),
     "batch size 0": train(["data.batch_size=0"], ["data.batch_size=0", "positive integer"]),
-    "corpus file missing": train(
-        ["data=chars", "data.corpus=path", "data.path=/no/such"],
-        ["data.path='/no/such'", "an existing UTF-8 text file"],
-    ),
-    "bptt 0": train(["data=chars", "data.bptt=0"], ["data.bptt=0", "positive integer"]),
-    "adding length 1": train(["data=adding", "data.length=1"], ["data.length=1", ">= 2"]),
-    "more tokens than steps": train(
-        ["data=selective_copy", "data.num_tokens=200"],
-        ["data.num_tokens=200", "at most length=100"],
-    ),  # fmt: skip
-    "mnist files missing, download off": train(
-        ["data=smnist", "data.download=false", *QUICK],
-        [
-            "MNIST files missing in {tmp}/data/mnist",
-            "train-images-idx3-ubyte.gz",
-            "t10k-labels-idx1-ubyte.gz",
-            "download is off",
-        ],
-    ),  # fmt: skip
+    "corpus file missing": train(["data=chars", "data.corpus=path", "data.path=/no/such"], ["data.path='/no/such'", "an existing UTF-8 text file"], base=OTHER),
+    "bptt 0": train(["data=chars", "data.bptt=0"], ["data.bptt=0", "positive integer"], base=OTHER),
+    "adding length 1": train(["data=adding", "data.length=1"], ["data.length=1", ">= 2"], base=OTHER),
+    "more tokens than steps": train(["data=selective_copy", "data.num_tokens=200"], ["data.num_tokens=200", "at most length=100"], base=OTHER),
+    "mnist files missing, download off": train(["data=smnist", "data.download=false"], ["MNIST files missing in {tmp}/data/mnist", "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "download is off"], base=OTHER),
     # what needs built objects: refused before training, and before the run dir is written
-    "classification task on sine data": train(
-        ["task=classification"], ["task='ClassificationTask'", "forecast"], base=TINY
-    ),
-    "text samples on sine data": train(
-        ["callbacks=text_samples"],
-        ["callbacks.text_samples='RegressionTask'", "data=chars"],
-        base=[
-            *FAST[:6],
-            "trainer.max_epochs=1",
-            "trainer.accelerator=cpu",
-            "trainer.enable_progress_bar=false",
-        ],
-    ),  # fmt: skip
-    "gradient flow of a bidirectional model": train(
-        ["callbacks=gradient_flow", "model.bidirectional=true"],
-        ["callbacks.gradient_flow", "model.bidirectional=true", "unidirectional"],
-        base=TINY,
-    ),  # fmt: skip
+    "classification task on sine data": train(["task=classification"], ["task='ClassificationTask'", "forecast"]),
+    "text samples on sine data": train(["callbacks=text_samples"], ["callbacks.text_samples='RegressionTask'", "data=chars"], base=NO_CALLBACK_KEYS),
+    "gradient flow of a bidirectional model": train(["callbacks=gradient_flow", "model.bidirectional=true"], ["callbacks.gradient_flow", "model.bidirectional=true", "unidirectional"]),
     # sweeps
-    "slurm without slurm": train(
-        ["launcher=slurm", "-m", "seed=1,2", "hydra.sweep.dir={tmp}/sweep"],
-        ["launcher='slurm'", "sbatch", "launcher=local"],
-        skip="SLURM is installed here" if HAS_SLURM else None,
-    ),
+    "slurm without slurm": train(["launcher=slurm", "-m", "seed=1,2", "hydra.sweep.dir={tmp}/sweep"], ["launcher='slurm'", "sbatch", "launcher=local"], skip="SLURM is installed here" if HAS_SLURM else None),
     # run dirs: unwritable, in use, not a run, another model, a damaged checkpoint
-    "run dir inside a file": train(
-        ["hydra.run.dir={files}/notes.txt/run"],
-        ["{files}/notes.txt/run", "Not a directory"],
-        code=1,
-    ),
-    "second run into a busy run dir": train(
-        ["hydra.run.dir={sine}"],
-        ["hydra.run.dir='{sine}'", "no other rnnlab process"],
-        base=TINY,
-        hold_lock="sine",
-    ),  # fmt: skip
-    "resume of a busy run dir": train(
-        ["resume_dir={sine}"], ["resume_dir='{sine}'", "no other rnnlab process"], hold_lock="sine"
-    ),  # fmt: skip
-    "resume of a folder that is not a run": train(
-        ["resume_dir={files}"], ["resume_dir='{files}'", ".hydra/config.yaml"]
-    ),
-    "resume of a missing folder": train(
-        ["resume_dir={tmp}/nothing"], ["resume_dir='{tmp}/nothing'", "a run dir"]
-    ),  # fmt: skip
-    "resume as another model": train(
-        ["resume_dir={sine}", "model=gru"], ["model='gru'", "unchanged when resuming"]
-    ),  # fmt: skip
-    "resume with another learning rate": train(
-        ["resume_dir={sine}", "optimizer.lr=0.5"], ["optimizer.lr='0.5'", "unchanged when resuming"]
-    ),
-    "resume with 0 epochs": train(
-        ["resume_dir={sine}", "trainer.max_epochs=0"], ["trainer.max_epochs=0", "positive integer"]
-    ),  # fmt: skip
-    "resume from a damaged last.ckpt": train(
-        ["resume_dir={damaged}"],
-        ["ckpt_path='{damaged}/checkpoints/last.ckpt'", "a readable checkpoint"],
-    ),  # fmt: skip
-    "fresh run into a finished run dir, refused late": train(
-        ["hydra.run.dir={sine}", "task=classification"], ["task='ClassificationTask'"], base=TINY
-    ),
-    "checkpoint of another model": train(
-        ["ckpt_path={best}", "model=gru"],
-        ["model.cell='lstm' in the checkpoint, 'gru' here"],
-        base=TINY,
-    ),  # fmt: skip
+    "run dir inside a file": train(["hydra.run.dir={files}/notes.txt/run"], ["{files}/notes.txt/run", "Not a directory"], code=1),
+    "second run into a busy run dir": train(["hydra.run.dir={sine}"], ["hydra.run.dir='{sine}'", "no other rnnlab process"], hold_lock="sine"),
+    "resume of a busy run dir": train(["resume_dir={sine}"], ["resume_dir='{sine}'", "no other rnnlab process"], hold_lock="sine"),
+    "resume of a folder that is not a run": train(["resume_dir={files}"], ["resume_dir='{files}'", ".hydra/config.yaml"]),
+    "resume of a missing folder": train(["resume_dir={tmp}/nothing"], ["resume_dir='{tmp}/nothing'", "a run dir"]),
+    "resume as another model": train(["resume_dir={sine}", "model=gru"], ["model='gru'", "unchanged when resuming"]),
+    "resume with another learning rate": train(["resume_dir={sine}", "optimizer.lr=0.5"], ["optimizer.lr='0.5'", "unchanged when resuming"]),
+    "resume with 0 epochs": train(["resume_dir={sine}", "trainer.max_epochs=0"], ["trainer.max_epochs=0", "positive integer"]),
+    "resume from a damaged last.ckpt": train(["resume_dir={damaged}"], ["ckpt_path='{damaged}/checkpoints/last.ckpt'", "a readable checkpoint"]),
+    "fresh run into a finished run dir, refused late": train(["hydra.run.dir={sine}", "task=classification"], ["task='ClassificationTask'"]),
+    "checkpoint of another model": train(["ckpt_path={best}", "model=gru"], ["model.cell='lstm' in the checkpoint, 'gru' here"]),
     # rnnlab-eval
-    "eval without arguments": Case("eval", [], 2, ["ckpt_path='???'", "rnnlab-eval ckpt_path="]),
-    "eval of a missing file": Case(
-        "eval",
-        ["ckpt_path={tmp}/no.ckpt"],
-        2,
-        ["ckpt_path='{tmp}/no.ckpt'", "an existing checkpoint"],
-    ),
-    "eval of a folder": Case(
-        "eval", ["ckpt_path={files}"], 2, ["ckpt_path='{files}'", "an existing checkpoint file"]
-    ),  # fmt: skip
-    "eval of a text file": Case(
-        "eval",
-        ["ckpt_path={files}/notes.txt"],
-        2,
-        ["ckpt_path='{files}/notes.txt'", "a readable checkpoint"],
-    ),
-    "eval of a truncated checkpoint": Case(
-        "eval",
-        ["ckpt_path={files}/truncated.ckpt"],
-        2,
-        ["ckpt_path='{files}/truncated.ckpt'", "a readable checkpoint"],
-    ),  # fmt: skip
-    "eval of another project's checkpoint": Case(
-        "eval",
-        ["ckpt_path={files}/foreign.ckpt"],
-        2,
-        ["ckpt_path='{files}/foreign.ckpt'", "written by rnnlab-train"],
-    ),  # fmt: skip
-    "eval of weights that do not fit their config": Case(
-        "eval",
-        ["ckpt_path={files}/misfit.ckpt"],
-        2,
-        ["ckpt_path='{files}/misfit.ckpt'", "weights fit its config", "size mismatch for rnn."],
-    ),  # fmt: skip
-    "eval on a gpu without a gpu": Case(
-        "eval",
-        ["ckpt_path={best}", "trainer.accelerator=gpu"],
-        2,
-        ["trainer.accelerator='gpu'", "no GPU is visible"],
-        skip="a GPU is visible" if NO_GPU else None,
-    ),  # fmt: skip
-    "eval with a bad trainer value": Case(
-        "eval", ["ckpt_path={best}", "trainer.devices=0"], 2, ["trainer.devices=0", "auto, -1"]
-    ),  # fmt: skip
+    "eval without arguments": evaluate([], ["ckpt_path='???'", "rnnlab-eval ckpt_path="]),
+    "eval of a missing file": evaluate(["ckpt_path={tmp}/no.ckpt"], ["ckpt_path='{tmp}/no.ckpt'", "an existing checkpoint"]),
+    "eval of a folder": evaluate(["ckpt_path={files}"], ["ckpt_path='{files}'", "an existing checkpoint file"]),
+    "eval of a text file": evaluate(["ckpt_path={files}/notes.txt"], ["ckpt_path='{files}/notes.txt'", "a readable checkpoint"]),
+    "eval of a truncated checkpoint": evaluate(["ckpt_path={files}/truncated.ckpt"], ["ckpt_path='{files}/truncated.ckpt'", "a readable checkpoint"]),
+    "eval of another project's checkpoint": evaluate(["ckpt_path={files}/foreign.ckpt"], ["ckpt_path='{files}/foreign.ckpt'", "written by rnnlab-train"]),
+    "eval of weights that do not fit their config": evaluate(["ckpt_path={files}/misfit.ckpt"], ["ckpt_path='{files}/misfit.ckpt'", "weights fit its config", "size mismatch for rnn."]),
+    "eval on a gpu without a gpu": evaluate(["ckpt_path={best}", "trainer.accelerator=gpu"], ["trainer.accelerator='gpu'", "no GPU is visible"], skip=GPU),
+    "eval with a bad trainer value": evaluate(["ckpt_path={best}", "trainer.devices=0"], ["trainer.devices=0", "auto, -1"]),
     # rnnlab-sample
     "sample without arguments": Case("sample", [], 2, ["ckpt_path='???'", "rnnlab-sample"]),
-    "sample from a sine model": Case(
-        "sample", ["ckpt_path={best}"], 2, ["ckpt_path='{best}'", "character language model"]
-    ),
-    "sample prompt outside the vocabulary": Case(
-        "sample",
-        ["ckpt_path={chars}", "prompt=Zebra"],
-        2,
-        ["prompt='Zebra'", "'Z' not in the training vocabulary"],
-    ),  # fmt: skip
-    "sample temperature -1": Case(
-        "sample", ["ckpt_path={chars}", "temperature=-1"], 2, ["temperature=-1", "a number >= 0"]
-    ),  # fmt: skip
-    "sample temperature nan": Case(
-        "sample", ["ckpt_path={chars}", "temperature=nan"], 2, ["temperature=nan", "a number >= 0"]
-    ),  # fmt: skip
-    "sample top_k 0": Case(
-        "sample", ["ckpt_path={chars}", "top_k=0"], 2, ["top_k=0", "positive integer"]
-    ),  # fmt: skip
-    "sample negative length": Case(
-        "sample", ["ckpt_path={chars}", "length=-5"], 2, ["length=-5", "an integer >= 0"]
-    ),  # fmt: skip
-    "sample empty prompt": Case(
-        "sample", ["ckpt_path={chars}", "prompt="], 2, ["prompt=''", "a non-empty string"]
-    ),  # fmt: skip
-    "sample seed a word": Case(
-        "sample", ["ckpt_path={chars}", "seed=abc"], 2, ["seed='abc'", "an integer"]
-    ),  # fmt: skip
+    "sample from a sine model": Case("sample", ["ckpt_path={best}"], 2, ["ckpt_path='{best}'", "character language model"]),
+    "sample prompt outside the vocabulary": sample(["prompt=Zebra"], ["prompt='Zebra'", "'Z' not in the training vocabulary"]),
+    "sample temperature -1": sample(["temperature=-1"], ["temperature=-1", "a number >= 0"]),
+    "sample temperature nan": sample(["temperature=nan"], ["temperature=nan", "a number >= 0"]),
+    "sample top_k 0": sample(["top_k=0"], ["top_k=0", "positive integer"]),
+    "sample negative length": sample(["length=-5"], ["length=-5", "an integer >= 0"]),
+    "sample empty prompt": sample(["prompt="], ["prompt=''", "a non-empty string"]),
+    "sample seed a word": sample(["seed=abc"], ["seed='abc'", "an integer"]),
 }
+# fmt: on
 
 
 @pytest.mark.parametrize("name", list(CASES))
