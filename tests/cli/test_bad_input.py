@@ -394,6 +394,22 @@ def test_eval_uses_the_runs_own_existing_data_dir(tmp_path, monkeypatch, capfd):
     assert not (tmp_path / "empty").exists()
 
 
+def test_ctrl_c_before_training_leaves_nothing(runs, tmp_path, monkeypatch, capfd):
+    """Ctrl-C while the run is still being built (data, say): one line, exit 130, and the
+    run dir this command created is gone again."""
+    from rnnlab.run import build
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build, "build_datamodule", interrupted)
+    before = tree(tmp_path)
+    result = invoke("train", [*SINE, f"paths.log_dir={tmp_path / 'logs'}"], monkeypatch, capfd)
+    assert result.code == 130 and "Traceback" not in result.err, result.err[-3000:]
+    assert result.lines == ["error: interrupted (Ctrl-C) before the run started"]
+    assert tree(tmp_path) == before
+
+
 # -- two commands at once --------------------------------------------------------------
 class WaitForFile(pl.Callback):
     """Holds a run at its start until ``release`` exists; ``started`` says it got there."""

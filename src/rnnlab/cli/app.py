@@ -8,10 +8,11 @@ plus the few a resume may change. The job itself is imported only when it runs.
 
 Exit codes: 0 done; 2 bad config or data; 3 non-finite loss or weights; 1 a file that
 could not be read or written (the message names it: a read-only or full disk, say);
-130 / 143 interrupted by SIGINT / SIGTERM after saving ``last.ckpt``. An error is one line
-on stderr. A command that fails before its job has passed every check (``rundir.commit``)
-leaves no trace: the run dir it created is removed, Hydra's files in an existing one are
-put back (``precheck.Guard``), and its buffered log is dropped.
+130 / 143 interrupted by SIGINT / SIGTERM after saving ``last.ckpt`` (130 also for a Ctrl-C
+outside training). An error is one line on stderr. A command that fails, or is stopped,
+before its job has passed every check (``rundir.commit``) leaves no trace: the run dir it
+created is removed, Hydra's files in an existing one are put back (``precheck.Guard``), and
+its buffered log is dropped.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from rnnlab.launch.ranks import global_rank_from_env, is_ddp_child
 from rnnlab.launch.resources import job_environment
 
 log = logging.getLogger("rnnlab")
+INTERRUPTED = "error: interrupted (Ctrl-C)"
 
 
 def describe_os_error(err: OSError) -> str:
@@ -106,6 +108,8 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
                 _exit(f"error: {precheck.hydra_message(err)}", 2)
             except OSError as err:  # the run dir cannot be created, say
                 _exit(f"error: {describe_os_error(err)}", 1)
+            except KeyboardInterrupt:
+                _exit(INTERRUPTED, 130)
             sys.argv = [sys.argv[0], *argv]
         else:
             guard = precheck.Guard()
@@ -127,6 +131,10 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
             if err.code not in (0, None):
                 _undo(guard, state)
             raise
+        except KeyboardInterrupt:  # Ctrl-C outside training (which stops cleanly itself)
+            started = _committed(state)
+            _undo(guard, state)
+            _exit(INTERRUPTED if started else f"{INTERRUPTED} before the run started", 130)
         except BaseException:
             _undo(guard, state)
             raise
