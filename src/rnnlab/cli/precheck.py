@@ -328,11 +328,15 @@ def prepare(config_name: str, argv: list[str]) -> tuple[list[str], Guard]:
         raise ConfigError(
             required, "???", f"a checkpoint file: rnnlab-{config_name} {required}=PATH"
         )
+    if required:
+        from rnnlab.run.options import check_ckpt_path
+
+        check_ckpt_path(plain_item(cfg, required), required=True)
     if config_name == "train":
         from rnnlab.run.options import check_run
 
-        check_run({k: plain_item(cfg, k) for k in ("seed", "optimizer", "scheduler", "trainer",
-                                                   "model", "data") if k in cfg})  # fmt: skip
+        check_run({k: plain_item(cfg, k) for k in ("seed", "ckpt_path", "optimizer", "scheduler",
+                                                   "trainer", "model", "data") if k in cfg})  # fmt: skip
     elif config_name == "eval" and "trainer" in cfg:
         from rnnlab.run.options import check_trainer
 
@@ -386,6 +390,8 @@ def _check_sweep(config_name: str, overrides: list[str], flags: list[str]) -> No
 
 
 def _resume(value: str, overrides: list[str], flags: list[str]) -> list[str]:
+    if not value.strip():
+        raise ConfigError("resume_dir", value, "a run dir of rnnlab-train (logs/train/runs/<run>)")
     run_dir = Path(value).expanduser()
     if not (run_dir / ".hydra" / "config.yaml").is_file():
         raise ConfigError(

@@ -80,6 +80,15 @@ def check_seed(value: Any) -> None:
     check_int_range("seed", value, *SEED_RANGE)
 
 
+def check_ckpt_path(value: Any, *, required: bool = False) -> None:
+    """A checkpoint file to start from (or ``last``); null where none is needed."""
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or not value.strip():
+        allowed = "a checkpoint file" if required else "a checkpoint file, last, or null"
+        raise ConfigError("ckpt_path", value, allowed)
+
+
 def check_optimizer(cfg: Mapping[str, Any]) -> None:
     """lr > 0, weight_decay >= 0, momentum and betas in [0, 1), eps > 0, where present."""
     check_positive_number("lr", cfg.get("lr"))
@@ -253,6 +262,7 @@ def check_run(cfg: Mapping[str, Any]) -> None:
     from rnnlab.nn.options import check_model
 
     check_seed(cfg.get("seed"))
+    check_ckpt_path(cfg.get("ckpt_path"))
     with config_group("optimizer"):
         check_optimizer(cfg["optimizer"])
     with config_group("scheduler"):
