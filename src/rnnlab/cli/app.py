@@ -153,8 +153,12 @@ def _log_buffers() -> list[logging.handlers.MemoryHandler]:
 
 def _committed(state: dict[str, Any]) -> bool:
     """Whether the job passed its checks and writes its run dir: ``rundir.commit`` lets the
-    log buffer through (capacity 0) at that moment. A job that never started has not."""
-    return any(h.capacity == 0 for h in state.get("buffers", []))
+    log buffer through (capacity 0) at that moment. A job that never started has not; a job
+    without the buffer (another ``hydra/job_logging``) cannot tell, and counts as started:
+    its run dir is kept."""
+    if "buffers" not in state:
+        return False
+    return not state["buffers"] or any(h.capacity == 0 for h in state["buffers"])
 
 
 def _undo(guard: precheck.Guard, state: dict[str, Any]) -> None:
