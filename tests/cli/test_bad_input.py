@@ -237,6 +237,7 @@ CASES: dict[str, Case] = {
     "new misspelt model key": train(["+model.hiden_size=32"], ["model.hiden_size=32", "did you mean hidden_size"]),
     "misspelt model key": train(["model.hiden_size=32"], ["model.hiden_size=32", "did you mean model.hidden_size"]),
     "misspelt group": train(["modle.hidden_size=32"], ["modle.hidden_size=32", "did you mean model"]),
+    "sine keys under another data option": train(["data=smnist", "data.num_series=24", "data.length=48"], ["data.num_series=24", "a key of data;", "data_dir"], base=[BOUND]),
     "unknown top-level key": train(["foo=1"], ["foo=1", "a key of rnnlab-train", "+foo="]),
     "unknown model option": train(["model=foo"], ["model='foo'", "gru, lstm, mingru"]),
     "model null": train(["model=null"], ["model='null'", "one of gru, lstm"]),

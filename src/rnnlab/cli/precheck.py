@@ -232,10 +232,15 @@ def unknown_key(config_name: str, key: str, overrides: list[str], flags: list[st
     """``key=value`` for a key the config does not have: the keys it has, a near match."""
     override = next((o for o in overrides if _parts(o)[0] == key), f"{key}=")
     parts = key.split(".")
-    try:
-        node: Any = compose(config_name, [o for o in overrides if o != override], flags)
-    except Exception:
-        node = None
+    node: Any = None
+    others = [o for o in overrides if o != override]
+    # The keys come from the group choices; other values may be just as wrong.
+    for attempt in (others, [o for o in others if "." not in _parts(o)[0]]):
+        try:
+            node = compose(config_name, attempt, flags)
+            break
+        except Exception:
+            continue
     where: list[str] = []
     for part in parts[:-1]:
         if part not in _keys(node):
