@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -31,6 +32,12 @@ def config_group(group: str) -> Iterator[None]:
         yield
     except ConfigError as err:
         raise err.under(group) from None
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """`` (did you mean hidden_size?)`` for a key close to a known one, else ``""``."""
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def check_positive(key: str, value: Any, *, integer: bool = True) -> None:

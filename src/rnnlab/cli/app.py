@@ -8,15 +8,19 @@ plus the few a resume may change. The job itself is imported only when it runs.
 
 Exit codes: 0 done; 2 bad config or data; 3 non-finite loss or weights; 1 a file that
 could not be read or written (the message names it: a read-only or full disk, say);
-130 / 143 interrupted by SIGINT / SIGTERM after saving ``last.ckpt``.
+130 / 143 interrupted by SIGINT / SIGTERM after saving ``last.ckpt`` (130 also for a Ctrl-C
+outside training). An error is one line on stderr. A command that fails, or is stopped,
+before its job has passed every check (``rundir.commit``) leaves no trace: the run dir it
+created is removed, Hydra's files in an existing one are put back (``precheck.Guard``), and
+its buffered log is dropped.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import logging.handlers
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +41,7 @@ from rnnlab.launch.ranks import global_rank_from_env, is_ddp_child
 from rnnlab.launch.resources import job_environment
 
 log = logging.getLogger("rnnlab")
+INTERRUPTED = "error: interrupted (Ctrl-C)"
 
 
 def describe_os_error(err: OSError) -> str:
@@ -54,8 +59,11 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
     """Wrap ``job(cfg, output_dir)`` (``"module:function"``) as the command for ``config_name``."""
     register_resolvers()
 
+    state: dict[str, Any] = {}
+
     @hydra.main(version_base="1.3", config_path=conf_dir(), config_name=config_name)
     def app(cfg: DictConfig) -> float | None:
+        state["buffers"] = _log_buffers()  # the job's log, held until its checks pass
         hcfg = HydraConfig.get()
         output_dir = Path(hcfg.runtime.output_dir)
         multirun = hcfg.mode == RunMode.MULTIRUN
@@ -86,6 +94,7 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
         return metrics.get(objective) if objective else None
 
     def main() -> Any:
+        state.clear()
         argv = sys.argv[1:]
         if not is_ddp_child():
             if precheck.wants_help(argv):
@@ -99,6 +108,8 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
                 _exit(f"error: {precheck.hydra_message(err)}", 2)
             except OSError as err:  # the run dir cannot be created, say
                 _exit(f"error: {describe_os_error(err)}", 1)
+            except KeyboardInterrupt:
+                _exit(INTERRUPTED, 130)
             sys.argv = [sys.argv[0], *argv]
         else:
             guard = precheck.Guard()
@@ -111,12 +122,21 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
         try:
             return app()
         except HydraException as err:  # an unknown override or config option
+            _undo(guard, state)
             _exit(f"error: {precheck.hydra_message(err)}", 2)
-        except OSError as err:
+        except OSError as err:  # Hydra could not create or write the run dir
+            _undo(guard, state)
             _exit(f"error: {describe_os_error(err)}", 1)
         except SystemExit as err:
-            if err.code == 2 and guard.created:  # refused: leave no new run dir behind
-                shutil.rmtree(guard.created, ignore_errors=True)
+            if err.code not in (0, None):
+                _undo(guard, state)
+            raise
+        except KeyboardInterrupt:  # Ctrl-C outside training (which stops cleanly itself)
+            started = _committed(state)
+            _undo(guard, state)
+            _exit(INTERRUPTED if started else f"{INTERRUPTED} before the run started", 130)
+        except BaseException:
+            _undo(guard, state)
             raise
         finally:
             del os.environ["HYDRA_FULL_ERROR"]
@@ -125,8 +145,39 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
     return main
 
 
+def _log_buffers() -> list[logging.handlers.MemoryHandler]:
+    return [
+        h for h in logging.getLogger().handlers if isinstance(h, logging.handlers.MemoryHandler)
+    ]
+
+
+def _committed(state: dict[str, Any]) -> bool:
+    """Whether the job passed its checks and writes its run dir: ``rundir.commit`` lets the
+    log buffer through (capacity 0) at that moment. A job that never started has not; a job
+    without the buffer (another ``hydra/job_logging``) cannot tell, and counts as started:
+    its run dir is kept."""
+    if "buffers" not in state:
+        return False
+    return not state["buffers"] or any(h.capacity == 0 for h in state["buffers"])
+
+
+def _undo(guard: precheck.Guard, state: dict[str, Any]) -> None:
+    """The command failed before its run started: leave the run dir as it was."""
+    if _committed(state):
+        return
+    for handler in state.get("buffers", []):
+        handler.acquire()
+        try:
+            handler.buffer.clear()  # never written: the file would land in a dir now gone
+        finally:
+            handler.release()
+    guard.undo()
+
+
 def _exit(message: str, code: int) -> None:
-    print(message, file=sys.stderr)
+    """The error as one line (a message of several lines is joined)."""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(line, file=sys.stderr)
     sys.exit(code)
 
 

@@ -20,6 +20,7 @@ from rnnlab.errors import (
     check_fraction,
     check_positive,
     check_range,
+    did_you_mean,
 )
 
 SAMPLINGS = ("sequential", "random")
@@ -255,7 +256,6 @@ def check_data(cfg: Mapping[str, Any]) -> None:
     unknown = [k for k in args if k not in known]
     if unknown:
         key = unknown[0]
-        raise ConfigError(
-            key, args[key], "not a key of this data; the keys are " + ", ".join(known)
-        )
+        raise ConfigError(key, args[key], "not a key of this data" + did_you_mean(key, known)
+                          + "; the keys are " + ", ".join(known))  # fmt: skip
     check(**args)

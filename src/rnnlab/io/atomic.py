@@ -5,8 +5,9 @@ renamed over the target with ``os.replace`` (atomic on POSIX) and the directory 
 synced. If anything fails, a kill included, the old file is untouched; on an exception the
 temporary file is removed too (a SIGKILL can leave one behind: ``remove_stale_temporaries``
 clears them when a run dir is opened again). The new file gets the permissions a plain
-``open()`` would give it (0666 less the umask), not ``mkstemp``'s 0600. Write errors name the
-target path, so the user learns which file failed.
+``open()`` would give it (0666 less the umask), not ``mkstemp``'s 0600. Write errors are
+``OSError``s naming the target path, so the user learns which file failed; torch.save's
+RuntimeError for a failed write (a full disk among others) is one of them.
 """
 
 from __future__ import annotations
@@ -40,16 +41,32 @@ def _temporary_name_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
-def _out_of_space(err: BaseException, directory: Path) -> bool:
-    """torch.save reports a full disk as a RuntimeError without errno; tell it apart."""
+# How torch.save reports a write that failed (a full disk among others): a RuntimeError
+# without errno, from its zip writer ("unexpected pos N vs M" when the file object's write
+# failed, "file write failed" when torch wrote the file itself).
+TORCH_WRITE_FAILURES = ("unexpected pos", "file write failed", "PytorchStreamWriter failed")
+LOW_SPACE_BYTES = 1 << 20
+
+
+def _as_os_error(err: BaseException, path: Path) -> OSError | None:
+    """A write failure as an ``OSError`` naming ``path``: torch's RuntimeError becomes
+    ENOSPC when the disk is (nearly) full, else EIO with torch's reason; an OSError that
+    names no file gets ``path``. None for any other error."""
     if isinstance(err, OSError):
-        return err.errno == errno.ENOSPC
-    if isinstance(err, RuntimeError) and "write" in str(err).lower():
-        try:
-            return shutil.disk_usage(directory).free < 1 << 20
-        except OSError:
-            return False
-    return False
+        if err.filename is None and err.errno is not None:
+            return OSError(err.errno, err.strerror or str(err), str(path))
+        return None
+    message = str(err)
+    if not isinstance(err, RuntimeError) or not any(m in message for m in TORCH_WRITE_FAILURES):
+        return None
+    try:
+        full = shutil.disk_usage(path.parent).free < LOW_SPACE_BYTES
+    except OSError:
+        full = False
+    if full:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    reason = message.strip().splitlines()[0] if message.strip() else type(err).__name__
+    return OSError(errno.EIO, f"write failed ({reason})", str(path))
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -74,13 +91,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
         tmp = None
         _fsync_dir(path.parent)
     except BaseException as err:
+        # Judged before the temporary file goes: removing it frees the space it took.
+        failure = _as_os_error(err, path)
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        if _out_of_space(err, path.parent) and not isinstance(err, OSError):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from err
-        if isinstance(err, OSError) and err.filename is None and err.errno is not None:
-            # A full disk raises without a file name; say which file could not be written.
-            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
+        if failure is not None:
+            raise failure from err
         raise
     return path
 

@@ -13,7 +13,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from rnnlab.errors import ConfigError, check_choice, check_fraction, check_positive
+from rnnlab.errors import (
+    ConfigError,
+    check_choice,
+    check_fraction,
+    check_positive,
+    did_you_mean,
+)
 
 CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm")
 MINIMAL_CELLS = ("mingru", "minlstm")
@@ -152,5 +158,6 @@ def check_model(cfg: Mapping[str, Any], input_size: int = 1) -> None:
     unknown = [k for k in cfg if k not in MODEL_KEYS]
     if unknown:
         key = unknown[0]
-        raise ConfigError(key, cfg[key], "not a model key; the keys are " + ", ".join(MODEL_KEYS))
+        raise ConfigError(key, cfg[key], "not a model key" + did_you_mean(key, MODEL_KEYS)
+                          + "; the keys are " + ", ".join(MODEL_KEYS))  # fmt: skip
     check_stack(**cfg, input_size=input_size)

@@ -4,12 +4,14 @@ The datamodule is built first and states what the task needs to know (``spec()``
 a vocabulary, how its batches are laid out); the task named by ``task._target_`` is built
 from that, the ``model`` config (the recurrent stack) and the optimiser and scheduler
 configs; callbacks and loggers follow; the trainer last. Every config error is reported
-under its group's keys (``data.window=...``), and a task that does not fit the data, or a
-callback that cannot serve the task, is refused here, before training starts.
+under its group's keys (``data.window=...``), and a task that does not fit the data, a
+callback that cannot serve the task, or data files that are missing or damaged are refused
+here, before training starts (and before the run dir is written).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -46,6 +48,22 @@ def build_datamodule(cfg: DictConfig) -> Any:
     return instantiate_group(cfg.data, "data")
 
 
+def prepare_data(dm: Any) -> None:
+    """Fetch and check the datamodule's files now, on the process that Lightning would ask
+    (local rank 0): a missing or damaged file is then refused like a bad value, before the
+    run starts. Lightning's own call during ``fit`` finds the work done."""
+    if os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0")) != "0":
+        return
+    if type(dm).prepare_data is pl.LightningDataModule.prepare_data:
+        return  # nothing to fetch (generated data)
+    dm.prepare_data()
+    dm.prepare_data = _prepared
+
+
+def _prepared() -> None:
+    """``prepare_data`` of a datamodule whose data ``prepare_data`` above already fetched."""
+
+
 def _task_class(cfg: DictConfig) -> type:
     target = cfg.task.get("_target_")
     try:
@@ -55,7 +73,8 @@ def _task_class(cfg: DictConfig) -> type:
 
 
 def build_task(cfg: DictConfig, dm: Any, run_config: dict[str, Any] | None = None) -> Any:
-    """The task of ``cfg.task`` for the data of ``dm``; refused if it cannot read its batches."""
+    """The task of ``cfg.task`` for the data of ``dm``; refused if it cannot read its batches.
+    The data is fetched and checked first (``prepare_data``)."""
     cls = _task_class(cfg)
     data_format, task_format = getattr(dm, "batch_format", None), getattr(cls, "batch_format", None)
     if data_format != task_format:
@@ -63,6 +82,7 @@ def build_task(cfg: DictConfig, dm: Any, run_config: dict[str, Any] | None = Non
             "task", cls.__name__, f"a task that reads this data's {data_format} batches "
             f"(the data option of this run sets its own task; {cls.__name__} reads {task_format})",
         )  # fmt: skip
+    prepare_data(dm)
     return instantiate_group(
         cfg.task,
         "task",

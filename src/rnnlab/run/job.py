@@ -195,11 +195,21 @@ def _load_task(ckpt: dict[str, Any], path: str) -> Any:
     target = ckpt["hyper_parameters"]["run_config"]["task"]["_target_"]
     try:
         return get_class(target).load_from_checkpoint(path, map_location="cpu")
-    except (RuntimeError, KeyError, TypeError) as err:
-        reason = str(err).splitlines()[0][:300]
+    except (RuntimeError, KeyError, TypeError, ValueError) as err:
         raise ConfigError(
-            "ckpt_path", path, f"a checkpoint whose weights fit its config ({reason})"
+            "ckpt_path", path, f"a checkpoint whose weights fit its config ({_mismatch(err)})"
         ) from None
+
+
+def _mismatch(err: Exception) -> str:
+    """The telling part of torch's ``load_state_dict`` error: the first size mismatch or
+    missing key (its first line only says that there are errors)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    telling = [line for line in lines if line.startswith(("size mismatch", "Missing key",
+                                                          "Unexpected key"))]  # fmt: skip
+    reason = (telling or lines or [type(err).__name__])[0]
+    more = f" and {len(telling) - 1} more" if len(telling) > 1 else ""
+    return reason[:300].rstrip(".") + more
 
 
 def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
@@ -221,6 +231,7 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     checkpoints.restore_data(dm, ckpt)
     task = _load_task(ckpt, str(cfg.ckpt_path))
     del ckpt
+    build.prepare_data(dm)  # missing data files are refused before the run dir is written
     rundir.commit(output_dir)
     trainer = build.build_trainer(cfg, [], [])
     (results,) = trainer.test(task, datamodule=dm, verbose=False)
@@ -240,6 +251,7 @@ def sample(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     import torch
 
     from rnnlab.run import checkpoints, rundir
+    from rnnlab.tasks.sampling import check_sampling
 
     ckpt = checkpoints.load_checkpoint(cfg.ckpt_path)
     if "vocab" not in ckpt["hyper_parameters"]:
@@ -249,6 +261,7 @@ def sample(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
             "a checkpoint of a character language model (data=chars)",
         )
     task = _load_task(ckpt, str(cfg.ckpt_path))
+    check_sampling(task.vocab, cfg.prompt, cfg.length, cfg.temperature, cfg.top_k)
     rundir.commit(output_dir)
     generator = torch.Generator().manual_seed(cfg.seed)
     text = task.generate(str(cfg.prompt), cfg.length, cfg.temperature, cfg.top_k, generator)

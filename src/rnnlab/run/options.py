@@ -4,17 +4,21 @@
 and raises a ``ConfigError`` naming the key, the value and what is allowed for the first
 bad value it finds. It covers the top-level keys, ``optimizer``, ``scheduler`` and
 ``trainer`` here, ``model`` through ``rnnlab.nn.options`` and ``data`` through
-``rnnlab.data.options``. The classes that take these values (the recurrent stack, the
+``rnnlab.data.options``; ``check_launcher`` is a sweep's (is SLURM there?). The classes that take these values (the recurrent stack, the
 datamodules) call the same checks, so the rules live in one place each. Checks that need
 a built object (does the task log the metric a scheduler monitors?) run in
 ``rnnlab.run.build`` before training starts.
 
 Nothing here imports torch, Lightning or the models: a mistyped value is answered at once.
+The one exception is a GPU asked for by name (``trainer.accelerator=gpu``): torch says
+whether one is visible, and a run that wants a GPU imports torch anyway.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -74,6 +78,15 @@ def check_optional(check: Any, key: str, value: Any, *args: Any, **kwargs: Any) 
 
 def check_seed(value: Any) -> None:
     check_int_range("seed", value, *SEED_RANGE)
+
+
+def check_ckpt_path(value: Any, *, required: bool = False) -> None:
+    """A checkpoint file to start from (or ``last``); null where none is needed."""
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or not value.strip():
+        allowed = "a checkpoint file" if required else "a checkpoint file, last, or null"
+        raise ConfigError("ckpt_path", value, allowed)
 
 
 def check_optimizer(cfg: Mapping[str, Any]) -> None:
@@ -157,6 +170,36 @@ def _devices(value: Any) -> None:
     raise ConfigError("devices", value, "auto, -1, a positive number of devices or a list of ids")
 
 
+def visible_gpus(accelerator: str) -> int:
+    """How many devices of ``accelerator`` (gpu, cuda, mps) torch sees on this machine."""
+    import torch
+
+    if accelerator == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        return int(bool(mps is not None and mps.is_available()))
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def check_accelerator(accelerator: Any, devices: Any) -> None:
+    """A GPU asked for by name is visible, and as many as ``devices`` asks for."""
+    if accelerator not in ("gpu", "cuda", "mps"):
+        return
+    count = visible_gpus(accelerator)
+    name = "MPS device" if accelerator == "mps" else "GPU"
+    if count == 0:
+        hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
+        why = f" (CUDA_VISIBLE_DEVICES={hidden!r})" if hidden is not None and name == "GPU" else ""
+        raise ConfigError(
+            "accelerator", accelerator, f"a device this machine has: no {name} is visible"
+            f"{why}; train on the CPU with trainer=cpu (or trainer.accelerator=cpu)",
+        )  # fmt: skip
+    wanted = devices if isinstance(devices, int) and not isinstance(devices, bool) else None
+    if isinstance(devices, (list, tuple)):
+        wanted = max(devices) + 1 if devices else None
+    if wanted is not None and wanted > count:
+        raise ConfigError("devices", devices, f"at most {count}: the {name}s visible here")
+
+
 def check_trainer(cfg: Mapping[str, Any]) -> None:
     check_positive("max_epochs", cfg.get("max_epochs"))
     max_steps = cfg.get("max_steps", -1)
@@ -181,6 +224,7 @@ def check_trainer(cfg: Mapping[str, Any]) -> None:
         check_choice("accelerator", cfg["accelerator"], ACCELERATORS)
     if "devices" in cfg:
         _devices(cfg["devices"])
+    check_accelerator(cfg.get("accelerator"), cfg.get("devices"))
     if "precision" in cfg:
         check_choice("precision", str(cfg["precision"]), PRECISIONS)
     deterministic = cfg.get("deterministic", False)
@@ -194,12 +238,31 @@ def check_trainer(cfg: Mapping[str, Any]) -> None:
             raise ConfigError("threads", threads, "auto or a positive integer") from None
 
 
+# Hydra launchers that hand every job to SLURM, and the commands they run.
+SLURM_LAUNCHERS = ("hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",)
+SLURM_COMMANDS = ("sbatch", "srun")
+
+
+def check_launcher(name: Any, target: Any) -> None:
+    """A sweep's launcher can run here: SLURM's commands exist where jobs go to SLURM."""
+    if target not in SLURM_LAUNCHERS:
+        return
+    missing = [c for c in SLURM_COMMANDS if shutil.which(c) is None]
+    if missing:
+        raise ConfigError(
+            "launcher", name or target, f"a launcher this machine can use: SLURM's "
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not on PATH; "
+            "run the sweep here with launcher=local (or without launcher=)",
+        )  # fmt: skip
+
+
 def check_run(cfg: Mapping[str, Any]) -> None:
     """Every value of a training config that can be checked without building anything."""
     from rnnlab.data.options import check_data
     from rnnlab.nn.options import check_model
 
     check_seed(cfg.get("seed"))
+    check_ckpt_path(cfg.get("ckpt_path"))
     with config_group("optimizer"):
         check_optimizer(cfg["optimizer"])
     with config_group("scheduler"):
