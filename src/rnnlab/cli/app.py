@@ -11,7 +11,7 @@ could not be read or written (the message names it: a read-only or full disk, sa
 130 / 143 interrupted by SIGINT / SIGTERM after saving ``last.ckpt`` (130 also for a Ctrl-C
 outside training). An error is one line on stderr. A command that fails, or is stopped,
 before its job has passed every check (``rundir.commit``) leaves no trace: the run dir it
-created is removed, Hydra's files in an existing one are put back (``precheck.Guard``), and
+created is removed, Hydra's files in an existing one are put back (``rnnlab.cli.guard``), and
 its buffered log is dropped.
 """
 
@@ -34,6 +34,10 @@ from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
 from rnnlab.cli import precheck
+from rnnlab.cli.args import wants_help
+from rnnlab.cli.compose import hydra_message
+from rnnlab.cli.guard import Guard
+from rnnlab.cli.help import help_text
 from rnnlab.conf import conf_dir, register_resolvers
 from rnnlab.errors import ConfigError, DataError
 from rnnlab.io.atomic import write_json
@@ -59,11 +63,12 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
     """Wrap ``job(cfg, output_dir)`` (``"module:function"``) as the command for ``config_name``."""
     register_resolvers()
 
-    state: dict[str, Any] = {}
+    guards: list[Guard] = []  # the guard of the command now running
 
     @hydra.main(version_base="1.3", config_path=conf_dir(), config_name=config_name)
     def app(cfg: DictConfig) -> float | None:
-        state["buffers"] = _log_buffers()  # the job's log, held until its checks pass
+        if guards:
+            guards[-1].watch_log()  # the job's log, held until its checks pass
         hcfg = HydraConfig.get()
         output_dir = Path(hcfg.runtime.output_dir)
         multirun = hcfg.mode == RunMode.MULTIRUN
@@ -94,25 +99,26 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
         return metrics.get(objective) if objective else None
 
     def main() -> Any:
-        state.clear()
+        guards.clear()
         argv = sys.argv[1:]
         if not is_ddp_child():
-            if precheck.wants_help(argv):
-                print(precheck.help_text(config_name, argv))
+            if wants_help(argv):
+                print(help_text(config_name, argv))
                 return None
             try:
                 argv, guard = precheck.prepare(config_name, argv)
             except ConfigError as err:
                 _exit(f"error: {err}", 2)
             except HydraException as err:
-                _exit(f"error: {precheck.hydra_message(err)}", 2)
+                _exit(f"error: {hydra_message(err)}", 2)
             except OSError as err:  # the run dir cannot be created, say
                 _exit(f"error: {describe_os_error(err)}", 1)
             except KeyboardInterrupt:
                 _exit(INTERRUPTED, 130)
             sys.argv = [sys.argv[0], *argv]
         else:
-            guard = precheck.Guard()
+            guard = Guard()
+        guards.append(guard)
         # Hydra reports errors raised outside the job (creating the run dir, say) with a
         # traceback; let them reach us so a file error is one line. HYDRA_FULL_ERROR set by
         # the user keeps Hydra's own reporting.
@@ -122,56 +128,27 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
         try:
             return app()
         except HydraException as err:  # an unknown override or config option
-            _undo(guard, state)
-            _exit(f"error: {precheck.hydra_message(err)}", 2)
+            guard.undo_unless_started()
+            _exit(f"error: {hydra_message(err)}", 2)
         except OSError as err:  # Hydra could not create or write the run dir
-            _undo(guard, state)
+            guard.undo_unless_started()
             _exit(f"error: {describe_os_error(err)}", 1)
         except SystemExit as err:
             if err.code not in (0, None):
-                _undo(guard, state)
+                guard.undo_unless_started()
             raise
         except KeyboardInterrupt:  # Ctrl-C outside training (which stops cleanly itself)
-            started = _committed(state)
-            _undo(guard, state)
+            started = guard.started()
+            guard.undo_unless_started()
             _exit(INTERRUPTED if started else f"{INTERRUPTED} before the run started", 130)
         except BaseException:
-            _undo(guard, state)
+            guard.undo_unless_started()
             raise
         finally:
             del os.environ["HYDRA_FULL_ERROR"]
             guard.release()
 
     return main
-
-
-def _log_buffers() -> list[logging.handlers.MemoryHandler]:
-    return [
-        h for h in logging.getLogger().handlers if isinstance(h, logging.handlers.MemoryHandler)
-    ]
-
-
-def _committed(state: dict[str, Any]) -> bool:
-    """Whether the job passed its checks and writes its run dir: ``rundir.commit`` lets the
-    log buffer through (capacity 0) at that moment. A job that never started has not; a job
-    without the buffer (another ``hydra/job_logging``) cannot tell, and counts as started:
-    its run dir is kept."""
-    if "buffers" not in state:
-        return False
-    return not state["buffers"] or any(h.capacity == 0 for h in state["buffers"])
-
-
-def _undo(guard: precheck.Guard, state: dict[str, Any]) -> None:
-    """The command failed before its run started: leave the run dir as it was."""
-    if _committed(state):
-        return
-    for handler in state.get("buffers", []):
-        handler.acquire()
-        try:
-            handler.buffer.clear()  # never written: the file would land in a dir now gone
-        finally:
-            handler.release()
-    guard.undo()
 
 
 def _exit(message: str, code: int) -> None:
