@@ -67,7 +67,7 @@ def data_root(tmp_path: Path) -> Path:
 
 def _datamodule(root: Path, **kwargs) -> SequentialMNIST:
     dm = SequentialMNIST(
-        root / "data" / "mnist", download=False, verify=False, val_size=40, **kwargs
+        data_dir=root / "data" / "mnist", download=False, verify=False, val_size=40, **kwargs
     )
     dm.prepare_data()
     dm.setup("fit")
@@ -110,7 +110,7 @@ def test_batches_hold_exactly_the_values_normalising_up_front_gave(data_root, mo
     for split in ("val", "test"):  # not shuffled: batches follow the split's rows
         rows = dm.splits[split]
         expected = upfront[rows] if dm.permutation is None else upfront[rows][:, dm.permutation]
-        x = torch.cat([x.reshape(len(x), -1) for x, _ in dm._batches(split)])
+        x = torch.cat([x.reshape(len(x), -1) for x, _ in dm.split_batches(split)])
         assert x.dtype == torch.float32 and torch.equal(x, expected)
 
 
@@ -174,7 +174,7 @@ def test_bad_mode_names_key_and_choices(data_root):
 
 
 def test_missing_files_offline_name_files_folder_and_urls(tmp_path):
-    dm = SequentialMNIST(tmp_path / "empty", download=False)
+    dm = SequentialMNIST(data_dir=tmp_path / "empty", download=False)
     with pytest.raises(DataError) as info:
         dm.prepare_data()
     message = str(info.value)
@@ -184,7 +184,7 @@ def test_missing_files_offline_name_files_folder_and_urls(tmp_path):
 
 
 def test_synthetic_files_fail_the_official_checksums(data_root):
-    dm = SequentialMNIST(data_root / "data" / "mnist", download=False, verify=True)
+    dm = SequentialMNIST(data_dir=data_root / "data" / "mnist", download=False, verify=True)
     with pytest.raises(DataError, match="md5"):
         dm.prepare_data()
 
@@ -225,7 +225,9 @@ def test_real_official_protocol_verifies_the_recompressed_training_images(shared
     train_images = data_dir / MNIST_FILES["train_images"].name
     # This copy was recompressed: only the md5 of its content is the official one.
     assert file_digest(train_images, "md5") != MNIST_FILES["train_images"].md5
-    dm = SequentialMNIST(data_dir, download=False, verify=True)  # read in place, not written
+    dm = SequentialMNIST(
+        data_dir=data_dir, download=False, verify=True
+    )  # read in place, not written
     dm.prepare_data()
     dm.setup("fit")
     assert dm.images.shape == (70_000, 784) and dm.images.dtype == torch.uint8

@@ -18,7 +18,9 @@ def test_same_seed_builds_the_same_stack_in_both_impls(cell):
     stacks = {}
     for impl in ("torch", "scratch"):
         torch.manual_seed(3)
-        stacks[impl] = RecurrentStack(4, cell, 8, num_layers=2, bidirectional=True, impl=impl)
+        stacks[impl] = RecurrentStack(
+            4, cell=cell, hidden_size=8, num_layers=2, bidirectional=True, impl=impl
+        )
     a, b = (s.state_dict() for s in stacks.values())
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -23,7 +23,7 @@ def options(init: str, cell: str) -> dict:
 
 def build(cell: str, seed: int = 0, impl: str = "torch", **kw) -> RecurrentStack:
     torch.manual_seed(seed)
-    return RecurrentStack(IN, cell, HID, impl=impl, **kw)
+    return RecurrentStack(IN, cell=cell, hidden_size=HID, impl=impl, **kw)
 
 
 def layer_directions(stack: RecurrentStack) -> list[str]:
@@ -134,7 +134,13 @@ def test_orthogonal_makes_every_gate_block_of_w_hh_orthogonal(cell):
 def test_identity_is_irnn(nonlinearity):
     torch.manual_seed(0)
     stack = RecurrentStack(
-        32, "rnn", 64, num_layers=2, bidirectional=True, nonlinearity=nonlinearity, init="identity"
+        32,
+        cell="rnn",
+        hidden_size=64,
+        num_layers=2,
+        bidirectional=True,
+        nonlinearity=nonlinearity,
+        init="identity",
     )
     for name, w in stack.layers.state_dict().items():
         if name.startswith("weight_hh"):

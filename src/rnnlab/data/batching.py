@@ -15,13 +15,14 @@ same permutation instead of restarting the epoch.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import fields
+from typing import Any, ClassVar
 
 import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
-from rnnlab.errors import check_positive
+from rnnlab.data.options import DataOptions, build_options
 
 Batch = Any
 MakeBatch = Callable[[Tensor], Batch]
@@ -118,28 +119,40 @@ class IndexBatches:
 class TensorDataModule(pl.LightningDataModule):
     """Base for datamodules whose tensors live on the training device.
 
-    Subclasses set ``batch_format`` (how their batches are laid out: the task reading
-    them states the same), ``input_size`` and ``num_outputs``, build their tensors in
-    ``setup`` and return ``self.batches(...)`` from the ``*_dataloader`` hooks. Data
-    flows one way: ``spec()`` tells the run what the task needs to know, and nothing
-    here reads the task or the trainer's other parts.
+    A subclass names its ``Options`` (``rnnlab.data.options``: its arguments, their
+    defaults and checks, defined once) and is built from them by keyword; each option is
+    then an attribute (``self.window``). It sets ``batch_format`` (how its batches are
+    laid out: the task reading them states the same), ``input_size`` and ``num_outputs``,
+    builds its tensors in ``setup`` and returns ``self.batches(...)`` from
+    ``split_batches(split)``. Data flows one way: ``spec()`` tells the run what the task
+    needs to know, and nothing here reads the task or the trainer's other parts.
     """
 
+    Options: ClassVar[type[DataOptions]] = DataOptions
     batch_format: str = ""
     input_size: int = 0
     num_outputs: int = 0
 
-    def __init__(
-        self, batch_size: int = 64, eval_batch_size: int | None = None, seed: int = 0
-    ) -> None:
+    def __init__(self, **options: Any) -> None:
         super().__init__()
-        check_positive("batch_size", batch_size)
-        if eval_batch_size is not None:
-            check_positive("eval_batch_size", eval_batch_size)
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
-        self.seed = seed
+        self.options = build_options(self.Options, options)
+        for field in fields(self.options):
+            setattr(self, field.name, getattr(self.options, field.name))
+        self.eval_batch_size = self.options.eval_size or self.batch_size
         self._train_batches_state: dict[str, int] | None = None
+
+    def split_batches(self, split: str) -> IndexBatches:
+        """The batches of ``train``, ``val`` or ``test``."""
+        raise NotImplementedError
+
+    def train_dataloader(self) -> IndexBatches:
+        return self.split_batches("train")
+
+    def val_dataloader(self) -> IndexBatches:
+        return self.split_batches("val")
+
+    def test_dataloader(self) -> IndexBatches:
+        return self.split_batches("test")
 
     def spec(self) -> dict[str, Any]:
         """What the task is built from: sizes, and whatever else this data implies."""

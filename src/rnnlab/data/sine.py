@@ -10,12 +10,13 @@ the free-running rollout uses all of them.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from rnnlab.data.batching import TensorDataModule
-from rnnlab.data.options import check_sine
+from rnnlab.data.batching import IndexBatches, TensorDataModule
+from rnnlab.data.options import SineOptions
 
 
 class SineDataModule(TensorDataModule):
@@ -41,44 +42,11 @@ class SineDataModule(TensorDataModule):
     input_size = 1
     num_outputs = 1
 
-    def __init__(
-        self,
-        num_series: int = 256,
-        length: int = 160,
-        window: int = 32,
-        horizon: int = 16,
-        stride: int = 1,
-        sampling: str = "sequential",
-        windows_per_epoch: int | None = None,
-        freq_range: tuple[float, float] = (0.02, 0.1),
-        phase_range: tuple[float, float] = (0.0, 2 * math.pi),
-        amplitude_range: tuple[float, float] = (0.5, 1.5),
-        noise: float = 0.01,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.1,
-        normalize: bool = True,
-        batch_size: int = 128,
-        eval_batch_size: int | None = 1024,
-        seed: int = 0,
-    ) -> None:
-        check_sine(num_series=num_series, length=length, window=window, horizon=horizon,
-                   stride=stride, sampling=sampling, windows_per_epoch=windows_per_epoch,
-                   freq_range=freq_range, phase_range=phase_range,
-                   amplitude_range=amplitude_range, noise=noise, val_fraction=val_fraction,
-                   test_fraction=test_fraction, normalize=normalize, batch_size=batch_size,
-                   eval_batch_size=eval_batch_size, seed=seed)  # fmt: skip
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
-        n_val, n_test = round(num_series * val_fraction), round(num_series * test_fraction)
-        self.num_series, self.length, self.window, self.horizon = (
-            num_series,
-            length,
-            window,
-            horizon,
-        )
-        self.stride, self.sampling, self.windows_per_epoch = stride, sampling, windows_per_epoch
-        self.freq_range, self.phase_range = tuple(freq_range), tuple(phase_range)
-        self.amplitude_range, self.noise, self.normalize = tuple(amplitude_range), noise, normalize
-        self.split_sizes = (num_series - n_val - n_test, n_val, n_test)
+    Options = SineOptions
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.split_sizes = self.options.split_counts()
         self.series: dict[str, Tensor] = {}
         self.mean, self.std = 0.0, 1.0
 
@@ -130,21 +98,14 @@ class SineDataModule(TensorDataModule):
 
         return len(series) * per_series, make_batch
 
-    def train_dataloader(self):
-        if self.sampling == "random":
+    def split_batches(self, split: str) -> IndexBatches:
+        if split == "train" and self.sampling == "random":
             size, make_batch = self._windows("train", stride=1)
             per_epoch = self.windows_per_epoch or self.split_sizes[0] * self.windows_per_series
             return self.batches(
                 size, make_batch, train=True, num_samples=per_epoch, replacement=True
             )
-        size, make_batch = self._windows("train", self.stride)
-        return self.batches(size, make_batch, train=True)
-
-    def val_dataloader(self):
-        return self.batches(*self._windows("val", self.stride), train=False)
-
-    def test_dataloader(self):
-        return self.batches(*self._windows("test", self.stride), train=False)
+        return self.batches(*self._windows(split, self.stride), train=split == "train")
 
     def state_dict(self) -> dict[str, float]:
         return {"mean": self.mean, "std": self.std}

@@ -25,13 +25,15 @@ The sequential mode (``step`` / ``parallel=False``) runs the same recurrence one
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab.errors import check_choice
 from rnnlab.nn.scan import SCANS, parallel_scan, parallel_scan_log
-from rnnlab.nn.stacking import run_stack
+from rnnlab.nn.stacking import StackedLayers
 
 
 def g(x: Tensor) -> Tensor:
@@ -51,38 +53,28 @@ def log_g(x: Tensor) -> Tensor:
     return torch.where(x >= 0, (F.relu(x) + 0.5).log(), -F.softplus(-x))
 
 
-class _MinimalRNN(nn.Module):
-    """Stacked, optionally bidirectional layers of a gate-only-from-input linear recurrence."""
+class _MinimalRNN(StackedLayers):
+    """Stacked, optionally bidirectional layers of a gate-only-from-input linear recurrence.
+
+    Constructor arguments as torch.nn's recurrent layers, plus ``scan``: ``linear`` (the
+    chunked scan, default) or ``log`` (the log-space reference), see ``rnnlab.nn.scan``.
+    """
 
     n_proj = 2  # pre-activations per hidden unit produced by each layer's linear map
 
     def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = True,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        scan: str = "linear",
-    ) -> None:
-        super().__init__()
+        self, input_size: int, hidden_size: int, num_layers: int = 1, *, scan: str = "linear",
+        **options: Any,
+    ) -> None:  # fmt: skip
+        super().__init__(input_size, hidden_size, num_layers, **options)
         check_choice("scan", scan, SCANS)
         self.scan = scan
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.batch_first = batch_first
-        self.dropout = float(dropout)
-        self.bidirectional = bidirectional
-        self.num_directions = 2 if bidirectional else 1
         # One Linear per layer-direction, index layer * num_directions + direction.
         self.proj = nn.ModuleList(
             nn.Linear(
                 input_size if layer == 0 else hidden_size * self.num_directions,
                 self.n_proj * hidden_size,
-                bias=bias,
+                bias=self.bias,
             )
             for layer in range(num_layers)
             for _ in range(self.num_directions)
@@ -128,8 +120,7 @@ class _MinimalRNN(nn.Module):
             h = self._parallel(pre, state) if parallel else self._sequential(pre, state)
             return h, h[:, -1]
 
-        layer_in, h_n = run_stack(x, direction, self.num_layers, self.num_directions, time_dim=1,
-                                  dropout=self.dropout, training=self.training)  # fmt: skip
+        layer_in, h_n = self.stack(x, direction, time_dim=1)
         out = layer_in if self.batch_first else layer_in.transpose(0, 1)
         return out, torch.stack(h_n)
 

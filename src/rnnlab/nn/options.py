@@ -1,16 +1,16 @@
 """The keys of ``model`` (the recurrent stack) and what each allows, without importing torch.
 
 ``check_model`` runs before any heavy import, so a mistyped ``model.*`` value is answered
-at once; ``RecurrentStack`` calls the same checks, so the rules live here only.
+at once; ``RecurrentStack`` is built from the same ``StackOptions``, so the rules live here only.
 The initialisation schemes themselves are applied by ``rnnlab.nn.init``.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from rnnlab.errors import (
@@ -113,51 +113,66 @@ def available_memory() -> int | None:
 TRAINING_BYTES_PER_PARAMETER = 16
 
 
-def check_stack(
-    cell: str = "lstm",
-    hidden_size: int = 128,
-    num_layers: int = 1,
-    bidirectional: bool = False,
-    dropout: float = 0.0,
-    nonlinearity: str = "tanh",
-    impl: str = "torch",
-    init: str = "default",
-    chrono_t_max: int | None = None,
-    forget_bias: float | None = None,
-    *,
-    input_size: int = 1,
-) -> None:
-    """Every ``model`` value: names, ranges, combinations, and that training fits in memory."""
-    check_choice("cell", cell, CELLS)
-    check_choice("impl", impl, IMPLS)
-    check_positive("hidden_size", hidden_size)
-    check_positive("num_layers", num_layers)
-    check_fraction("dropout", dropout)
-    check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
-    if not isinstance(bidirectional, bool):
-        raise ConfigError("bidirectional", bidirectional, "true or false")
-    if nonlinearity != "tanh" and cell != "rnn":
-        raise ConfigError("nonlinearity", nonlinearity, "tanh unless cell is rnn")
-    check_init(cell, init, chrono_t_max, forget_bias)
-    params = stack_parameters(cell, input_size, hidden_size, num_layers, bidirectional)
-    needed, free = params * TRAINING_BYTES_PER_PARAMETER, available_memory()
-    if free is not None and needed > free:
-        raise ConfigError(
-            "hidden_size",
-            hidden_size,
-            f"a size that fits in memory: {params:,} parameters need about "
-            f"{needed / 2**30:.1f} GiB to train, {free / 2**30:.1f} GiB are available",
-        )
+@dataclass(kw_only=True)
+class StackOptions:
+    """The keys of ``model``: building it checks every value and combination."""
+
+    cell: str = "lstm"
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    nonlinearity: str = "tanh"
+    impl: str = "torch"
+    init: str = "default"
+    chrono_t_max: int | None = None
+    forget_bias: float | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("cell", self.cell, CELLS)
+        check_choice("impl", self.impl, IMPLS)
+        check_positive("hidden_size", self.hidden_size)
+        check_positive("num_layers", self.num_layers)
+        check_fraction("dropout", self.dropout)
+        check_choice("nonlinearity", self.nonlinearity, NONLINEARITIES)
+        if not isinstance(self.bidirectional, bool):
+            raise ConfigError("bidirectional", self.bidirectional, "true or false")
+        if self.nonlinearity != "tanh" and self.cell != "rnn":
+            raise ConfigError("nonlinearity", self.nonlinearity, "tanh unless cell is rnn")
+        check_init(self.cell, self.init, self.chrono_t_max, self.forget_bias)
+
+    def parameters(self, input_size: int) -> int:
+        return stack_parameters(self.cell, input_size, self.hidden_size, self.num_layers,
+                                self.bidirectional)  # fmt: skip
+
+    def check_memory(self, input_size: int) -> None:
+        """Training the stack fits in this machine's free memory."""
+        params = self.parameters(input_size)
+        needed, free = params * TRAINING_BYTES_PER_PARAMETER, available_memory()
+        if free is not None and needed > free:
+            raise ConfigError(
+                "hidden_size", self.hidden_size, f"a size that fits in memory: {params:,} "
+                f"parameters need about {needed / 2**30:.1f} GiB to train, "
+                f"{free / 2**30:.1f} GiB are available",
+            )  # fmt: skip
 
 
-MODEL_KEYS = tuple(p for p in inspect.signature(check_stack).parameters if p != "input_size")
+MODEL_KEYS = tuple(f.name for f in fields(StackOptions))
 
 
-def check_model(cfg: Mapping[str, Any], input_size: int = 1) -> None:
-    """``check_stack`` on a ``model`` config; an unknown key is named with the known ones."""
+def stack_options(cfg: Mapping[str, Any], input_size: int = 1) -> StackOptions:
+    """The options of a ``model`` config, checked (memory included); an unknown key is named
+    with the keys there are."""
     unknown = [k for k in cfg if k not in MODEL_KEYS]
     if unknown:
         key = unknown[0]
         raise ConfigError(key, cfg[key], "not a model key" + did_you_mean(key, MODEL_KEYS)
                           + "; the keys are " + ", ".join(MODEL_KEYS))  # fmt: skip
-    check_stack(**cfg, input_size=input_size)
+    options = StackOptions(**cfg)
+    options.check_memory(input_size)
+    return options
+
+
+def check_model(cfg: Mapping[str, Any], input_size: int = 1) -> None:
+    """Every value of a ``model`` config (see ``stack_options``)."""
+    stack_options(cfg, input_size)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from rnnlab.errors import check_positive
 from rnnlab.nn.init import apply_init
-from rnnlab.nn.options import CELLS, check_stack
+from rnnlab.nn.options import CELLS, stack_options
 
 TORCH_CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -37,7 +37,7 @@ def cell_names() -> list[str]:
 class RecurrentStack(nn.Module):
     """``num_layers`` recurrent layers of one cell type, batch-first.
 
-    Args:
+    Args (``model`` config keys: ``rnnlab.nn.options.StackOptions``):
         input_size: features per time step.
         cell: ``rnn``, ``lstm``, ``gru`` (and the minimal ``mingru``/``minlstm``).
         hidden_size: units per layer and direction.
@@ -54,39 +54,24 @@ class RecurrentStack(nn.Module):
         forget_bias: null, or the forget-gate bias (``lstm``, ``minlstm``), e.g. 1.0.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        cell: str = "lstm",
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        dropout: float = 0.0,
-        nonlinearity: str = "tanh",
-        impl: str = "torch",
-        init: str = "default",
-        chrono_t_max: int | None = None,
-        forget_bias: float | None = None,
-    ) -> None:
+    def __init__(self, input_size: int, **model: Any) -> None:
         super().__init__()
         check_positive("input_size", input_size)
-        check_stack(cell, hidden_size, num_layers, bidirectional, dropout, nonlinearity, impl,
-                    init, chrono_t_max, forget_bias, input_size=input_size)  # fmt: skip
-        classes = _layer_classes(impl)
-
-        self.cell, self.impl = cell, impl
-        self.hidden_size, self.num_layers = hidden_size, num_layers
-        self.num_directions = 2 if bidirectional else 1
+        opts = stack_options(model, input_size)  # every value checked (rnnlab.nn.options)
+        self.options = opts
+        self.cell, self.impl = opts.cell, opts.impl
+        self.hidden_size, self.num_layers = opts.hidden_size, opts.num_layers
+        self.num_directions = 2 if opts.bidirectional else 1
         kwargs: dict[str, Any] = dict(
-            num_layers=num_layers,
+            num_layers=opts.num_layers,
             batch_first=True,
-            bidirectional=bidirectional,
-            dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=opts.bidirectional,
+            dropout=opts.dropout if opts.num_layers > 1 else 0.0,
         )
-        if cell == "rnn":
-            kwargs["nonlinearity"] = nonlinearity
-        self.layers = classes[cell](input_size, hidden_size, **kwargs)
-        apply_init(self.layers, cell, init, chrono_t_max, forget_bias)
+        if opts.cell == "rnn":
+            kwargs["nonlinearity"] = opts.nonlinearity
+        self.layers = _layer_classes(opts.impl)[opts.cell](input_size, opts.hidden_size, **kwargs)
+        apply_init(self.layers, opts.cell, opts.init, opts.chrono_t_max, opts.forget_bias)
 
     @property
     def output_size(self) -> int:

@@ -8,12 +8,13 @@ the last), as torch.nn does. What one layer-direction computes is the caller's `
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def run_stack(
@@ -45,3 +46,43 @@ def run_stack(
         if dropout > 0 and training and layer < num_layers - 1:
             layer_in = F.dropout(layer_in, dropout, training=True)
     return layer_in, finals
+
+
+class StackedLayers(nn.Module):
+    """What the hand-written recurrent layers share with torch.nn's: the constructor's
+    arguments (``input_size, hidden_size, num_layers`` and the keywords ``bias``,
+    ``batch_first``, ``dropout``, ``bidirectional``), their checks, and ``stack``."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        bias: bool = True,
+        batch_first: bool = True,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= float(dropout) <= 1.0:
+            raise ValueError(f"dropout must be in [0, 1], got {dropout}")
+        if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
+            raise ValueError("input_size, hidden_size and num_layers must be positive")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                "dropout is applied between recurrent layers only, so it has no effect with "
+                f"num_layers=1 (got dropout={dropout})",
+                stacklevel=3,
+            )
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional = bidirectional
+        self.num_directions = 2 if bidirectional else 1
+
+    def stack(
+        self, x: Tensor, step: Callable[[Tensor, int], tuple[Tensor, Any]], time_dim: int
+    ) -> tuple[Tensor, list[Any]]:
+        """``run_stack`` over this module's layers and directions."""
+        return run_stack(x, step, self.num_layers, self.num_directions, time_dim=time_dim,
+                         dropout=self.dropout, training=self.training)  # fmt: skip

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,7 +29,7 @@ from rnnlab.data.chars.errors import CorpusError
 from rnnlab.data.chars.streams import check_length, partition_streams
 from rnnlab.data.chars.vocab import Vocab
 from rnnlab.data.download import DownloadError
-from rnnlab.data.options import check_chars
+from rnnlab.data.options import CharsOptions
 from rnnlab.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -61,35 +60,10 @@ class CharDataModule(TensorDataModule):
 
     batch_format = "tokens"
 
-    def __init__(
-        self,
-        corpus: str = "tinyshakespeare",
-        data_dir: str = "data",
-        path: str | None = None,
-        format: str = "auto",
-        download: bool = True,
-        verify: bool = True,
-        max_chars: int | None = None,
-        sampling: str = "sequential",
-        bptt: int = 128,
-        batch_size: int = 32,
-        eval_streams: int = 8,
-        windows_per_epoch: int | None = None,
-        test_text: str = "test",
-        prompt_chars: int = 32,
-        seed: int = 0,
-    ) -> None:
-        check_chars(corpus=corpus, data_dir=data_dir, path=path, format=format,
-                    download=download, verify=verify, max_chars=max_chars, sampling=sampling,
-                    bptt=bptt, batch_size=batch_size, eval_streams=eval_streams,
-                    windows_per_epoch=windows_per_epoch, test_text=test_text,
-                    prompt_chars=prompt_chars, seed=seed)  # fmt: skip
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_streams, seed=seed)
-        self.corpus, self.data_dir, self.path, self.format = corpus, Path(data_dir), path, format
-        self.download, self.verify, self.max_chars = download, verify, max_chars
-        self.sampling, self.bptt, self.eval_streams = sampling, bptt, eval_streams
-        self.windows_per_epoch, self.test_text = windows_per_epoch, test_text
-        self.prompt_chars = prompt_chars
+    Options = CharsOptions
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.splits: Splits | None = None
         self.vocab: Vocab | None = None
         self.ids: dict[str, Tensor] = {}
@@ -216,16 +190,12 @@ class CharDataModule(TensorDataModule):
         starts = len(ids) - bptt  # every start whose window and target fit
         return self.batches(starts, make_batch, train=True, num_samples=per_epoch, replacement=True)
 
-    def train_dataloader(self) -> IndexBatches:
-        if self.sampling == "random":
-            return self._random()
-        return self._sequential("train", self.batch_size, self.bptt)
-
-    def val_dataloader(self) -> IndexBatches:
-        return self._sequential("val", self.eval_streams, self.bptt)
-
-    def test_dataloader(self) -> IndexBatches:
-        return self._sequential("test", self.eval_streams, self.bptt)
+    def split_batches(self, split: str) -> IndexBatches:
+        if split == "train":
+            if self.sampling == "random":
+                return self._random()
+            return self._sequential("train", self.batch_size, self.bptt)
+        return self._sequential(split, self.eval_streams, self.bptt)
 
     def default_prompt(self) -> str:
         """The first ``prompt_chars`` characters of the val split that the vocabulary knows."""

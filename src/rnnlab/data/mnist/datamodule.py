@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,7 +24,7 @@ from rnnlab.data.batching import IndexBatches, TensorDataModule
 from rnnlab.data.download import DownloadError
 from rnnlab.data.mnist.files import load_mnist
 from rnnlab.data.mnist.idx import IdxError
-from rnnlab.data.options import check_mnist
+from rnnlab.data.options import MnistOptions
 from rnnlab.errors import ConfigError, DataError
 
 MEAN, STD = 0.1307, 0.3081  # of the 60k training pixels scaled to [0, 1]
@@ -87,30 +86,14 @@ class SequentialMNIST(TensorDataModule):
     batch_format = "labels"
     num_outputs = 10
 
-    def __init__(
-        self,
-        data_dir: str | Path = "data/mnist",
-        mode: str = "row",
-        protocol: str = "official",
-        val_size: int = 5000,
-        permutation_seed: int = 0,
-        download: bool = True,
-        verify: bool = True,
-        batch_size: int = 128,
-        eval_batch_size: int | None = 1024,
-        seed: int = 0,
-    ) -> None:
-        check_mnist(data_dir=data_dir, mode=mode, protocol=protocol, val_size=val_size,
-                    permutation_seed=permutation_seed, download=download, verify=verify,
-                    batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)  # fmt: skip
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
-        self.data_dir, self.mode, self.protocol = Path(data_dir), mode, protocol
-        self.val_size, self.permutation_seed = val_size, permutation_seed
-        self.download, self.verify = download, verify
-        self.input_size = SIDE if mode == "row" else 1
+    Options = MnistOptions
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.input_size = SIDE if self.mode == "row" else 1
         self.permutation: Tensor | None = None
-        if mode == "permuted":
-            g = torch.Generator().manual_seed(permutation_seed)
+        if self.mode == "permuted":
+            g = torch.Generator().manual_seed(self.permutation_seed)
             self.permutation = torch.randperm(SIDE * SIDE, generator=g)
         self.images: Tensor | None = None  # [N, 784] uint8 pixels, on the device
         self.labels: Tensor | None = None
@@ -172,7 +155,7 @@ class SequentialMNIST(TensorDataModule):
             "test": torch.arange(n_train, n_train + n_test),  # the official test set, after train
         }
 
-    def _batches(self, split: str) -> IndexBatches:
+    def split_batches(self, split: str) -> IndexBatches:
         rows_of = self.splits[split]
 
         def make_batch(idx: Tensor) -> tuple[Tensor, Tensor]:
@@ -187,15 +170,6 @@ class SequentialMNIST(TensorDataModule):
             return normalise(x), self.labels[rows]
 
         return self.batches(len(rows_of), make_batch, train=split == "train")
-
-    def train_dataloader(self) -> IndexBatches:
-        return self._batches("train")
-
-    def val_dataloader(self) -> IndexBatches:
-        return self._batches("val")
-
-    def test_dataloader(self) -> IndexBatches:
-        return self._batches("test")
 
     # The permutation travels in every checkpoint, so evaluation reads pixels in the
     # order the model was trained on even if the way it is drawn ever changes.

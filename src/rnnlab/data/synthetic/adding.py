@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rnnlab.data.options import check_adding
+from rnnlab.data.options import AddingOptions
 from rnnlab.data.synthetic.base import Batch, SyntheticDataModule
 from rnnlab.data.synthetic.counter_rng import CounterRNG
 
@@ -41,37 +41,7 @@ class AddingProblem(SyntheticDataModule):
     tolerance = 0.04  # a sequence counts as solved when |prediction - target| < this
     baseline_strategy = "always predict 1, the mean of the target"
 
-    def __init__(
-        self,
-        length: int = 100,
-        train_size: int = 20_000,
-        val_size: int = 2_000,
-        test_size: int = 2_000,
-        data_seed: int | None = None,
-        batch_size: int = 64,
-        eval_batch_size: int | None = 1_000,
-        seed: int = 0,
-    ) -> None:
-        check_adding(
-            length=length,
-            train_size=train_size,
-            val_size=val_size,
-            test_size=test_size,
-            data_seed=data_seed,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            seed=seed,
-        )
-        super().__init__(
-            train_size=train_size,
-            val_size=val_size,
-            test_size=test_size,
-            data_seed=data_seed,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            seed=seed,
-        )
-        self.length = length
+    Options = AddingOptions
 
     @property
     def sequence_length(self) -> int:

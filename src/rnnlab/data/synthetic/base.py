@@ -24,6 +24,7 @@ from typing import Any
 from torch import Tensor
 
 from rnnlab.data.batching import IndexBatches, TensorDataModule
+from rnnlab.data.options import SyntheticOptions
 from rnnlab.data.synthetic.counter_rng import CounterRNG
 
 SPLITS = ("train", "val", "test")
@@ -33,7 +34,8 @@ Batch = tuple[Tensor, Tensor, Tensor]
 class SyntheticDataModule(TensorDataModule):
     """Base of the generated sequence tasks; subclasses define ``generate`` and ``baseline``.
 
-    Args:
+    Args (keywords; ``rnnlab.data.options.SyntheticOptions``):
+        length: the sequence length the task is about (each task says what it counts).
         train_size, val_size, test_size: examples in each split.
         data_seed: seed of the examples; ``None`` uses ``seed``. Fixing it while ``seed``
             varies gives every run the same data and a different batch order.
@@ -46,20 +48,13 @@ class SyntheticDataModule(TensorDataModule):
     loss_on: str = ""  # "marked" or "all"
     baseline_strategy: str = ""  # what ``baseline()`` measures, in words
 
-    def __init__(
-        self,
-        train_size: int = 20_000,
-        val_size: int = 2_000,
-        test_size: int = 2_000,
-        data_seed: int | None = None,
-        batch_size: int = 64,
-        eval_batch_size: int | None = 1_000,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
-        sizes = {"train": train_size, "val": val_size, "test": test_size}
-        self.sizes = sizes
-        self.data_seed = seed if data_seed is None else data_seed
+    Options = SyntheticOptions
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.sizes = {"train": self.train_size, "val": self.val_size, "test": self.test_size}
+        if self.data_seed is None:
+            self.data_seed = self.seed
 
     # Subclasses ------------------------------------------------------------------------
 
@@ -101,14 +96,5 @@ class SyntheticDataModule(TensorDataModule):
         """``[B, T]`` booleans: the input steps holding what the scored outputs need."""
         raise NotImplementedError
 
-    def _batches(self, split: str) -> IndexBatches:
+    def split_batches(self, split: str) -> IndexBatches:
         return self.batches(self.sizes[split], self.make_batch(split), train=split == "train")
-
-    def train_dataloader(self) -> IndexBatches:
-        return self._batches("train")
-
-    def val_dataloader(self) -> IndexBatches:
-        return self._batches("val")
-
-    def test_dataloader(self) -> IndexBatches:
-        return self._batches("test")

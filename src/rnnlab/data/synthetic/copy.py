@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnlab.data.options import check_copy
+from rnnlab.data.options import CopyOptions
 from rnnlab.data.synthetic.base import Batch, SyntheticDataModule
 from rnnlab.data.synthetic.counter_rng import CounterRNG
 
@@ -49,37 +49,7 @@ class CopyMemory(SyntheticDataModule):
     loss_on = "all"
     baseline_strategy = "memoryless: blank for T + 10 steps, then uniform over the 8 symbols"
 
-    def __init__(
-        self,
-        length: int = 100,
-        train_size: int = 20_000,
-        val_size: int = 2_000,
-        test_size: int = 2_000,
-        data_seed: int | None = None,
-        batch_size: int = 64,
-        eval_batch_size: int | None = 1_000,
-        seed: int = 0,
-    ) -> None:
-        check_copy(
-            length=length,
-            train_size=train_size,
-            val_size=val_size,
-            test_size=test_size,
-            data_seed=data_seed,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            seed=seed,
-        )
-        super().__init__(
-            train_size=train_size,
-            val_size=val_size,
-            test_size=test_size,
-            data_seed=data_seed,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            seed=seed,
-        )
-        self.length = length
+    Options = CopyOptions
 
     @property
     def sequence_length(self) -> int:

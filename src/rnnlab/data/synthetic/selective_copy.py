@@ -24,12 +24,13 @@ this module that setting is ``length=4096, num_tokens=16, num_symbols=14``. The 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnlab.data.options import check_selective_copy
+from rnnlab.data.options import SelectiveCopyOptions
 from rnnlab.data.synthetic.base import Batch, SyntheticDataModule
 from rnnlab.data.synthetic.counter_rng import CounterRNG
 
@@ -52,44 +53,13 @@ class SelectiveCopy(SyntheticDataModule):
     loss_on = "marked"
     baseline_strategy = "guess uniformly among the data symbols at each query step"
 
-    def __init__(
-        self,
-        length: int = 100,
-        num_tokens: int = 8,
-        num_symbols: int = 8,
-        train_size: int = 20_000,
-        val_size: int = 2_000,
-        test_size: int = 2_000,
-        data_seed: int | None = None,
-        batch_size: int = 64,
-        eval_batch_size: int | None = 1_000,
-        seed: int = 0,
-    ) -> None:
-        check_selective_copy(
-            length=length,
-            num_tokens=num_tokens,
-            num_symbols=num_symbols,
-            train_size=train_size,
-            val_size=val_size,
-            test_size=test_size,
-            data_seed=data_seed,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            seed=seed,
-        )
-        super().__init__(
-            train_size=train_size,
-            val_size=val_size,
-            test_size=test_size,
-            data_seed=data_seed,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            seed=seed,
-        )
-        self.length, self.num_tokens, self.num_symbols = length, num_tokens, num_symbols
-        self.noise, self.query = num_symbols, num_symbols + 1
-        self.input_size = num_symbols + 2
-        self.num_outputs = num_symbols
+    Options = SelectiveCopyOptions
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.noise, self.query = self.num_symbols, self.num_symbols + 1
+        self.input_size = self.num_symbols + 2
+        self.num_outputs = self.num_symbols
 
     @property
     def sequence_length(self) -> int:

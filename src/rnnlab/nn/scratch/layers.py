@@ -10,18 +10,19 @@ stacked by ``rnnlab.nn.stacking``.
 from __future__ import annotations
 
 import math
-import warnings
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab.nn.scratch.functions import GRUScan, LSTMScan, RNNScan
-from rnnlab.nn.stacking import run_stack
+from rnnlab.nn.stacking import StackedLayers
 
 
-class _ScratchBase(nn.Module):
-    """Parameter bookkeeping, state handling and layer stacking shared by all cells."""
+class _ScratchBase(StackedLayers):
+    """Parameter bookkeeping and state handling shared by all cells (constructor arguments
+    as torch.nn's, plus ``device`` and ``dtype``)."""
 
     gate_multiplier = 1
     has_cell_state = False
@@ -31,33 +32,14 @@ class _ScratchBase(nn.Module):
         input_size: int,
         hidden_size: int,
         num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = True,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
+        *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        **options: Any,
     ) -> None:
-        super().__init__()
-        if not 0.0 <= float(dropout) <= 1.0:
-            raise ValueError(f"dropout must be in [0, 1], got {dropout}")
-        if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
-            raise ValueError("input_size, hidden_size and num_layers must be positive")
-        if dropout > 0 and num_layers == 1:
-            warnings.warn(
-                "dropout is applied between recurrent layers only, so it has no effect with "
-                f"num_layers=1 (got dropout={dropout})",
-                stacklevel=2,
-            )
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bias = bias
-        self.batch_first = batch_first
-        self.dropout = float(dropout)
-        self.bidirectional = bidirectional
+        super().__init__(input_size, hidden_size, num_layers, **options)
+        bias, num_dirs = self.bias, self.num_directions
         self.proj_size = 0
-        num_dirs = 2 if bidirectional else 1
         gate_size = self.gate_multiplier * hidden_size
         kw = {"device": device, "dtype": dtype}
         # Registration order is torch.nn's: it fixes both state_dict order and init RNG order.
@@ -136,8 +118,7 @@ class _ScratchBase(nn.Module):
             out, c_last = self._direction(seq, layer, d, h0[k], None if c0 is None else c0[k])
             return out, (out[-1], c_last)
 
-        layer_in, finals = run_stack(x, step, self.num_layers, num_dirs, time_dim=0,
-                                     dropout=self.dropout, training=self.training)  # fmt: skip
+        layer_in, finals = self.stack(x, step, time_dim=0)
         h_n = [h for h, _ in finals]
         c_n = [c for _, c in finals]
         output = layer_in
@@ -160,26 +141,11 @@ class _ScratchBase(nn.Module):
 class ScratchRNN(_ScratchBase):
     """Elman RNN: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act in {tanh, relu}."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        nonlinearity: str = "tanh",
-        bias: bool = True,
-        batch_first: bool = True,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
+    def __init__(self, *args: Any, nonlinearity: str = "tanh", **kwargs: Any) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}', use 'tanh' or 'relu'")
         self.nonlinearity = nonlinearity
-        super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            device, dtype,
-        )  # fmt: skip
+        super().__init__(*args, **kwargs)
 
     def _direction(self, x, layer, d, h0, c0):
         w_ih, w_hh, b_ih, b_hh = self._params(layer, d)
