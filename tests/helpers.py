@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import lightning.pytorch as pl
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
@@ -65,3 +67,30 @@ def run_cli(
 
 def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+# -- callbacks that stop a run where a test wants it (``+callbacks.x._target_=helpers.X``) --
+class Crash(RuntimeError):
+    """Raised by ``CrashAt``."""
+
+
+class CrashAt(pl.Callback):
+    """Fail after the optimizer step ``step``, before anything saves it (as a kill would)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            raise Crash(f"crash at step {self.step}")
+
+
+class SignalAt(pl.Callback):
+    """Send this process a signal after the optimizer step ``step`` (as a user or SLURM would)."""
+
+    def __init__(self, step: int, signum: str = "SIGTERM") -> None:
+        self.step, self.signum = step, getattr(signal, signum)
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)

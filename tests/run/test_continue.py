@@ -14,17 +14,15 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import sys
 
-import lightning.pytorch as pl
 import pytest
 import torch
 
 import rnnlab.run.build as build
 import rnnlab.run.job as job
 
-from helpers import FAST, REPO, make_config, read_metrics, run_cli
+from helpers import FAST, REPO, Crash, CrashAt, make_config, read_metrics, run_cli
 
 NOT_COMPARED = ("time/total_s", "time/process_s", "test/ckpt")
 BASE = ["trainer.deterministic=true", "callbacks.test_figures=null", "trainer.max_epochs=3",
@@ -42,21 +40,6 @@ ADDING = [
     "model.num_layers=2", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false",
     "callbacks.progress_bar=null", "callbacks.model_summary=null", *BASE,
 ]  # fmt: skip
-
-
-class Crash(RuntimeError):
-    pass
-
-
-class CrashAt(pl.Callback):
-    """Fail after the optimizer step ``step``, before anything saves it."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step == self.step:
-            raise Crash(f"crash at step {self.step}")
 
 
 def _train(out, overrides, crash=None, resume=False, monkeypatch=None):
@@ -153,17 +136,6 @@ def test_a_kill_during_a_save_leaves_the_previous_last_ckpt(tmp_path, monkeypatc
 
 
 # -- signals through the command line ------------------------------------------------------
-class SignalAt(pl.Callback):
-    """Send this process a signal after the optimizer step ``step`` (as a user or SLURM would)."""
-
-    def __init__(self, step: int, signum: str = "SIGTERM") -> None:
-        self.step, self.signum = step, getattr(signal, signum)
-
-    def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step == self.step:
-            os.kill(os.getpid(), self.signum)
-
-
 @pytest.mark.slow  # three processes each
 @pytest.mark.parametrize(("signum", "code"), [("SIGTERM", 143), ("SIGINT", 130)])
 def test_a_signal_saves_records_and_resumes(tmp_path, monkeypatch, signum, code):
@@ -178,7 +150,7 @@ def test_a_signal_saves_records_and_resumes(tmp_path, monkeypatch, signum, code)
     ]
     full = run_cli("train", args, tmp_path / "full")
     assert full.returncode == 0, full.stderr[-2000:]
-    stop = ["+callbacks.stop._target_=test_continue.SignalAt", "+callbacks.stop.step=14",
+    stop = ["+callbacks.stop._target_=helpers.SignalAt", "+callbacks.stop.step=14",
             f"+callbacks.stop.signum={signum}"]  # fmt: skip
     proc = run_cli("train", [*args, *stop], tmp_path)
     run = tmp_path / "run"

@@ -20,7 +20,7 @@ from rnnlab.errors import ConfigError
 from rnnlab.io.atomic import write_json
 from rnnlab.run.checkpoints import AtomicCheckpointIO, NonFiniteWeightsError, resolve_ckpt_path
 
-from helpers import FAST, REPO, make_config, read_metrics, run_cli
+from helpers import FAST, REPO, Crash, CrashAt, make_config, read_metrics, run_cli
 
 # 11 training batches per epoch with FAST; deterministic; no figures (faster).
 RESUMABLE = [*FAST, "trainer.deterministic=true", "callbacks.test_figures=null"]
@@ -33,21 +33,6 @@ COMPARED = (
     "test/rollout_mse",
     "epochs",
 )
-
-
-class Crash(RuntimeError):
-    pass
-
-
-class CrashAt(pl.Callback):
-    """Fail at a given optimizer step, as a killed process would (nothing saved then)."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step == self.step:
-            raise Crash(f"crash at step {self.step}")
 
 
 def with_callback(monkeypatch, callback: pl.Callback) -> None:
@@ -107,13 +92,12 @@ def test_mid_epoch_resume_matches_uninterrupted_run(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_dir_cli(tmp_path, monkeypatch):
     """A real SIGKILL mid-epoch; ``resume_dir=`` continues in the same run dir."""
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join([str(REPO / "src"), str(REPO / "tests" / "run")])
-    )
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO / "src"), str(REPO / "tests")]))
     args = [*RESUMABLE, "trainer.max_epochs=3", "callbacks.last_checkpoint.every_n_train_steps=3"]
     proc = run_cli("train", args, tmp_path / "full")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    killer = ["+callbacks.kill._target_=test_resume.KillAt", "+callbacks.kill.step=17"]
+    killer = ["+callbacks.kill._target_=helpers.SignalAt", "+callbacks.kill.step=17",
+              "+callbacks.kill.signum=SIGKILL"]  # fmt: skip
     proc = run_cli("train", [*args, *killer], tmp_path)
     assert proc.returncode == -signal.SIGKILL
     run = tmp_path / "run"
@@ -124,15 +108,6 @@ def test_sigkill_mid_epoch_then_resume_dir_cli(tmp_path, monkeypatch):
     full, resumed = read_metrics(tmp_path / "full" / "run"), read_metrics(run)
     for key in COMPARED:
         assert resumed[key] == full[key], key
-
-
-class KillAt(pl.Callback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def test_ckpt_path_last_resolution(tmp_path):

@@ -58,6 +58,8 @@ class BaseTask(pl.LightningModule):
 
     # How the batches this task reads are laid out; a datamodule states the same.
     batch_format: ClassVar[str] = ""
+    # Metrics a task logs besides the per-stage ones, with which way is better.
+    extra_metrics: ClassVar[dict[str, str]] = {}
 
     def __init__(
         self,
@@ -121,11 +123,7 @@ class BaseTask(pl.LightningModule):
         names = [f"{s}/loss" for s in STAGES]
         for s in STAGES:
             names += list(self.metrics[f"{s}_"].keys())
-        return names + ["train/lr", *self.extra_metrics()]
-
-    def extra_metrics(self) -> list[str]:
-        """Metrics a subclass logs besides the per-stage ones (``val/acc_best``, ...)."""
-        return []
+        return names + ["train/lr", *self.extra_metrics]
 
     def metric_directions(self) -> dict[str, str]:
         """``higher`` or ``lower`` is better, per metric, from the metrics themselves."""
@@ -134,7 +132,7 @@ class BaseTask(pl.LightningModule):
             for name, metric in self.metrics[f"{s}_"].items():
                 if metric.higher_is_better is not None:
                     directions[name] = "higher" if metric.higher_is_better else "lower"
-        return directions
+        return {**directions, **self.extra_metrics}
 
     def test_figures(self) -> dict[str, Any]:
         """Matplotlib figures of the test set, by name; none by default."""

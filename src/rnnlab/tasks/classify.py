@@ -19,6 +19,7 @@ class ClassificationTask(BaseTask):
     are both directions' final states (``RecurrentStack.final_features``).
     """
 
+    extra_metrics = {"val/acc_best": "higher"}
     batch_format = "labels"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -34,12 +35,6 @@ class ClassificationTask(BaseTask):
     def stage_metrics(self) -> dict[str, Metric]:
         # micro average: the fraction of examples classified correctly, as papers report.
         return {"acc": MulticlassAccuracy(num_classes=self.hparams.num_outputs, average="micro")}
-
-    def extra_metrics(self) -> list[str]:
-        return ["val/acc_best"]
-
-    def metric_directions(self) -> dict[str, str]:
-        return {**super().metric_directions(), "val/acc_best": "higher"}
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.rnn.encode(x))

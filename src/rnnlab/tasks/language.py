@@ -63,6 +63,7 @@ class LanguageModelTask(BaseTask):
         default_prompt: what text samples continue when no prompt is given.
     """
 
+    extra_metrics = {"val/bpc_best": "lower"}
     batch_format = "tokens"
 
     def __init__(
@@ -94,12 +95,6 @@ class LanguageModelTask(BaseTask):
 
     def stage_metrics(self) -> dict[str, Metric]:
         return {"bpc": CharNLL("bits"), "ppl": CharNLL("ppl")}
-
-    def extra_metrics(self) -> list[str]:
-        return ["val/bpc_best"]
-
-    def metric_directions(self) -> dict[str, str]:
-        return {**super().metric_directions(), "val/bpc_best": "lower"}
 
     def encoder_size(self, input_size: int) -> int:
         return self._embedding_dim if self._encoding == "embedding" else input_size

@@ -20,6 +20,7 @@ class RegressionTask(BaseTask):
     window (dropping its oldest step) and predicts again, ``H`` times.
     """
 
+    extra_metrics = {"test/rollout_mse": "lower"}
     batch_format = "forecast"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -32,12 +33,6 @@ class RegressionTask(BaseTask):
 
     def stage_metrics(self) -> dict[str, Metric]:
         return {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}
-
-    def extra_metrics(self) -> list[str]:
-        return ["test/rollout_mse"]
-
-    def metric_directions(self) -> dict[str, str]:
-        return {**super().metric_directions(), "test/rollout_mse": "lower"}
 
     def forward(self, window: Tensor) -> Tensor:
         return self.head(self.rnn.encode(window))
