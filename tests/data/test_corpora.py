@@ -11,7 +11,7 @@ from rnnlab.data.chars.errors import CorpusError
 from rnnlab.data.chars.ptb import PTB_FILES, ptb_chars_to_text
 from rnnlab.data.chars.streams import check_length, partition_streams
 from rnnlab.data.chars.vocab import Vocab
-from rnnlab.data.download import ChecksumError, DownloadError
+from rnnlab.data.remote import ChecksumError, DownloadError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHAKESPEARE = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab.data.download import (
+from rnnlab.data.download import ensure_files
+from rnnlab.data.remote import (
     ChecksumError,
     DownloadError,
     RemoteFile,
     check_digests,
-    ensure_files,
     file_digest,
     uncompressed_md5,
     verify,

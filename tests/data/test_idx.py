@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab.data.download import ChecksumError, DownloadError, RemoteFile
 from rnnlab.data.mnist import files, idx
 from rnnlab.data.mnist.files import MNIST_FILES, load_mnist
 from rnnlab.data.mnist.idx import IdxError, read_idx
+from rnnlab.data.remote import ChecksumError, DownloadError, RemoteFile
 
 REAL_MNIST = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist"
 

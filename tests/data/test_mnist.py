@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab.data.download import file_digest
 from rnnlab.data.mnist import SequentialMNIST, normalise
 from rnnlab.data.mnist.files import MNIST_FILES, load_mnist
 from rnnlab.data.options import MNIST_MODES as MODES
+from rnnlab.data.remote import file_digest
 from rnnlab.errors import ConfigError, DataError
 from rnnlab.results.references import matching
 from rnnlab.run.build import build_datamodule

@@ -20,39 +20,11 @@ from omegaconf import DictConfig, OmegaConf
 from rnnlab.errors import ConfigError
 from rnnlab.io.atomic import atomic_write_text, remove_stale_temporaries, write_json
 from rnnlab.io.runs import flatten
+from rnnlab.run.metrics import floats, process_seconds, summarize
 from rnnlab.run.options import check_run
 from rnnlab.run.threads import apply_threads
 
 log = logging.getLogger(__name__)
-
-
-def _floats(metrics: dict[str, Any]) -> dict[str, float]:
-    import torch
-
-    return {
-        k: float(v)
-        for k, v in metrics.items()
-        if (torch.is_tensor(v) or isinstance(v, (int, float))) and not k.endswith("_step")
-    }
-
-
-def process_seconds() -> float:
-    """Wall seconds since this process started (what a user waits for a run)."""
-    try:
-        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
-        boot = float(Path("/proc/uptime").read_text().split()[0])
-        return boot - ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-
-
-def summarize(metrics: dict[str, Any], output_dir: Path) -> None:
-    """The final metrics and where they are, at the end of a command's output."""
-    shown = {k: v for k, v in sorted(metrics.items()) if isinstance(v, (int, float))
-             and k.split("/")[0] in ("test", "test_last", "val", "train", "baseline", "model")}  # fmt: skip
-    width = max((len(k) for k in shown), default=0)
-    lines = [f"  {k:<{width}}  {v:.6g}" for k, v in shown.items()]
-    log.info("results (%s):\n%s\nrun dir: %s", metrics.get("status"), "\n".join(lines), output_dir)
 
 
 def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
@@ -106,7 +78,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
             try:
                 if cfg.get("train", True):
                     trainer.fit(task, datamodule=dm, ckpt_path=ckpt_path)
-                    metrics.update(_floats(trainer.callback_metrics))
+                    metrics.update(floats(trainer.callback_metrics))
                     best = _model_checkpoint(trainer)
                     if best is not None and best.best_model_score is not None:
                         metrics[f"{best.monitor}_best"] = float(best.best_model_score)
@@ -118,7 +90,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
                     # (tested first, so the figures show the best checkpoint)
                     last = str(output_dir / checkpoints.LAST)
                     (results,) = trainer.test(task, datamodule=dm, ckpt_path=last, verbose=False)
-                    for key, value in _floats(results).items():
+                    for key, value in floats(results).items():
                         metrics[key.replace("test/", "test_last/", 1)] = value
                         directions[key.replace("test/", "test_last/", 1)] = directions.get(key)
                 if cfg.get("test", True):
@@ -126,7 +98,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
                     (results,) = trainer.test(
                         task, datamodule=dm, ckpt_path=test_ckpt, verbose=False
                     )
-                    metrics.update(_floats(results))
+                    metrics.update(floats(results))
                     metrics["test/ckpt"] = test_ckpt or "last weights"
             except interrupt.RunInterrupted as err:
                 metrics.update(status="interrupted", step=err.step, error=str(err))
@@ -140,7 +112,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         metrics["status"] = "completed"
         if trainer.is_global_zero:
             write_json(output_dir / "metrics.json", metrics)
-            loggers.log_final(trainer.loggers, params, _floats(metrics), metrics["better"])
+            loggers.log_final(trainer.loggers, params, floats(metrics), metrics["better"])
             summarize(metrics, output_dir)
         failed = False
         return metrics
@@ -235,7 +207,7 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     rundir.commit(output_dir)
     trainer = build.build_trainer(cfg, [], [])
     (results,) = trainer.test(task, datamodule=dm, verbose=False)
-    metrics = {**_floats(results), **dm.stats(), "test/ckpt": str(cfg.ckpt_path)}
+    metrics = {**floats(results), **dm.stats(), "test/ckpt": str(cfg.ckpt_path)}
     metrics.update(better=task.metric_directions(), status="completed")
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", metrics)

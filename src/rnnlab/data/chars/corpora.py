@@ -21,8 +21,9 @@ from rnnlab.data.chars.ptb import (
     ptb_chars_to_text,
     ptb_urls,
 )
-from rnnlab.data.download import RemoteFile, ensure_files
+from rnnlab.data.download import ensure_files
 from rnnlab.data.options import CORPORA, TEXT_FORMATS
+from rnnlab.data.remote import RemoteFile
 
 log = logging.getLogger(__name__)
 

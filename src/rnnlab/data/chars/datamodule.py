@@ -28,8 +28,8 @@ from rnnlab.data.chars.corpora import Splits, load_corpus
 from rnnlab.data.chars.errors import CorpusError
 from rnnlab.data.chars.streams import check_length, partition_streams
 from rnnlab.data.chars.vocab import Vocab
-from rnnlab.data.download import DownloadError
 from rnnlab.data.options import CharsOptions
+from rnnlab.data.remote import DownloadError
 from rnnlab.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)

@@ -21,10 +21,10 @@ import torch
 from torch import Tensor
 
 from rnnlab.data.batching import IndexBatches, TensorDataModule
-from rnnlab.data.download import DownloadError
 from rnnlab.data.mnist.files import load_mnist
 from rnnlab.data.mnist.idx import IdxError
 from rnnlab.data.options import MnistOptions
+from rnnlab.data.remote import DownloadError
 from rnnlab.errors import ConfigError, DataError
 
 MEAN, STD = 0.1307, 0.3081  # of the 60k training pixels scaled to [0, 1]

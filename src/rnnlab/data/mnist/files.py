@@ -12,8 +12,9 @@ from pathlib import Path
 
 import torch
 
-from rnnlab.data.download import DownloadError, RemoteFile, ensure_files
+from rnnlab.data.download import ensure_files
 from rnnlab.data.mnist.idx import IdxError, read_idx
+from rnnlab.data.remote import DownloadError, RemoteFile
 
 # Mirrors in the order tried; the original site is often down, so it comes last.
 MNIST_MIRRORS = (

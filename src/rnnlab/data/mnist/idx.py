@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnlab.data.download import GZIP_MAGIC, RemoteFile, check_digests
+from rnnlab.data.remote import GZIP_MAGIC, RemoteFile, check_digests
 
 # IDX dtype code -> big-endian numpy dtype as stored in the file.
 _IDX_DTYPES: dict[int, str] = {

@@ -1,0 +1,46 @@
+"""What ``metrics.json`` holds, and the summary a command prints at its end.
+
+``metrics.json`` is flat (``{"test/mse": 0.0008, ...}``): every number the run produced
+(values logged per step are left out), ``status``, the threads, the times, and ``better``
+(which way each metric is better, as the task's metrics declare it). It is written last
+and atomically (``rnnlab.io.atomic``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("rnnlab.run.job")
+
+
+def floats(metrics: dict[str, Any]) -> dict[str, float]:
+    """The numbers of ``metrics`` (tensors included), without per-step values."""
+    import torch
+
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if (torch.is_tensor(v) or isinstance(v, (int, float))) and not k.endswith("_step")
+    }
+
+
+def process_seconds() -> float:
+    """Wall seconds since this process started (what a user waits for a run)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = float(Path("/proc/uptime").read_text().split()[0])
+        return boot - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def summarize(metrics: dict[str, Any], output_dir: Path) -> None:
+    """The final metrics and where they are, at the end of a command's output."""
+    shown = {k: v for k, v in sorted(metrics.items()) if isinstance(v, (int, float))
+             and k.split("/")[0] in ("test", "test_last", "val", "train", "baseline", "model")}  # fmt: skip
+    width = max((len(k) for k in shown), default=0)
+    lines = [f"  {k:<{width}}  {v:.6g}" for k, v in shown.items()]
+    log.info("results (%s):\n%s\nrun dir: %s", metrics.get("status"), "\n".join(lines), output_dir)
