@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -66,6 +67,8 @@ class Result:
 def invoke(command: str, args: list[str], monkeypatch, capfd) -> Result:
     """``rnnlab-<command> ARGS`` in this process: exit code, stdout, stderr."""
     capfd.readouterr()
+    root = logging.getLogger()
+    handlers = root.handlers[:]
     with monkeypatch.context() as m:
         m.setattr(sys, "argv", [f"rnnlab-{command}", *args])
         m.delenv("HYDRA_FULL_ERROR", raising=False)  # the commands' own one-line errors
@@ -74,6 +77,10 @@ def invoke(command: str, args: list[str], monkeypatch, capfd) -> Result:
             code = 0
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1
+        finally:
+            # A process ends after one command; here the job's log handlers (files in run
+            # dirs a later test may have removed) must not outlive it.
+            root.handlers[:] = handlers
     out, err = capfd.readouterr()
     return Result(code, out, err)
 
@@ -292,7 +299,8 @@ CASES: dict[str, Case] = {
     "resume with another learning rate": train(["resume_dir={sine}", "optimizer.lr=0.5"], ["optimizer.lr='0.5'", "unchanged when resuming"]),
     "resume with 0 epochs": train(["resume_dir={sine}", "trainer.max_epochs=0"], ["trainer.max_epochs=0", "positive integer"]),
     "resume from a damaged last.ckpt": train(["resume_dir={damaged}"], ["ckpt_path='{damaged}/checkpoints/last.ckpt'", "a readable checkpoint"]),
-    "fresh run into a finished run dir, refused late": train(["hydra.run.dir={sine}", "task=classification"], ["task='ClassificationTask'"]),
+    "fresh run into a finished run dir": train(["hydra.run.dir={sine}"], ["hydra.run.dir='{sine}'", "resume_dir={sine}"]),
+    "fresh run into an existing folder, refused late": train(["hydra.run.dir={files}", "task=classification"], ["task='ClassificationTask'"]),
     "checkpoint of another model": train(["ckpt_path={best}", "model=gru"], ["model.cell='lstm' in the checkpoint, 'gru' here"]),
     # rnnlab-eval
     "eval without arguments": evaluate([], ["ckpt_path='???'", "rnnlab-eval ckpt_path="]),

@@ -201,3 +201,32 @@ def test_a_refused_resume_changes_nothing(tmp_path):
     assert proc.returncode == 2 and "last.ckpt" in proc.stderr and "Traceback" not in proc.stderr
     after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.rglob("*") if p.is_file()}
     assert after == before
+
+
+@pytest.mark.slow  # three processes
+def test_a_requeued_slurm_job_continues_from_its_last_ckpt(tmp_path, monkeypatch):
+    """SLURM runs a requeued job's command again in the same dir with SLURM_RESTART_COUNT
+    set; the job continues from last.ckpt instead of starting over (the requeue itself
+    needs a cluster: here the second command stands in for it)."""
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(str(REPO / p) for p in ("src", "tests", "tests/run"))
+    )
+    args = [*FAST, "trainer.deterministic=true", "callbacks.test_figures=null",
+            "trainer.max_epochs=2"]  # fmt: skip
+    full = run_cli("train", args, tmp_path / "full")
+    assert full.returncode == 0, full.stderr[-2000:]
+    stop = ["+callbacks.stop._target_=helpers.SignalAt", "+callbacks.stop.step=14"]
+    assert run_cli("train", [*args, *stop], tmp_path).returncode == 143
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    proc = run_cli("train", args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = tmp_path / "run"
+    assert (
+        f"Restoring states from the checkpoint path at {run / 'checkpoints' / 'last.ckpt'}"
+        in (run / "train.log").read_text()
+    )
+    a, b = read_metrics(tmp_path / "full" / "run"), read_metrics(run)
+    assert b["status"] == "completed"
+    assert {k: v for k, v in a.items() if k not in NOT_COMPARED} == {
+        k: v for k, v in b.items() if k not in NOT_COMPARED
+    }

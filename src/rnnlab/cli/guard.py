@@ -114,7 +114,8 @@ class Guard:
 
 def lock_run_dir(cfg: DictConfig, overrides: list[str], config_name: str = "train") -> Guard:
     """Create (if new) and lock the run dir (resume_dir, hydra.run.dir); remember what a
-    refusal must undo in it."""
+    refusal must undo in it. A new training run into a dir that holds a run is refused
+    (it would mix two runs' files), except when SLURM runs a requeued job again."""
     named = cfg.get("resume_dir") or next(
         (unquote(o.split("=", 1)[1]) for o in overrides if override_key(o) == "hydra.run.dir"),
         None,
@@ -136,4 +137,24 @@ def lock_run_dir(cfg: DictConfig, overrides: list[str], config_name: str = "trai
     except ConfigError:
         guard.lock = None
         raise
+    fresh = config_name == "train" and key == "hydra.run.dir"
+    if fresh and holds_a_run(run_dir) and not slurm_requeued():
+        guard.release()
+        raise ConfigError(
+            "hydra.run.dir",
+            str(run_dir),
+            f"a folder without a run: it holds one; continue it with resume_dir={run_dir}, "
+            "or choose another dir",
+        )
     return guard
+
+
+def holds_a_run(run_dir: Path) -> bool:
+    """Whether a training run has written results into ``run_dir``."""
+    return (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists()
+
+
+def slurm_requeued() -> bool:
+    """Whether this is a SLURM job run again after preemption or a time limit (SLURM sets
+    ``SLURM_RESTART_COUNT`` on a requeued job): it continues the run in its dir."""
+    return bool(os.environ.get("SLURM_RESTART_COUNT", "0").strip().strip("0"))

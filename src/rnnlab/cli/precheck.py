@@ -11,7 +11,6 @@ configs would give the run another model. The run dir of a single run is fixed h
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -25,7 +24,7 @@ from rnnlab.cli.compose import (
     plain_item,
     unknown_key,
 )
-from rnnlab.cli.guard import Guard, lock_run_dir
+from rnnlab.cli.guard import Guard, lock_run_dir, slurm_requeued
 from rnnlab.errors import ConfigError, config_group
 from rnnlab.run.rundir import differences, override_key, resume_overrides
 
@@ -144,7 +143,7 @@ def _resume(value: str, overrides: list[str], flags: list[str]) -> list[str]:
 
 def continue_requeued(cfg: DictConfig, output_dir: Path) -> None:
     """A SLURM job requeued after preemption runs again in its dir: continue from last.ckpt."""
-    if not os.environ.get("SLURM_RESTART_COUNT", "0").strip("0"):
+    if not slurm_requeued():
         return
     if (output_dir / "checkpoints" / "last.ckpt").is_file() and not cfg.get("resume_dir"):
         from omegaconf import open_dict
