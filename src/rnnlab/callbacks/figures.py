@@ -7,11 +7,13 @@ from typing import Any
 
 import lightning.pytorch as pl
 
+from rnnlab.io.atomic import write_png
+
 
 def log_figure(trainer: pl.Trainer, key: str, fig: Any, path: Path) -> None:
     """Write ``fig`` as PNG to ``path`` and log it to W&B/TensorBoard where they are on."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    write_png(path, fig)
     for logger in trainer.loggers:
         if hasattr(logger, "log_image"):  # W&B
             logger.log_image(key=key, images=[str(path)], step=trainer.global_step)

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from rnnlab.callbacks.figures import log_figure
 from rnnlab.errors import ConfigError
-from rnnlab.io.atomic import write_json
+from rnnlab.io.atomic import write_json, write_png
 
 
 def hidden_state_gradients(task: Any, batch: Sequence[Tensor]) -> Tensor:
@@ -153,7 +153,7 @@ def compare(run_dirs: Sequence[str], output: str, label: str = "epoch 0") -> dic
         norms = data["norms"][label]
         name = f"{data['cell']} ({Path(run).name})"
         curves[name], ratios[name] = norms, norms[0] / norms[-1]
-    plot_norms(curves).savefig(output, dpi=120, bbox_inches="tight")
+    write_png(output, plot_norms(curves))
     return ratios
 
 

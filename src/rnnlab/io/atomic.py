@@ -136,3 +136,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_png(path: str | os.PathLike, fig: Any) -> Path:
+    """Save a matplotlib figure as PNG (120 dpi, tight bounding box), atomically."""
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120, bbox_inches="tight"))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from rnnlab.io.atomic import write_png
 from rnnlab.results.table import Group
 
 CSV_PATH = os.path.join("csv", "metrics.csv")
@@ -112,5 +113,5 @@ def plot_learning_curves(
         raise ValueError(f"no run has a {metric!r} column with a {x!r} value in {CSV_PATH}")
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", dpi=120, bbox_inches="tight")
+    write_png(out, fig)
     return out, empty
