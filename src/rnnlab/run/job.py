@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from rnnlab.errors import ConfigError
 from rnnlab.io.atomic import atomic_write_text, remove_stale_temporaries, write_json
 from rnnlab.io.runs import flatten
+from rnnlab.run.allocator import keep_freed_memory
 from rnnlab.run.metrics import floats, process_seconds, summarize
 from rnnlab.run.options import check_run
 from rnnlab.run.threads import apply_threads
@@ -32,6 +33,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     os.environ.setdefault("MPLBACKEND", "Agg")
     check_run(OmegaConf.to_container(cfg, resolve=True))
     threads = apply_threads(cfg.trainer.get("threads", "auto"), cfg)
+    keep_freed_memory()
     import lightning.pytorch as pl
 
     from rnnlab.compat.lightning import quiet
