@@ -25,6 +25,7 @@ def chars_per_second(
     encoding: str = "embedding",
     impl: str = "torch",
     seed: int = 0,
+    keep_freed_memory: bool = True,
 ) -> dict[str, Any]:
     """Time ``steps`` training steps of ``LanguageModelTask``'s model on random ids.
 
@@ -32,10 +33,14 @@ def chars_per_second(
     from the carried (detached) state, cross-entropy, backward, gradient clipping and an
     Adam step. ``warmup`` untimed steps come first (allocator, cuDNN plans). The default
     (65 characters as in tiny-shakespeare, 2x512 LSTM, 32 streams x 64 steps, 1 + 3 steps) is
-    meant to take well under 20 s on an idle CPU.
+    meant to take well under 20 s on an idle CPU. ``keep_freed_memory``: the allocator
+    setting ``rnnlab-train`` uses (``rnnlab.run.allocator``).
     """
     from rnnlab.nn.recurrent import detach_state
+    from rnnlab.run.allocator import keep_freed_memory as keep
     from rnnlab.tasks.language import LanguageModelTask
+
+    kept = keep() if keep_freed_memory else False
 
     torch.manual_seed(seed)
     dev = torch.device(device)
@@ -62,14 +67,17 @@ def chars_per_second(
     for _ in range(warmup):
         step()
     sync(dev)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for _ in range(steps):
         step()
     sync(dev)
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started  # user + system, every thread
     return {
         "chars_per_second": batch * bptt * steps / seconds,
         "step_ms": 1000 * seconds / steps,
+        "cpu_ms_per_step": 1000 * cpu_seconds / steps,
+        "freed_memory_kept": kept,
         "params": task.num_parameters,
         "cell": cell, "hidden": hidden, "layers": layers, "batch": batch, "bptt": bptt,
         "device": str(dev), "threads": torch.get_num_threads(), "torch": torch.__version__,
