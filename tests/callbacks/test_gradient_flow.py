@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from rnnlab.callbacks.gradient_flow import hidden_state_gradients
@@ -68,3 +69,36 @@ def test_classification_task_gives_gradient_flow():
     batch = [torch.randn(5, 9, 3), torch.randint(0, 4, (5,))]
     norms = hidden_state_gradients(task, batch)
     assert norms.shape == (5, 9) and torch.all(norms > 0)
+
+
+def _recorded(root, name, cell, norms, cue=None):
+    run = root / name
+    run.mkdir()
+    record = {"cell": cell, "norms": norms, **({"cue_norm": cue} if cue else {})}
+    (run / "gradient_flow.json").write_text(json.dumps(record))
+    return str(run)
+
+
+def test_flow_table_measures_how_much_gradient_reaches_back(tmp_path):
+    from rnnlab.callbacks.gradient_flow import flow_rows, format_rows
+
+    halving = [0.5 ** (60 - t) for t in range(60)]  # each step back keeps half
+    short = [0.25, 0.5, 1.0]
+    a = _recorded(tmp_path, "a", "rnn", {"epoch 0": halving}, cue={"epoch 0": 0.125})
+    b = _recorded(tmp_path, "b", "lstm", {"epoch 0": short, "epoch 5": short})
+    rows = flow_rows([a, b])
+    assert [(r["cell"], r["recording"]) for r in rows] == [
+        ("rnn", "epoch 0"), ("lstm", "epoch 0"), ("lstm", "epoch 5")
+    ]  # fmt: skip
+    first = rows[0]
+    assert first["norm_T"] == 0.5
+    assert first["T-10"] == pytest.approx(2.0**-10) and first["T-50"] == pytest.approx(2.0**-50)
+    assert first["per_step"] == pytest.approx(0.5)
+    assert first["first/T"] == pytest.approx(2.0**-59) and first["cue/T"] == 0.25
+    # a window shorter than every span has no value there
+    assert rows[1]["T-10"] is None and rows[1]["per_step"] is None
+    assert [r["recording"] for r in flow_rows([b], ["epoch 5"])] == ["epoch 5"]
+    table = format_rows(rows).splitlines()
+    assert table[0].startswith("| run | cell | recording | ‖∂L/∂h_T‖ | T-10 / T")
+    assert table[2].startswith("| a | rnn | epoch 0 | 0.5 | 0.000977 | 8.88e-16 | 0.5 |")
+    assert "| — |" in table[3]

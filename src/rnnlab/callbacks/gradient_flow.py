@@ -8,7 +8,8 @@ gated cells keep them up. On the long-memory tasks the datamodule also says whic
 hold what the answer needs (``cue_steps``), and the record keeps the mean norm there:
 how much gradient reaches the marked steps.
 
-``python -m rnnlab.callbacks.gradient_flow RUN_DIR... --output cmp.png`` overlays runs.
+``python -m rnnlab.callbacks.gradient_flow RUN_DIR... --output cmp.png`` prints the runs'
+recordings as a table (``flow_rows``) and overlays them in one figure.
 """
 
 from __future__ import annotations
@@ -140,33 +141,89 @@ def plot_norms(curves: dict[str, Sequence[float]]) -> Any:
     return fig
 
 
-def compare(run_dirs: Sequence[str], output: str, label: str = "epoch 0") -> dict[str, float]:
-    """One figure of several runs' recorded norms; returns ``‖∂L/∂h_1‖ / ‖∂L/∂h_T‖`` per run."""
-    curves, ratios = {}, {}
+def _load(run: str) -> dict[str, Any]:
+    path = Path(run) / "gradient_flow.json"
+    if not path.is_file():
+        raise SystemExit(f"error: {path} does not exist (run with callbacks=gradient_flow)")
+    return json.loads(path.read_text())
+
+
+def flow_rows(
+    run_dirs: Sequence[str], labels: Sequence[str] | None = None, back: Sequence[int] = (10, 50)
+) -> list[dict[str, Any]]:
+    """One row per run and recording: ``‖∂L/∂h_T‖``, the share of it left ``k`` steps back
+    (``‖∂L/∂h_{T-k}‖ / ‖∂L/∂h_T‖`` for each ``k`` in ``back``), the mean per-step factor
+    over the longest of those spans, ``‖∂L/∂h_1‖ / ‖∂L/∂h_T‖``, and, on the long-memory
+    tasks, the mean norm at the steps the answer needs. ``labels``: the recordings to
+    use (``epoch 0`` is before training); all of each run's when None."""
+    rows = []
     for run in run_dirs:
-        path = Path(run) / "gradient_flow.json"
-        if not path.is_file():
-            raise SystemExit(f"error: {path} does not exist (run with callbacks=gradient_flow)")
-        data = json.loads(path.read_text())
-        if label not in data["norms"]:
-            raise SystemExit(f"error: {path} has no {label!r}; it has {', '.join(data['norms'])}")
-        norms = data["norms"][label]
-        name = f"{data['cell']} ({Path(run).name})"
-        curves[name], ratios[name] = norms, norms[0] / norms[-1]
+        data = _load(run)
+        wanted = list(labels) if labels else list(data["norms"])
+        for label in wanted:
+            if label not in data["norms"]:
+                path = Path(run) / "gradient_flow.json"
+                raise SystemExit(
+                    f"error: {path} has no {label!r}; it has {', '.join(data['norms'])}"
+                )
+            norms = data["norms"][label]
+            last = norms[-1]
+            row: dict[str, Any] = {"run": Path(run).name, "cell": data["cell"], "recording": label,
+                                   "norm_T": last}  # fmt: skip
+            spans = [k for k in back if k < len(norms)]
+            for k in back:
+                row[f"T-{k}"] = norms[-1 - k] / last if k in spans else None
+            longest = max(spans, default=None)
+            row["per_step"] = (norms[-1 - longest] / last) ** (1 / longest) if longest else None
+            row["first/T"] = norms[0] / last
+            if label in data.get("cue_norm", {}):
+                row["cue/T"] = data["cue_norm"][label] / last
+            rows.append(row)
+    return rows
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    """The rows as a markdown table (columns: every key any row has)."""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    titles = {"norm_T": "‖∂L/∂h_T‖", "per_step": "per-step factor", "first/T": "‖∂L/∂h_1‖ / T",
+              "cue/T": "at the cues / T"}  # fmt: skip
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "—"
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    head = [titles.get(c, c if not c.startswith("T-") else f"{c} / T") for c in columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def compare(run_dirs: Sequence[str], output: str, labels: Sequence[str] | None = None) -> str:
+    """Overlay the runs' recorded norms in one figure; return the table of ``flow_rows``."""
+    rows = flow_rows(run_dirs, labels)
+    curves = {}
+    for run in run_dirs:
+        data = _load(run)
+        for label, norms in data["norms"].items():
+            if not labels or label in labels:
+                curves[f"{data['cell']} ({Path(run).name}), {label}"] = norms
     write_png(output, plot_norms(curves))
-    return ratios
+    return format_rows(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(description="Compare gradient flow of several runs.")
+    parser = argparse.ArgumentParser(
+        description="Tabulate and overlay the gradient flow recorded by several runs."
+    )
     parser.add_argument("runs", nargs="+", help="run directories with gradient_flow.json")
     parser.add_argument("--output", default="gradient_flow_comparison.png")
-    parser.add_argument("--label", default="epoch 0", help="which recording, e.g. 'epoch 5'")
+    parser.add_argument("--label", action="append", dest="labels",
+                        help="a recording to use, e.g. 'epoch 5' (repeatable; default: all)")  # fmt: skip
     args = parser.parse_args(argv)
-    for name, ratio in compare(args.runs, args.output, args.label).items():
-        print(f"{name}: |dL/dh_1| / |dL/dh_T| = {ratio:.3g}")
+    print(compare(args.runs, args.output, args.labels))
     print(f"figure: {args.output}")
 
 
