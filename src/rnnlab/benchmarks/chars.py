@@ -26,6 +26,7 @@ def chars_per_second(
     impl: str = "torch",
     seed: int = 0,
     keep_freed_memory: bool = True,
+    bf16: bool = False,
 ) -> dict[str, Any]:
     """Time ``steps`` training steps of ``LanguageModelTask``'s model on random ids.
 
@@ -34,7 +35,8 @@ def chars_per_second(
     Adam step. ``warmup`` untimed steps come first (allocator, cuDNN plans). The default
     (65 characters as in tiny-shakespeare, 2x512 LSTM, 32 streams x 64 steps, 1 + 3 steps) is
     meant to take well under 20 s on an idle CPU. ``keep_freed_memory``: the allocator
-    setting ``rnnlab-train`` uses (``rnnlab.run.allocator``).
+    setting ``rnnlab-train`` uses (``rnnlab.run.allocator``). ``bf16``: the forward pass
+    and the loss under bfloat16 autocast, as ``trainer.precision=bf16-mixed`` runs them.
     """
     from rnnlab.nn.recurrent import detach_state
     from rnnlab.run.allocator import keep_freed_memory as keep
@@ -54,22 +56,24 @@ def chars_per_second(
     x, y = ids[:, :-1], ids[:, 1:]
     state = None
 
-    def step() -> None:
+    def step() -> Any:
         nonlocal state
-        logits, state = task(x, state)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            logits, state = task(x, state)
+            loss = F.cross_entropy(logits.reshape(-1, vocab_size), y.reshape(-1))
         state = detach_state(state)
-        loss = F.cross_entropy(logits.reshape(-1, vocab_size), y.reshape(-1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(task.parameters(), 1.0)
         optimizer.step()
+        return loss
 
     for _ in range(warmup):
         step()
     sync(dev)
     started, cpu_started = time.perf_counter(), time.process_time()
     for _ in range(steps):
-        step()
+        loss = step()
     sync(dev)
     seconds = time.perf_counter() - started
     cpu_seconds = time.process_time() - cpu_started  # user + system, every thread
@@ -78,7 +82,29 @@ def chars_per_second(
         "step_ms": 1000 * seconds / steps,
         "cpu_ms_per_step": 1000 * cpu_seconds / steps,
         "freed_memory_kept": kept,
+        "precision": "bf16-mixed" if bf16 else "32",
+        "last_loss": float(loss),
         "params": task.num_parameters,
         "cell": cell, "hidden": hidden, "layers": layers, "batch": batch, "bptt": bptt,
         "device": str(dev), "threads": torch.get_num_threads(), "torch": torch.__version__,
+    }  # fmt: skip
+
+
+def bf16_vs_fp32(repeats: int = 3, **kwargs: Any) -> dict[str, Any]:
+    """``chars_per_second`` in float32 and under bfloat16 autocast, alternating ``repeats``
+    times in this process; the median of each and their ratio. Where the CPU has no
+    bfloat16 matrix instructions, autocast is slower, not faster."""
+    import statistics
+
+    samples: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    for _ in range(repeats):
+        for bf16 in (False, True):
+            samples[bf16].append(chars_per_second(bf16=bf16, **kwargs))
+    fp32 = statistics.median(r["chars_per_second"] for r in samples[False])
+    half = statistics.median(r["chars_per_second"] for r in samples[True])
+    first = samples[False][0]
+    return {
+        "fp32_chars_per_second": round(fp32), "bf16_chars_per_second": round(half),
+        "bf16_vs_fp32": round(half / fp32, 2), "repeats": repeats,
+        **{k: first[k] for k in ("params", "cell", "hidden", "layers", "batch", "bptt", "device")},
     }  # fmt: skip

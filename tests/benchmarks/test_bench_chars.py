@@ -1,4 +1,4 @@
-"""The allocator benchmark compares the setting rnnlab-train uses with glibc's default."""
+"""The char-LM step benchmarks: allocator setting, bfloat16 autocast, CPU time per step."""
 
 from __future__ import annotations
 
@@ -33,3 +33,15 @@ def test_chars_reports_cpu_time_per_step():
                            keep_freed_memory=False)  # fmt: skip
     assert row["freed_memory_kept"] is False
     assert row["cpu_ms_per_step"] > 0
+
+
+def test_bf16_runs_the_step_under_autocast():
+    from rnnlab.benchmarks.chars import bf16_vs_fp32
+
+    args = {"hidden": 8, "layers": 1, "batch": 2, "bptt": 4, "steps": 1, "warmup": 0}
+    fp32, bf16 = chars_per_second(**args), chars_per_second(bf16=True, **args)
+    assert fp32["precision"] == "32" and bf16["precision"] == "bf16-mixed"
+    assert bf16["last_loss"] != fp32["last_loss"]  # same seed: only the rounding differs
+    assert abs(bf16["last_loss"] - fp32["last_loss"]) < 0.05
+    row = bf16_vs_fp32(repeats=1, **args)
+    assert row["fp32_chars_per_second"] > 0 and row["bf16_chars_per_second"] > 0
