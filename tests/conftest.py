@@ -1,12 +1,23 @@
-"""Shared fixtures."""
+"""Shared fixtures; one torch thread for the whole suite.
+
+The tests' tensors are tiny: more threads only add OpenMP synchronisation, and on a
+shared machine spinning threads made the suite several times slower. Set before torch is
+imported (here, and inherited by every process a test starts); a value already in the
+environment is kept.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import pytest
+for _key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    pass
 
-from helpers import SHARED_DATA
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from helpers import SHARED_DATA  # noqa: E402
 
 
 @pytest.fixture
