@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 for _key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    pass
+    os.environ.setdefault(_key, "1")
 
 from pathlib import Path  # noqa: E402
 
