@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from helpers import FAST, run_cli
+from helpers import FAST, REPO, run_cli
 from wandb_records import read_offline_run
 
 
@@ -53,3 +54,54 @@ def test_failed_job_is_a_failed_run_and_the_next_job_still_logs(tmp_path):
     assert set(runs) == {"0", "1"}
     assert runs["0"]["exit_code"] == 1  # the diverging job
     assert runs["1"]["exit_code"] == 0
+
+
+@pytest.mark.slow  # two processes
+def test_a_resumed_run_reopens_the_same_wandb_run(tmp_path, monkeypatch):
+    """A run stopped by SIGTERM and resumed logs into one W&B run (same id, resume=allow):
+    the second process's records continue after the checkpoint's step."""
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(str(REPO / p) for p in ("src", "tests", "tests/run"))
+    )
+    args = [*FAST, "logger=wandb", "trainer.max_epochs=2", "callbacks.test_figures=null",
+            "trainer.log_every_n_steps=1"]  # fmt: skip
+    stop = ["+callbacks.stop._target_=helpers.SignalAt", "+callbacks.stop.step=14"]
+    assert run_cli("train", [*args, *stop], tmp_path).returncode == 143
+    run = tmp_path / "run"
+    proc = run_cli("train", [f"resume_dir={run}", "~callbacks.stop"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first, second = (read_offline_run(d) for d in sorted(_runs(run), key=lambda p: p.name))
+    assert first["run"].run_id == second["run"].run_id
+    steps = [row["trainer/global_step"] for row in second["history"]
+             if "trainer/global_step" in row]  # fmt: skip
+    assert steps and min(steps) >= 14
+
+
+def test_a_resumed_run_purges_the_tensorboard_steps_after_its_checkpoint(tmp_path):
+    """TensorBoard hides events the stopped run logged after the checkpoint it resumes."""
+    from omegaconf import OmegaConf
+
+    from rnnlab.run.loggers import Continuation, build_loggers
+
+    cfg = OmegaConf.create({"tensorboard": {
+        "_target_": "lightning.pytorch.loggers.TensorBoardLogger", "save_dir": str(tmp_path),
+        "name": "tensorboard", "version": ""}})  # fmt: skip
+    (fresh,) = build_loggers(cfg)
+    fresh.experiment.flush()
+    (resumed,) = build_loggers(cfg, resume=Continuation(global_step=14))
+    resumed.experiment.flush()
+    assert resumed.log_dir == fresh.log_dir  # the same folder: one set of curves
+    assert _session_starts(Path(fresh.log_dir)) == [14]  # only the resumed writer purges
+
+
+def _session_starts(log_dir: Path) -> list[int]:
+    """Steps of the 'session start' events TensorBoard purges later events from."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.compat.proto.event_pb2 import SessionLog
+
+    return [
+        event.step
+        for path in sorted(log_dir.glob("events.out.tfevents.*"))
+        for event in EventFileLoader(str(path)).Load()
+        if event.HasField("session_log") and event.session_log.status == SessionLog.START
+    ]
