@@ -208,6 +208,24 @@ def test_unexpected_error_recorded_in_sweep(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+def test_a_signal_stops_the_sweep_and_the_summary_records_the_job(tmp_path, monkeypatch):
+    """SIGTERM during the second job: it saves and is recorded as interrupted, the first job
+    stays completed, the sweep command exits 143 and says how to continue the job."""
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(str(REPO / p) for p in ("src", "tests", "tests/run"))
+    )
+    args = ["+callbacks.stop._target_=helpers.SignalAt", "+callbacks.stop.step=1000,5"]
+    proc = run_sweep(args, tmp_path)
+    assert proc.returncode == 143, proc.stderr[-3000:]
+    sweep = tmp_path / "sweep"
+    assert f"resume_dir={sweep / '1'}" in proc.stderr
+    rows = summary(sweep)
+    assert [(r["job"], r["status"]) for r in rows] == [(0, "completed"), (1, "interrupted")]
+    assert read_metrics(sweep / "1")["step"] == 5
+    assert (sweep / "1" / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["local", "slurm_local"])
 def test_parallel_and_submitit_launchers(tmp_path, launcher):
     proc = run_sweep([f"launcher={launcher}", "seed=1,2"], tmp_path)
