@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from run_factory import base_config, write_run
+from run_factory import base_config, lightning_curve, write_run
 
 from rnnlab.results.collect import collect_runs
 from rnnlab.results.plot import group_curve, make_figure, plot_learning_curves, read_curve
@@ -63,3 +63,51 @@ def test_versioned_csv_logger_folder(tmp_path: Path):
         (folder / "metrics.csv").write_text(f"epoch,step,val/loss\n0,1,{value}\n")
     (run / "csv" / "metrics.csv").unlink()
     assert read_curve(run, "val/loss") == {1.0: 1.0}
+
+
+def _copy_sweep(root: Path, lengths: dict[int, float]) -> list:
+    """Two cells at each length; ``baseline/loss`` depends on the length only."""
+    for length, baseline in lengths.items():
+        for cell in ("lstm", "gru"):
+            for seed in range(2):
+                config = base_config(cell, seed)
+                config["data"] = {"_target_": "rnnlab.data.synthetic.CopyMemory", "length": length}
+                metrics = {"test/loss": 0.1, "baseline/loss": baseline, "baseline/acc": 0.125}
+                curve = lightning_curve(0.1 * seed)
+                write_run(root, f"{length}_{cell}_{seed}", config, metrics, curve=curve)
+    runs, _ = collect_runs([root])
+    return build_table(runs).groups
+
+
+def _dashed(ax) -> list:
+    return [line for line in ax.lines if line.get_linestyle() == "--"]
+
+
+def test_loss_plot_draws_one_labelled_baseline_per_distinct_value(tmp_path: Path):
+    groups = _copy_sweep(tmp_path, {100: 0.1733, 200: 0.0945})
+    fig, _ = make_figure(groups, "val/loss")
+    ax = fig.axes[0]
+    dashed = _dashed(ax)
+    assert sorted(line.get_ydata()[0] for line in dashed) == [0.0945, 0.1733]
+    assert all(line.get_ydata()[0] == line.get_ydata()[1] for line in dashed)  # horizontal
+    assert len(ax.lines) == len(groups) + 2 == 6
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "baseline 0.0945 (length=200)" in labels
+    assert "baseline 0.1733 (length=100)" in labels
+
+
+def test_one_shared_baseline_is_labelled_by_its_value_only(tmp_path: Path):
+    groups = _copy_sweep(tmp_path, {100: 0.1733})
+    fig, _ = make_figure(groups, "train/loss")
+    (line,) = _dashed(fig.axes[0])
+    assert line.get_ydata()[0] == 0.1733
+    assert "baseline 0.1733" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_no_baseline_beside_other_metrics_or_without_one(tmp_path: Path, sweep: Path):
+    groups = _copy_sweep(tmp_path / "copy", {100: 0.1733})
+    fig, _ = make_figure(groups, "val/acc")
+    assert _dashed(fig.axes[0]) == []
+    runs, _ = collect_runs([sweep])  # runs that wrote no baseline/loss
+    fig, _ = make_figure(build_table(runs).groups, "val/loss")
+    assert _dashed(fig.axes[0]) == []

@@ -173,6 +173,19 @@ def test_reference_entries_match_their_settings():
         (cfg(SINE, "lstm"), None),
         ({**cfg(mnist, "lstm", mode="pixel"), "model.bidirectional": True}, None),
     ]
+    selective = "rnnlab.data.synthetic.SelectiveCopy"
+    for cell, layers, expected in (
+        ("mingru", 1, 0.370),
+        ("mingru", 3, 0.995),
+        ("minlstm", 1, 0.376),
+        ("minlstm", 2, 0.857),
+        ("mingru", 4, None),  # no published row at that depth
+        ("gru", 1, None),  # the paper has no GRU on this task
+    ):
+        cases.append(({**cfg(selective, cell), "model.num_layers": layers}, expected))
+    cases.append(
+        ({**cfg("rnnlab.data.synthetic.CopyMemory", "mingru"), "model.num_layers": 1}, None)
+    )
     for config, expected in cases:
         values = [r.value for r in REFERENCES if r.applies(config)]
         assert values == ([] if expected is None else [expected]), config

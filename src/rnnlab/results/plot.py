@@ -2,7 +2,9 @@
 
 Each run contributes one curve ``<run>/csv/metrics.csv``; curves of the runs in a
 group (usually seeds) are aligned on the x value and drawn as a mean line with a
-plus/minus one standard deviation band.
+plus/minus one standard deviation band. A loss curve gets the trivial strategy's loss
+beside it (``baseline/loss`` of the runs' ``metrics.json``, written by the tasks that know
+one): a model whose band sits on that line has learnt nothing the task rewards.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rnnlab.io.atomic import write_png
-from rnnlab.results.table import Group
+from rnnlab.results.table import Group, display_value
 
 CSV_PATH = os.path.join("csv", "metrics.csv")
 
@@ -73,11 +75,57 @@ def group_curve(
     return xs, mean, std
 
 
+BASELINE_METRIC = "baseline/loss"
+
+
+def baselines(groups: Sequence[Group], metric: str) -> list[tuple[float, str]]:
+    """The distinct ``baseline/loss`` values of the runs, each with its legend text, when
+    ``metric`` is a loss (``*/loss``); otherwise none.
+
+    Runs of one setting share a value (it depends on the data, not on the seed). When the
+    figure holds several, each label names what the groups with that value have in common
+    and the others lack (say ``length=200``), so a line can be told from its neighbours.
+    """
+    if not metric.endswith("/loss"):
+        return []
+    owners: dict[float, list[Group]] = {}
+    for group in groups:
+        for run in group.runs:
+            value = run.metrics.get(BASELINE_METRIC)
+            if value is not None and math.isfinite(value):
+                members = owners.setdefault(value, [])
+                if not any(g is group for g in members):
+                    members.append(group)
+    lines = []
+    for value, members in sorted(owners.items()):
+        label = f"baseline {value:.4g}"
+        if len(owners) > 1:
+            others = [g for g in groups if not any(g is m for m in members)]
+            common = _shared_values(members, others)
+            if common:
+                label += f" ({common})"
+        lines.append((value, label))
+    return lines
+
+
+def _shared_values(members: Sequence[Group], others: Sequence[Group]) -> str:
+    """``key=value`` pairs every group in ``members`` has and some group in ``others`` lacks."""
+    parts = []
+    for key, value in members[0].values.items():
+        if not all(key in g.values and g.values[key] == value for g in members[1:]):
+            continue
+        if all(g.values.get(key) == value for g in others):
+            continue
+        parts.append(f"{key.rsplit('.', 1)[-1]}={display_value(key, value)}")
+    return ", ".join(parts)
+
+
 def make_figure(
     groups: Sequence[Group], metric: str = "val/loss", x: str = "step"
 ) -> tuple[Figure, list[str]]:
-    """Figure with one mean line per group that logged ``metric``; also the
-    labels of groups that had no curve at all (so callers can warn)."""
+    """Figure with one mean line per group that logged ``metric`` and, for a loss, one
+    dashed line per distinct baseline; also the labels of groups that had no curve at all
+    (so callers can warn)."""
     fig = Figure(figsize=(6.4, 4.0 + 0.2 * len(groups)), layout="constrained")
     ax = fig.add_subplot()
     empty: list[str] = []
@@ -90,6 +138,11 @@ def make_figure(
         label = f"{group.label} (n={len(curves)})"
         (line,) = ax.plot(xs, mean, label=label, marker="." if xs.size < 30 else None)
         ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.2, lw=0)
+    if len(empty) < len(groups):
+        lines = baselines(groups, metric)
+        for i, (value, label) in enumerate(lines):
+            grey = str(0.55 * i / max(1, len(lines) - 1))  # black to mid grey
+            ax.axhline(value, color=grey, linestyle="--", linewidth=1.2, label=label)
     ax.set_xlabel(x)
     ax.set_ylabel(metric)
     ax.grid(True, alpha=0.3)
