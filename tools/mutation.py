@@ -46,7 +46,7 @@ def module_pyproject(paths: list[str], tests: list[str]) -> str:
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     existing = [t for t in tests if (ROOT / t).exists()]
     for key, value in (("only_mutate", paths), ("pytest_add_cli_args_test_selection", existing)):
-        pattern = re.compile(rf"^{key} = \[.*?\]$", re.MULTILINE | re.DOTALL)
+        pattern = re.compile(rf"^{key} = \[[^\]]*\]", re.MULTILINE)
         if not pattern.search(text):
             raise SystemExit(f"error: pyproject.toml's [tool.mutmut] has no `{key} = [...]` line")
         line = f"{key} = {_toml_list(value)}"
@@ -70,12 +70,13 @@ def prepare(name: str, spec: dict[str, list[str]]) -> Path:
 
 
 def score(work: Path) -> dict[str, float]:
-    """Killed, survived, ... as mutmut counts them, and the score (killed / tested)."""
+    """Killed, survived, ... as mutmut counts them, and the score: killed / mutants."""
     mutmut = [sys.executable, "-m", "mutmut"]
     subprocess.run([*mutmut, "export-cicd-stats"], cwd=work, check=True, capture_output=True)
     stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
-    tested = stats["killed"] + stats["survived"] + stats.get("timeout", 0)
-    stats["score"] = round(100 * (stats["killed"] + stats.get("timeout", 0)) / max(tested, 1), 1)
+    # A mutant no test reaches ("no_tests") counts as a survivor: nothing would notice it.
+    killed = stats["killed"] + stats.get("timeout", 0) + stats.get("segfault", 0)
+    stats["score"] = round(100 * killed / max(stats["total"] - stats.get("skipped", 0), 1), 1)
     return stats
 
 
