@@ -65,6 +65,16 @@ def test_json_and_csv_hold_the_same_rows(tmp_path):
     ]  # fmt: skip
 
 
+def end_sweep(sweep) -> None:
+    SweepSummary().on_multirun_end(
+        config=OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}})
+    )
+
+
+def messages(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "rnnlab.launch.summary"]
+
+
 def test_callback_writes_the_summary_and_the_upload_command(tmp_path, caplog):
     sweep = make_sweep(tmp_path)
     (sweep / "0" / "wandb" / "offline-run-20260101_000000-abc").mkdir(parents=True)
@@ -72,27 +82,23 @@ def test_callback_writes_the_summary_and_the_upload_command(tmp_path, caplog):
     (sweep / "1" / "wandb" / "offline-run-20260101_000002-xyz.wandb").write_text("")  # a file
     assert [p.parents[1].name for p in offline_wandb_runs(sweep)] == ["0", "1"]
     caplog.set_level(logging.INFO, logger="rnnlab.launch.summary")
-    SweepSummary().on_multirun_end(
-        config=OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}})
-    )
+    end_sweep(sweep)
     assert len(json.loads((sweep / "summary.json").read_text())) == 3
-    text = caplog.text
-    assert "sweep: 3 jobs, 2 not completed {1: 'failed', 2: 'failed'}" in text
-    assert f"wandb sync {sweep}/*/wandb/offline-run-*" in text
+    assert messages(caplog) == [
+        f"sweep: 3 jobs, 2 not completed {{1: 'failed', 2: 'failed'}}; summary in {sweep}/summary.csv",
+        f"W&B runs saved offline; upload them all with: wandb sync {sweep}/*/wandb/offline-run-*",
+    ]
 
 
-def test_callback_without_a_sweep_dir_writes_nothing(tmp_path, caplog):
+def test_callback_without_a_sweep_dir_writes_nothing(tmp_path):
     missing = tmp_path / "never_created"
-    SweepSummary().on_multirun_end(
-        config=OmegaConf.create({"hydra": {"sweep": {"dir": str(missing)}}})
-    )
+    end_sweep(missing)
     assert not missing.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_no_offline_runs_no_upload_command(tmp_path, caplog):
-    sweep = make_sweep(tmp_path)
+def test_all_completed_and_no_offline_runs(tmp_path, caplog):
+    sweep = tmp_path / "sweep"
+    job_dir(sweep, 0, ["seed=1"], {"status": "completed", "val/loss": 0.5})
     caplog.set_level(logging.INFO, logger="rnnlab.launch.summary")
-    SweepSummary().on_multirun_end(
-        config=OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}})
-    )
-    assert "sweep: 3 jobs" in caplog.text and "wandb sync" not in caplog.text
+    end_sweep(sweep)
+    assert messages(caplog) == [f"sweep: 1 jobs, 0 not completed ; summary in {sweep}/summary.csv"]
