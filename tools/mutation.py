@@ -3,6 +3,7 @@
     .venv/bin/python tools/mutation.py nn.recurrent          # one module (a key below)
     .venv/bin/python tools/mutation.py --list                # the modules and their tests
     .venv/bin/python tools/mutation.py nn.recurrent --survivors   # diffs of the survivors
+    .venv/bin/python tools/mutation.py nn.recurrent --fresh  # rerun all after changing tests
 
 ``[tool.rnnlab.mutation]`` in pyproject.toml names, for every core module, the files to
 mutate and the test files that cover them. mutmut reads one ``[tool.mutmut]`` table per
@@ -86,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the modules and their tests")
     parser.add_argument("--survivors", action="store_true", help="print the surviving mutants")
     parser.add_argument("--max-children", type=int, default=1, help="parallel workers (1)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="forget earlier results (mutmut reruns a mutant only when its "
+                        "function changed, not when the tests did)")  # fmt: skip
     args = parser.parse_args(argv)
     specs = modules()
     if args.list or not args.module:
@@ -95,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.module not in specs:
         raise SystemExit(f"error: module={args.module!r}; one of {', '.join(specs)}")
     work = prepare(args.module, specs[args.module])
+    if args.fresh:
+        shutil.rmtree(work / "mutants", ignore_errors=True)
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
            "MPLBACKEND": "Agg", "WANDB_MODE": "offline"}  # fmt: skip
     mutmut = [sys.executable, "-m", "mutmut"]
