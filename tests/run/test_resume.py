@@ -107,7 +107,8 @@ def test_mid_epoch_resume_matches_uninterrupted_run(tmp_path, monkeypatch):
 def test_sigkill_mid_epoch_then_resume_dir_cli(tmp_path, monkeypatch):
     """A real SIGKILL mid-epoch; ``resume_dir=`` continues in the same run dir."""
     monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join([str(REPO / "src"), str(REPO / "tests" / "run")])
+        "PYTHONPATH",  # the child imports KillAt from this module, which imports helpers
+        os.pathsep.join([str(REPO / "src"), str(REPO / "tests" / "run"), str(REPO / "tests")]),
     )
     args = [*RESUMABLE, "trainer.max_epochs=3", "callbacks.last_checkpoint.every_n_train_steps=3"]
     proc = run_cli("train", args, tmp_path / "full")
