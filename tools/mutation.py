@@ -84,6 +84,7 @@ def score(work: Path) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("module", nargs="?", help="a key of [tool.rnnlab.mutation.modules]")
+    parser.add_argument("mutants", nargs="*", help="only these mutants (mutmut names, * globs)")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests")
     parser.add_argument("--survivors", action="store_true", help="print the surviving mutants")
     parser.add_argument("--max-children", type=int, default=1, help="parallel workers (1)")
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             if name and line.rstrip().endswith("survived"):
                 subprocess.run([*mutmut, "show", name], cwd=work, env=env, check=False)
         return 0
-    proc = subprocess.run([*mutmut, "run", "--max-children", str(args.max_children)],
+    proc = subprocess.run([*mutmut, "run", "--max-children", str(args.max_children), *args.mutants],
                           cwd=work, env=env, check=False)  # fmt: skip
     if proc.returncode != 0:
         return proc.returncode

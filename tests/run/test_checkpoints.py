@@ -154,3 +154,21 @@ def test_resolve_ckpt_path(tmp_path):
         assert ck.resolve_ckpt_path(cfg, tmp_path) == str(run / ck.LAST)
     with pytest.raises(ConfigError, match=r"resume_dir=.*a run dir with a checkpoints/last.ckpt"):
         ck.resolve_ckpt_path(make_config(tmp_path, [f"resume_dir={tmp_path}"]), tmp_path)
+
+
+def test_partial_checkpoints_compare_and_report_what_they_hold():
+    assert ck.logger_positions({"callbacks": {}}) == {}
+    assert ck.logger_positions({"callbacks": {ck.STATE_OWNER: {"rng": {}}}}) == {}
+    older = model_hparams()
+    del older["run_config"]["task"]  # written before tasks were named: nothing to compare
+    ck.check_same_model({"hyper_parameters": older}, model_hparams(), "a.ckpt")
+    other_task = model_hparams()
+    other_task["run_config"]["task"]["_target_"] = "rnnlab.tasks.classify.ClassificationTask"
+    with pytest.raises(
+        ConfigError, match=r"task._target_='rnnlab.tasks.regress.RegressionTask' in"
+    ):
+        ck.check_same_model({"hyper_parameters": model_hparams()}, other_task, "a.ckpt")
+    no_model = model_hparams()
+    del no_model["model"]
+    with pytest.raises(ConfigError, match=r"model=None in the checkpoint, \{'cell': 'lstm'"):
+        ck.check_same_model({"hyper_parameters": no_model}, model_hparams(), "a.ckpt")
