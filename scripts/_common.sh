@@ -3,5 +3,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 STAMP=$(date +%Y-%m-%d_%H-%M-%S)
-train() { "$PY" -m rnnlab.train "$@"; }
-table() { "$PY" -m rnnlab.table "$@"; }
+train() { "$PY" -m rnnlab.cli.train "$@"; }
+table() { "$PY" -m rnnlab.results.cli "$@"; }

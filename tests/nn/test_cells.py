@@ -188,13 +188,3 @@ def test_bad_state_shape_and_registry():
     assert {"rnn": ScratchRNN, "lstm": ScratchLSTM, "gru": ScratchGRU} == SCRATCH
     with pytest.raises(ValueError):
         ScratchRNN(IN, HID, nonlinearity="sigmoid")
-
-
-def test_benchmark_functions_return_consistent_numbers():
-    from rnnlab.benchmarks.cells import scan_vs_gru, scratch_vs_torch
-
-    r = scratch_vs_torch("lstm", batch=2, steps=3, hidden=4, input_size=3, repeats=2, warmup=1)
-    assert r["torch_s"] > 0 and r["scratch_s"] > 0
-    assert r["ratio"] == pytest.approx(r["scratch_s"] / r["torch_s"])
-    s = scan_vs_gru(seq_len=16, batch=2, hidden=4, input_size=3, repeats=1, num_threads=1)
-    assert s["speedup"] == pytest.approx(s["gru_s"] / s["mingru_s"]) and s["threads"] == 1

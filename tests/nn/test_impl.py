@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 
-from rnnlab.nn.recurrent import RecurrentStack
+from rnnlab.nn.recurrent import TORCH_CELLS, RecurrentStack
+from rnnlab.nn.scratch import SCRATCH
+from rnnlab.run.build import build_datamodule, build_task
 from rnnlab.run.job import train
 
 from helpers import FAST, make_config
@@ -35,6 +37,8 @@ def test_training_run_matches_across_impls(tmp_path, cell):
         out = tmp_path / impl
         cfg = make_config(out, [*FAST, f"model={cell}", f"model.impl={impl}", "seed=5"])
         metrics[impl] = train(cfg, out)
+        layers = build_task(cfg, build_datamodule(cfg)).rnn.layers  # what the run trained
+        assert type(layers) is (SCRATCH if impl == "scratch" else TORCH_CELLS)[cell]
     for key in ("train/loss", "val/loss", "test/mse", "test/rollout_mse"):
         assert metrics["scratch"][key] == pytest.approx(
             metrics["torch"][key], rel=1e-4, abs=1e-6

@@ -176,13 +176,3 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="h0"):
         parallel_scan(a, b, h0[:1])
     assert DEFAULT_CHUNK >= 2
-
-
-def test_benchmark_reports_every_contender():
-    from rnnlab.benchmarks.cells import scan_vs_gru
-
-    r = scan_vs_gru(seq_len=70, batch=2, hidden=4, input_size=3, repeats=1, num_threads=1)
-    assert r["threads"] == 1 and r["chunk"] == DEFAULT_CHUNK and r["hidden"] == 4
-    for name, key in (("mingru", "speedup"), ("mingru_log", "speedup_log")):
-        assert r[key] == pytest.approx(r["gru_s"] / r[f"{name}_s"])
-    assert r["speedup_minlstm"] == pytest.approx(r["gru_s"] / r["minlstm_s"])

@@ -5,7 +5,6 @@ from typing import Any
 import pytest
 from run_factory import FakeApi, fake_run
 
-from rnnlab.results import wandb_source
 from rnnlab.results.table import build_table
 from rnnlab.results.wandb_source import WandbUnavailable, load_wandb_runs
 
@@ -50,13 +49,17 @@ def test_offline_mode_is_refused_before_importing(monkeypatch: pytest.MonkeyPatc
         load_wandb_runs("me/proj")
 
 
-def test_missing_credentials(monkeypatch: pytest.MonkeyPatch):
-    def no_key() -> Any:
-        raise WandbUnavailable("could not create a W&B API client; run `wandb login`")
-
-    monkeypatch.setattr(wandb_source, "_make_api", no_key)
-    with pytest.raises(WandbUnavailable, match="wandb login"):
+def test_missing_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    """The real client is asked for, with no key anywhere: one clear error, no network."""
+    for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL", "NETRC"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc, no ~/.config/wandb
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    with pytest.raises(WandbUnavailable, match="could not create a W&B API client") as err:
         load_wandb_runs("me/proj")
+    assert "wandb login" in str(err.value) and "WANDB_API_KEY" in str(err.value)
+    assert "API key" in str(err.value.__cause__)  # raised by wandb itself, not by a stand-in
 
 
 def test_project_must_be_entity_slash_name():

@@ -217,6 +217,7 @@ def log_final(
         name = type(logger).__name__
         if name == "TensorBoardLogger":
             logger.log_hyperparams(params, metrics=metrics)
+            logger.experiment.flush()  # on disk when the run returns, not at process exit
         elif name == "WandbLogger":
             logger.experiment.summary.update({**metrics, "better": better})
 

@@ -208,9 +208,8 @@ class BaseTask(pl.LightningModule):
                 self._bad_step.fill_(self.global_step)
                 self.raise_if_non_finite()
             return
-        torch.where(
-            bad & (self._bad_step < 0), self.global_step, self._bad_step, out=self._bad_step
-        )
+        step = torch.full_like(self._bad_step, self.global_step)  # where() takes no int here
+        torch.where(bad & (self._bad_step < 0), step, self._bad_step, out=self._bad_step)
         if logs_this_step(self.trainer):
             self.raise_if_non_finite()
 

@@ -1,0 +1,66 @@
+"""``python -m rnnlab.callbacks.gradient_flow RUN... --output`` overlays recorded runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rnnlab.callbacks.gradient_flow import main
+
+from helpers import REPO
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run_dir(root, name: str, cell: str, norms: dict[str, list[float]]):
+    path = root / name
+    path.mkdir()
+    (path / "gradient_flow.json").write_text(json.dumps({"cell": cell, "norms": norms}))
+    return path
+
+
+@pytest.fixture
+def runs(tmp_path):
+    return [
+        run_dir(tmp_path, "a", "rnn", {"epoch 0": [1e-4, 1e-2, 1.0], "epoch 5": [0.5, 1.0, 2.0]}),
+        run_dir(tmp_path, "b", "lstm", {"epoch 0": [0.3, 0.6, 1.2], "epoch 5": [1.0, 1.0, 4.0]}),
+    ]
+
+
+def test_overlays_runs_and_prints_the_first_to_last_ratio(runs, tmp_path, capsys):
+    output = tmp_path / "cmp.png"
+    main([str(r) for r in runs] + ["--output", str(output)])
+    assert output.read_bytes()[:8] == PNG
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "rnn (a): |dL/dh_1| / |dL/dh_T| = 0.0001",
+        "lstm (b): |dL/dh_1| / |dL/dh_T| = 0.25",
+        f"figure: {output}",
+    ]
+
+
+def test_label_picks_another_recording(runs, tmp_path, capsys):
+    main([str(r) for r in runs] + ["--output", str(tmp_path / "x.png"), "--label", "epoch 5"])
+    out = capsys.readouterr().out
+    assert "rnn (a): |dL/dh_1| / |dL/dh_T| = 0.25" in out and "lstm (b)" in out and "= 0.25" in out
+
+
+def test_missing_recording_or_label_is_one_line(runs, tmp_path):
+    with pytest.raises(SystemExit, match=r"gradient_flow\.json does not exist"):
+        main([str(tmp_path), "--output", str(tmp_path / "x.png")])
+    with pytest.raises(SystemExit, match=r"has no 'epoch 9'; it has epoch 0, epoch 5"):
+        main([str(runs[0]), "--output", str(tmp_path / "x.png"), "--label", "epoch 9"])
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_runs_as_a_module(runs, tmp_path):
+    output = tmp_path / "cmp.png"
+    cmd = [sys.executable, "-m", "rnnlab.callbacks.gradient_flow", *map(str, runs), "--output",
+           str(output)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "lstm (b): |dL/dh_1| / |dL/dh_T| = 0.25" in proc.stdout
+    assert output.read_bytes()[:8] == PNG

@@ -1,0 +1,120 @@
+"""``IndexBatches`` and ``TensorDataModule``: the one batching path of in-memory data."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from rnnlab.data.batching import IndexBatches, TensorDataModule
+from rnnlab.errors import ConfigError
+
+
+def ids(batches) -> list[list[int]]:
+    return [b.tolist() for b in batches]
+
+
+def identity(idx):
+    return idx
+
+
+def test_in_order_batches_and_their_count():
+    assert ids(IndexBatches(7, identity, 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert len(IndexBatches(7, identity, 3)) == 3
+    assert ids(IndexBatches(7, identity, 3, drop_last=True)) == [[0, 1, 2], [3, 4, 5]]
+    assert len(IndexBatches(7, identity, 3, drop_last=True)) == 2
+    assert len(IndexBatches(6, identity, 3)) == 2
+
+
+def test_shuffle_is_a_permutation_fixed_by_seed_and_epoch():
+    def order(seed: int, epoch: int) -> list[int]:
+        batches = IndexBatches(50, identity, 8, shuffle=True, seed=seed, epoch=lambda: epoch)
+        return [i for b in ids(batches) for i in b]
+
+    assert sorted(order(1, 0)) == list(range(50)) and order(1, 0) != list(range(50))
+    assert order(1, 0) == order(1, 0)
+    assert order(1, 0) != order(1, 1)  # a new order every epoch
+    assert order(1, 0) != order(2, 0)
+    assert order(1, 5) != order(2, 4)  # seed and epoch are not simply added
+
+
+def test_num_samples_with_and_without_replacement():
+    drawn = [
+        i for b in ids(IndexBatches(10, identity, 4, num_samples=30, replacement=True)) for i in b
+    ]
+    assert len(drawn) == 30 and set(drawn) <= set(range(10)) and len(set(drawn)) < 30
+    assert len(IndexBatches(10, identity, 4, num_samples=30, replacement=True)) == 8
+    subset = [i for b in ids(IndexBatches(10, identity, 4, shuffle=True, num_samples=6)) for i in b]
+    assert len(subset) == len(set(subset)) == 6  # a part of one permutation
+    first = [i for b in ids(IndexBatches(10, identity, 4, num_samples=6)) for i in b]
+    assert first == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("size", [10, 11])
+def test_ranks_share_an_epoch_in_lockstep(size):
+    shares = [ids(IndexBatches(size, identity, 2, rank=r, world_size=3)) for r in range(3)]
+    assert len({len(s) for s in shares}) == 1  # every rank runs as many batches
+    flat = [[i for b in s for i in b] for s in shares]
+    assert all(len(f) == -(-size // 3) for f in flat)  # padded to a multiple of the ranks
+    assert sorted(set().union(*flat)) == list(range(size))  # together: every example
+    assert flat[0][:2] == [0, 3] and flat[1][:2] == [1, 4]  # interleaved, as DistributedSampler
+    assert len(IndexBatches(size, identity, 2, rank=0, world_size=3)) == len(shares[0])
+
+
+def test_make_batch_gets_indices_on_the_device():
+    seen = []
+    batches = IndexBatches(4, lambda idx: seen.append(idx) or idx.sum(), 2, device="meta")
+    assert len(list(batches)) == 2 and all(i.device.type == "meta" for i in seen)
+
+
+def test_state_counts_batches_served_in_this_epoch():
+    batches = IndexBatches(10, identity, 3, epoch=lambda: 4)
+    assert batches.state_dict() == {"epoch": -1, "batches_done": 0}
+    it = iter(batches)
+    next(it), next(it)
+    assert batches.state_dict() == {"epoch": 4, "batches_done": 2}
+    resumed = IndexBatches(10, identity, 3, epoch=lambda: 4)
+    resumed.load_state_dict({"epoch": 4, "batches_done": 3})
+    assert ids(resumed) == [[9]]
+    assert ids(resumed) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]  # only the first pass resumes
+
+
+class Ones(TensorDataModule):
+    batch_format = "forecast"
+    input_size, num_outputs = 3, 2
+
+
+def test_datamodule_sizes_spec_and_defaults():
+    dm = Ones(batch_size=4, seed=9)
+    assert (dm.batch_size, dm.eval_batch_size, dm.seed) == (4, 4, 9)
+    assert Ones(batch_size=4, eval_batch_size=16).eval_batch_size == 16
+    assert dm.spec() == {"input_size": 3, "num_outputs": 2} and dm.stats() == {}
+    assert dm.device == torch.device("cpu") and dm._epoch() == 0
+    with pytest.raises(ConfigError, match="batch_size=0"):
+        Ones(batch_size=0)
+    with pytest.raises(ConfigError, match="eval_batch_size=-1"):
+        Ones(batch_size=4, eval_batch_size=-1)
+
+
+def test_batches_follow_the_split_and_the_trainer():
+    dm = Ones(batch_size=4, eval_batch_size=8, seed=2)
+    train, val = dm.batches(20, identity, train=True), dm.batches(20, identity, train=False)
+    assert (train.batch_size, train.shuffle, val.batch_size, val.shuffle) == (4, True, 8, False)
+    assert dm.batches(20, identity, train=True, shuffle=False, batch_size=5).batch_size == 5
+    assert not dm.batches(20, identity, train=True, shuffle=False).shuffle
+    assert train.seed == 2 and train.world_size == 1 and train.rank == 0
+    dm.trainer = SimpleNamespace(overfit_batches=0, global_rank=1, world_size=2, current_epoch=3,
+                                 strategy=SimpleNamespace(root_device=torch.device("meta")))  # fmt: skip
+    ranked = dm.batches(20, identity, train=True)
+    assert (ranked.rank, ranked.world_size, ranked.epoch(), ranked.device.type) == (1, 2, 3, "meta")
+    dm.trainer.overfit_batches = 1  # the same first batches every epoch
+    assert not dm.batches(20, identity, train=True).shuffle
+
+
+def test_continue_from_applies_to_the_next_training_loader_only():
+    dm = Ones(batch_size=3)
+    dm.continue_from({"epoch": 0, "batches_done": 2})
+    assert ids(dm.batches(9, identity, train=False)) == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert len(ids(dm.batches(9, identity, train=True, shuffle=False))) == 1  # resumed
+    assert len(ids(dm.batches(9, identity, train=True, shuffle=False))) == 3  # then whole

@@ -1,0 +1,82 @@
+"""Each ``scripts/*.sh`` recipe runs its sweep and prints its table, in a tiny form: the
+recipes pass extra arguments to every job, which make each job a batch or two."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from helpers import REPO
+
+TINY = ["trainer.max_epochs=1", "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1", "model.hidden_size=4", "trainer.enable_progress_bar=false",
+        "callbacks.progress_bar=null", "callbacks.model_summary=null"]  # fmt: skip
+MNIST = ["data.verify=false", "data.download=false", "data.val_size=8", "data.batch_size=8",
+         "data.eval_batch_size=8", "callbacks.test_figures=null"]  # fmt: skip
+# recipe -> (extra arguments, jobs, groups of the table, a metric column)
+RECIPES = {
+    "sine": (["data.num_series=12", "data.length=40", "data.window=8", "data.horizon=2",
+              "callbacks.test_figures=null"], 18, 6, "test/mse"),
+    "smnist_row": (MNIST, 9, 3, "test/acc"),
+    "smnist_pixel": (MNIST, 9, 3, "test/acc"),
+    "smnist_permuted": (MNIST, 9, 3, "test/acc"),
+    "chars": (["data.corpus=path", "data.bptt=8", "data.batch_size=2", "data.eval_streams=1",
+               "callbacks.text_samples.length=5"], 9, 3, "test/bpc"),
+}  # fmt: skip
+
+
+def write_mnist(directory: Path) -> None:
+    """The four official file names holding 40 training and 20 test random digits."""
+    directory.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    names = {"train": "train", "test": "t10k"}
+    for split, n in (("train", 40), ("test", 20)):
+        for kind, array in (
+            ("images", rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)),
+            ("labels", rng.integers(0, 10, size=n, dtype=np.uint8)),
+        ):
+            dims = b"".join(d.to_bytes(4, "big") for d in array.shape)
+            data = bytes([0, 0, 0x08, array.ndim]) + dims + array.tobytes()
+            ubyte = "idx3-ubyte" if kind == "images" else "idx1-ubyte"
+            (directory / f"{names[split]}-{kind}-{ubyte}.gz").write_bytes(gzip.compress(data))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", list(RECIPES))
+def test_recipe_runs_every_job_with_the_extra_arguments_and_prints_the_table(tmp_path, recipe):
+    extra, jobs, groups, metric = RECIPES[recipe]
+    checkout = tmp_path / "checkout"  # the recipes write logs/ under their checkout
+    shutil.copytree(REPO / "scripts", checkout / "scripts")
+    data = tmp_path / "data"
+    write_mnist(data / "mnist")
+    text = tmp_path / "text.txt"
+    text.write_text("ROMEO: to be or not to be, that is the question.\n" * 40, encoding="utf-8")
+    if recipe == "chars":
+        extra = [*extra, f"data.path={text}"]
+    env = {**os.environ, "PY": sys.executable, "RNNLAB_DATA_DIR": str(data),
+           "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "MPLBACKEND": "Agg"}  # fmt: skip
+    proc = subprocess.run(["bash", str(checkout / "scripts" / f"{recipe}.sh"), *TINY, *extra],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (sweep,) = (checkout / "logs" / "tables" / recipe).iterdir()
+    job_dirs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
+    assert len(job_dirs) == jobs
+    for job in job_dirs:  # every job got the extra arguments, and completed
+        overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+        assert {o.lower() for o in TINY + extra} <= {o.lower() for o in overrides}, job  # False
+        assert '"status": "completed"' in (job / "metrics.json").read_text(), job
+    table = [line for line in proc.stdout.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    assert any(h.startswith(metric) for h in header) and "model.cell" in header
+    rows = [[c.strip() for c in row.strip("|").split("|")] for row in table[2:]]
+    assert len(rows) == groups, proc.stdout  # one row per model (and direction)
+    assert {row[header.index("n")] for row in rows} == {"3"}  # the three seeds of each
+    assert {row[header.index("model.cell")] for row in rows} == {"rnn", "lstm", "gru"}

@@ -1,0 +1,174 @@
+"""Character LM task: the state carried through training, the metrics' relations, sampling."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+import rnnlab.run.build as build
+from rnnlab.nn.recurrent import RecurrentStack
+from rnnlab.run.job import train
+from rnnlab.tasks.language import CharNLL, LanguageModelTask
+from rnnlab.tasks.sampling import pick
+
+from helpers import make_config
+
+PHRASE = "to be or not to be, that is the question. "
+
+
+def chars_run(path, *extra: str) -> list[str]:
+    """A tiny char-LM run on the text file ``path``: 4 streams of 16 steps."""
+    return [
+        "data=chars", "data.corpus=path", f"data.path={path}", "data.bptt=16", "data.batch_size=4",
+        "data.eval_streams=2", "task.embedding_dim=8", "model.hidden_size=16", "trainer.max_epochs=2",
+        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
+        "callbacks.model_summary=null", "~scheduler", *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "phrase.txt"
+    path.write_text(PHRASE * 30, encoding="utf-8")
+    return path
+
+
+@dataclass
+class Call:
+    epoch: int
+    batch: int
+    state_in: tuple[torch.Tensor, ...] | None
+    state_out: tuple[torch.Tensor, ...]
+
+
+def _parts(state) -> tuple[torch.Tensor, ...] | None:
+    if state is None:
+        return None
+    return tuple(state) if isinstance(state, tuple) else (state,)
+
+
+class Position(pl.Callback):
+    """Which epoch and batch the training loop is at."""
+
+    epoch = batch = -1
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.epoch, self.batch = trainer.current_epoch, batch_idx
+
+
+def record_training_calls(tmp_path, monkeypatch, overrides: list[str]) -> list[Call]:
+    """Train, recording the state each training forward pass started from and ended with."""
+    position, calls = Position(), []
+    original_forward = RecurrentStack.forward
+
+    def forward(self, x, state=None):
+        out, final = original_forward(self, x, state)
+        if self.training:
+            calls.append(Call(position.epoch, position.batch, _parts(state), _parts(final)))
+        return out, final
+
+    monkeypatch.setattr(RecurrentStack, "forward", forward)
+    original = build.build_callbacks
+    monkeypatch.setattr(build, "build_callbacks", lambda *a, **k: [*original(*a, **k), position])
+    train(make_config(tmp_path, overrides), tmp_path)
+    return calls
+
+
+def test_sequential_training_carries_the_state_detached_and_restarts_each_epoch(
+    tmp_path, monkeypatch, corpus
+):
+    calls = record_training_calls(tmp_path, monkeypatch, chars_run(corpus, "test=false"))
+    epochs = sorted({c.epoch for c in calls})
+    assert epochs == [0, 1]
+    for epoch in epochs:
+        run = [c for c in calls if c.epoch == epoch]
+        assert [c.batch for c in run] == list(range(len(run))) and len(run) >= 4
+        assert run[0].state_in is None  # each epoch starts from a zero state
+        for previous, current in zip(run, run[1:], strict=False):
+            assert current.state_in is not None, f"state reset at batch {current.batch}"
+            # batch k starts from batch k-1's final state, cut from its graph (truncated BPTT)
+            for given, final in zip(current.state_in, previous.state_out, strict=True):
+                assert torch.equal(given, final.detach())
+                assert not given.requires_grad
+
+
+def test_random_windows_start_from_a_fresh_state(tmp_path, monkeypatch, corpus):
+    overrides = chars_run(corpus, "test=false", "data.sampling=random", "trainer.max_epochs=1")
+    calls = record_training_calls(tmp_path, monkeypatch, overrides)
+    assert len(calls) >= 2 and all(c.state_in is None for c in calls)
+
+
+def _lm() -> LanguageModelTask:
+    return LanguageModelTask(model={"cell": "lstm", "hidden_size": 4}, input_size=3,
+                             num_outputs=3, vocab=["<unk>", "a", "b"])  # fmt: skip
+
+
+def test_carried_state_survives_a_checkpoint():
+    """A run resumed mid-epoch continues its training streams from the saved state."""
+    task = _lm()
+    state = (torch.randn(1, 2, 4), torch.randn(1, 2, 4))
+    task._state.update(train=state, val=(torch.zeros(1, 2, 4),) * 2)
+    task._trainer = SimpleNamespace(training=False)  # saved outside fit: no loss check
+    checkpoint: dict = {}
+    task.on_save_checkpoint(checkpoint)
+    restored = _lm()
+    restored.on_load_checkpoint(checkpoint)
+    assert all(torch.equal(a, b) for a, b in zip(restored._state["train"], state, strict=True))
+    assert restored._initial_state("train", 2) is restored._state["train"]
+    assert restored._initial_state("train", 3) is None  # another batch size: new streams
+    assert restored._state["val"] is None  # only the training streams run on
+
+
+def test_metrics_relations_and_best_bpc_of_a_run(tmp_path, corpus):
+    metrics = train(make_config(tmp_path, chars_run(corpus, "trainer.max_epochs=3")), tmp_path)
+    for stage in ("train", "val", "test"):
+        loss = metrics[f"{stage}/loss"]
+        assert metrics[f"{stage}/bpc"] == pytest.approx(loss / math.log(2), rel=1e-5), stage
+        assert metrics[f"{stage}/ppl"] == pytest.approx(math.exp(loss), rel=1e-5), stage
+    with open(tmp_path / "csv" / "metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("val/bpc")]
+    per_epoch = [float(r["val/bpc"]) for r in rows]
+    best = [float(r["val/bpc_best"]) for r in rows]
+    assert len(per_epoch) == 3
+    assert best == pytest.approx([min(per_epoch[: i + 1]) for i in range(3)], rel=1e-6)
+    assert metrics["val/bpc_best"] == pytest.approx(min(per_epoch), rel=1e-6)
+    assert metrics["better"]["val/bpc_best"] == "lower"
+
+
+def test_char_nll_weights_every_character():
+    bits, ppl = CharNLL("bits"), CharNLL("ppl")
+    for nll_sum, tokens in ((torch.tensor(6.0), 3), (torch.tensor(1.0), 1)):  # means 2 and 1
+        bits.update(nll_sum, tokens)
+        ppl.update(nll_sum, tokens)
+    assert bits.compute().item() == pytest.approx(7 / 4 / math.log(2))  # not (2 + 1) / 2
+    assert ppl.compute().item() == pytest.approx(math.exp(7 / 4))
+
+
+# -- sampling -------------------------------------------------------------------------
+def test_top_k_draws_only_among_the_k_most_likely():
+    logits = torch.tensor([9.0, 1.0, 3.0, 2.5, 0.0])  # id 0 is <unk>: never drawn
+    g = torch.Generator().manual_seed(0)
+    draws = {pick(logits, 5.0, 2, g) for _ in range(300)}
+    assert draws == {2, 3}  # a high temperature, yet only the two best real ids
+    assert {pick(logits, 5.0, None, g) for _ in range(300)} == {1, 2, 3, 4}
+    assert {pick(logits, 1.0, 1, g) for _ in range(20)} == {2}  # top_k=1 is greedy
+    assert pick(logits, 0, None, g) == 2
+    assert pick(logits, 1.0, 10, g) in {1, 2, 3, 4}  # k beyond the vocabulary: all of it
+
+
+def test_generate_with_top_k_one_is_the_greedy_text():
+    torch.manual_seed(0)
+    task = LanguageModelTask(model={"cell": "gru", "hidden_size": 8}, input_size=5,
+                             num_outputs=5, vocab=["<unk>", "a", "b", "c", "d"])  # fmt: skip
+    greedy = task.generate("ab", 30, temperature=0)
+    for seed in (1, 2):
+        g = torch.Generator().manual_seed(seed)
+        assert task.generate("ab", 30, temperature=2.0, top_k=1, generator=g) == greedy
+    g = torch.Generator().manual_seed(1)
+    assert task.generate("ab", 30, temperature=2.0, top_k=None, generator=g) != greedy
