@@ -7,8 +7,6 @@
 # to the runs.
 # Extra arguments go to every run, e.g. `scripts/selective_copy.sh trainer.max_epochs=4`.
 source "$(dirname "$0")/_common.sh"
-train() { "$PY" -m rnnlab.cli.train "$@"; }  # the modules behind rnnlab-train / rnnlab-table
-table() { "$PY" -m rnnlab.results.cli "$@"; }
 SWEEP=logs/tables/selective_copy/$STAMP
 PARALLEL=(launcher=local launcher.n_jobs=2 trainer.threads=1)
 IRNN=(model=rnn model.nonlinearity=relu model.init=identity optimizer.lr=0.0001)
