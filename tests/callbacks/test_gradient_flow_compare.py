@@ -30,22 +30,32 @@ def runs(tmp_path):
     ]
 
 
-def test_overlays_runs_and_prints_the_first_to_last_ratio(runs, tmp_path, capsys):
+def table_rows(out: str) -> list[list[str]]:
+    """The printed markdown table's body, one list of cells per row."""
+    lines = [line for line in out.splitlines() if line.startswith("| ")][1:]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+
+
+def test_overlays_runs_and_tabulates_every_recording(runs, tmp_path, capsys):
     output = tmp_path / "cmp.png"
     main([str(r) for r in runs] + ["--output", str(output)])
     assert output.read_bytes()[:8] == PNG
-    lines = capsys.readouterr().out.splitlines()
-    assert lines == [
-        "rnn (a): |dL/dh_1| / |dL/dh_T| = 0.0001",
-        "lstm (b): |dL/dh_1| / |dL/dh_T| = 0.25",
-        f"figure: {output}",
-    ]
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == f"figure: {output}"
+    header = out.splitlines()[0]
+    assert "‖∂L/∂h_1‖ / T" in header
+    first_over_last = header.strip("|").split("|").index(" ‖∂L/∂h_1‖ / T ")
+    rows = table_rows(out)
+    assert [r[:3] for r in rows] == [["a", "rnn", "epoch 0"], ["a", "rnn", "epoch 5"],
+                                     ["b", "lstm", "epoch 0"], ["b", "lstm", "epoch 5"]]  # fmt: skip
+    assert [r[3] for r in rows] == ["1", "2", "1.2", "4"]  # ‖∂L/∂h_T‖
+    assert [r[first_over_last] for r in rows] == ["0.0001", "0.25", "0.25", "0.25"]
 
 
 def test_label_picks_another_recording(runs, tmp_path, capsys):
     main([str(r) for r in runs] + ["--output", str(tmp_path / "x.png"), "--label", "epoch 5"])
-    out = capsys.readouterr().out
-    assert "rnn (a): |dL/dh_1| / |dL/dh_T| = 0.25" in out and "lstm (b)" in out and "= 0.25" in out
+    rows = table_rows(capsys.readouterr().out)
+    assert [r[:4] for r in rows] == [["a", "rnn", "epoch 5", "2"], ["b", "lstm", "epoch 5", "4"]]
 
 
 def test_missing_recording_or_label_is_one_line(runs, tmp_path):
@@ -62,5 +72,5 @@ def test_runs_as_a_module(runs, tmp_path):
            str(output)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "lstm (b): |dL/dh_1| / |dL/dh_T| = 0.25" in proc.stdout
+    assert [r[:4] for r in table_rows(proc.stdout)][-1] == ["b", "lstm", "epoch 5", "4"]
     assert output.read_bytes()[:8] == PNG

@@ -31,6 +31,9 @@ RECIPES = {
     "chars": (["data.corpus=path", "data.bptt=8", "data.batch_size=2", "data.eval_streams=1",
                "callbacks.text_samples.length=5"], 9, 3, "test/bpc"),
 }  # fmt: skip
+LONG_MEMORY = ["data.train_size=40", "data.val_size=20", "data.test_size=20"]
+for task in ("adding", "copy", "selective_copy"):  # six cells at T = 50 and 100, 3 seeds
+    RECIPES[task] = (LONG_MEMORY, 36, 12, "test/loss")
 
 
 def write_mnist(directory: Path) -> None:
@@ -67,13 +70,14 @@ def test_recipe_runs_every_job_with_the_extra_arguments_and_prints_the_table(tmp
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     (sweep,) = (checkout / "logs" / "tables" / recipe).iterdir()
-    job_dirs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
+    job_dirs = sorted(p for p in sweep.rglob("*") if p.is_dir() and p.name.isdigit())
     assert len(job_dirs) == jobs
     for job in job_dirs:  # every job got the extra arguments, and completed
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
         assert {o.lower() for o in TINY + extra} <= {o.lower() for o in overrides}, job  # False
         assert '"status": "completed"' in (job / "metrics.json").read_text(), job
-    table = [line for line in proc.stdout.splitlines() if line.startswith("|")]
+    tables = "\n".join(line if line.startswith("|") else "" for line in proc.stdout.splitlines())
+    table = [t for t in tables.split("\n\n") if t.strip()][-1].strip().splitlines()  # the last
     header = [c.strip() for c in table[0].strip("|").split("|")]
     assert any(h.startswith(metric) for h in header) and "model.cell" in header
     rows = [[c.strip() for c in row.strip("|").split("|")] for row in table[2:]]
