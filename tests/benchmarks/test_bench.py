@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import pytest
@@ -38,6 +39,16 @@ def test_every_listed_benchmark_is_an_importable_function(tmp_path):
     assert {"startup", "default_run", "threads", "loop", "scan_4096", "chars"} <= set(names)
     for name in names:
         assert callable(get_method(cfg.benchmarks[name]._target_)), name
+
+
+@pytest.mark.parametrize("mode", ["quick", "full"])
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_every_benchmark_takes_the_arguments_its_row_gets(tmp_path, mode, device):
+    cfg = make_config(tmp_path, [], name="bench")
+    for name, node in cfg.benchmarks.items():
+        spec = spec_for(OmegaConf.to_container(node), mode, device)
+        spec.pop("threads", None)  # the worker's, not the function's
+        inspect.signature(get_method(spec.pop("_target_"))).bind(**spec)  # TypeError if not
 
 
 def test_spec_takes_the_modes_own_arguments():

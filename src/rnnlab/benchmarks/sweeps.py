@@ -27,7 +27,6 @@ TINY = [
     "data.horizon=4",
     "data.batch_size=32",
     "model.hidden_size=16",
-    "trainer.accelerator=cpu",
     "trainer.enable_progress_bar=false",
     "callbacks.progress_bar=null",
     "callbacks.model_summary=null",
@@ -52,6 +51,7 @@ def _timed_sweep(args: list[str], sweep_dir: Path, threads: int | None = None) -
 
 
 def parallel_vs_sequential(
+    device: str = "cpu",
     n_jobs: int = 4,
     workers: int = 2,
     epochs: int = 3,
@@ -66,13 +66,16 @@ def parallel_vs_sequential(
     with the settings used and the cores available.
     """
     seeds = ",".join(str(s) for s in range(1, n_jobs + 1))
-    args = [*TINY, f"trainer.max_epochs={epochs}", *(overrides or []), f"seed={seeds}"]
+    accelerator = "cpu" if device == "cpu" else "gpu"
+    args = [*TINY, f"trainer.accelerator={accelerator}", f"trainer.max_epochs={epochs}",
+            *(overrides or []), f"seed={seeds}"]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="rnnlab-bench-") as tmp:
         sequential = _timed_sweep(args, Path(tmp) / "sequential", sequential_threads)
         parallel = _timed_sweep(
             [*args, "launcher=local", f"launcher.n_jobs={workers}"], Path(tmp) / "parallel"
         )
     return {
+        "device": device,
         "n_jobs": n_jobs,
         "workers": workers,
         "epochs": epochs,
