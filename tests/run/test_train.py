@@ -52,6 +52,9 @@ def test_same_seed_same_metrics(tmp_path):
     assert keys
     for key in keys:
         assert runs[0][key] == runs[1][key], key
+    # the second job's process time counts from the first's end, not from process start
+    # (a sweep worker runs job after job), so it is its own total and the setup before it
+    assert runs[1]["time/total_s"] <= runs[1]["time/process_s"] < runs[1]["time/total_s"] + 2
 
 
 def test_different_seed_different_data(tmp_path):

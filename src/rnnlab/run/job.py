@@ -21,7 +21,7 @@ from rnnlab.errors import ConfigError
 from rnnlab.io.atomic import atomic_write_text, remove_stale_temporaries, write_json
 from rnnlab.io.runs import flatten
 from rnnlab.run.allocator import keep_freed_memory
-from rnnlab.run.metrics import floats, process_seconds, summarize
+from rnnlab.run.metrics import floats, job_ended, process_seconds, summarize
 from rnnlab.run.options import check_run
 from rnnlab.run.threads import apply_threads
 
@@ -120,6 +120,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         return metrics
     finally:
         loggers.finish_loggers(run_loggers, failed=failed, announce=not _in_sweep())
+        job_ended()
 
 
 def _kind(task: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,27 @@ def floats(metrics: dict[str, Any]) -> dict[str, float]:
     }
 
 
+_previous_job_end: float | None = None  # time.monotonic() when this process's last job ended
+
+
 def process_seconds() -> float:
-    """Wall seconds since this process started (what a user waits for a run)."""
+    """Wall seconds since this process started (what a user waits for a run), or, in a
+    sweep worker that runs one job after another, since its previous job ended."""
     try:
         ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
         boot = float(Path("/proc/uptime").read_text().split()[0])
-        return boot - ticks / os.sysconf("SC_CLK_TCK")
+        age = boot - ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
-        return float("nan")
+        age = float("nan")
+    if _previous_job_end is None:
+        return age
+    return min(age, time.monotonic() - _previous_job_end)
+
+
+def job_ended() -> None:
+    """Mark the end of a job: the next job in this process counts its time from here."""
+    global _previous_job_end
+    _previous_job_end = time.monotonic()
 
 
 def summarize(metrics: dict[str, Any], output_dir: Path) -> None:
