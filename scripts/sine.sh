@@ -3,6 +3,6 @@
 # Extra arguments are passed to every job, e.g. `scripts/sine.sh launcher=local`.
 source "$(dirname "$0")/_common.sh"
 SWEEP=logs/tables/sine/$STAMP
-"$PY" -m rnnlab.cli.train -m model=rnn,lstm,gru model.bidirectional=false,true seed=1,2,3 \
+train -m model=rnn,lstm,gru model.bidirectional=false,true seed=1,2,3 \
   hydra.sweep.dir="$SWEEP" "$@"
-"$PY" -m rnnlab.results.cli "$SWEEP" --metrics test/mse,test/rollout_mse,model/params
+table "$SWEEP" --metrics test/mse,test/rollout_mse,model/params

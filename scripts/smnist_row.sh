@@ -6,6 +6,6 @@
 # with only the test files, add `data.protocol=test10k` (an 8000/1000/1000 split).
 source "$(dirname "$0")/_common.sh"
 SWEEP=logs/tables/smnist_row/$STAMP
-"$PY" -m rnnlab.cli.train -m experiment=smnist_row model=rnn,lstm,gru seed=1,2,3 \
+train -m experiment=smnist_row model=rnn,lstm,gru seed=1,2,3 \
   hydra.sweep.dir="$SWEEP" "$@"
-"$PY" -m rnnlab.results.cli "$SWEEP" --metrics test/acc,test_last/acc,val/acc_best,model/params
+table "$SWEEP" --metrics test/acc,test_last/acc,val/acc_best,model/params
