@@ -4,8 +4,10 @@
 and raises a ``ConfigError`` naming the key, the value and what is allowed for the first
 bad value it finds. It covers the top-level keys, ``optimizer``, ``scheduler`` and
 ``trainer`` here, ``model`` through ``rnnlab.nn.options`` and ``data`` through
-``rnnlab.data.options``; ``check_launcher`` is a sweep's (is SLURM there?). The classes that take these values (the recurrent stack, the
-datamodules) call the same checks, so the rules live in one place each. Checks that need
+``rnnlab.data.options``; ``check_launcher`` is a sweep's (is SLURM there?). The classes
+that take these values (the recurrent stack, the datamodules) call the same checks, so the
+rules live in one place each. The module is long (about 280 lines) because it is that one
+place for every run-level key: a list of short rules, read one at a time. Checks that need
 a built object (does the task log the metric a scheduler monitors?) run in
 ``rnnlab.run.build`` before training starts.
 
