@@ -3,6 +3,7 @@ the config groups and their options, never the private parts (``_*.yaml``)."""
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -71,3 +72,19 @@ def test_help_runs_nothing(tmp_path, monkeypatch, capsys, flag):
     monkeypatch.chdir(tmp_path)
     run_main(monkeypatch, flag, f"hydra.run.dir={tmp_path / 'run'}")
     assert "Config groups" in capsys.readouterr().out and list(tmp_path.iterdir()) == []
+
+
+def test_a_run_prints_no_warning_a_user_cannot_act_on(tmp_path):
+    """Lightning's tips, deprecations and notes about its own defaults stay off the console
+    (bf16 included: the model summary's size estimate warns there)."""
+    from helpers import FAST, run_cli
+
+    shown = [o for o in FAST if not o.startswith(("callbacks.", "trainer.enable_progress_bar"))]
+    proc = run_cli("train", [*shown, "trainer.max_epochs=1", "trainer.precision=bf16-mixed"],
+                   tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = proc.stdout + proc.stderr
+    assert "results (completed):" in console and "Trainable params" in console  # the summary
+    warned = [line for line in console.splitlines()
+              if re.search(r"\.py:\d+: |Warning|Tip:|deprecated", line)]  # fmt: skip
+    assert not warned, warned

@@ -71,5 +71,7 @@ def quiet() -> None:
     warnings.filterwarnings("ignore", message=r".*does not have many workers")
     warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty")
     warnings.filterwarnings("ignore", message=r".*You are using a CUDA device .* Tensor Cores")
+    # the summary's size estimate under bf16: the table's counts are right, the MB a guess
+    warnings.filterwarnings("ignore", message=r"Precision .* is not supported by the model summary")
     # rnnlab's tasks skip moving batches that are already on the device, on purpose
     warnings.filterwarnings("ignore", message=r"You have overridden `transfer_batch_to_device`")
