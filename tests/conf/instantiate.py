@@ -194,11 +194,16 @@ def _check_experiment(cfg: Any, option: str, tmp_path: Path) -> None:
     if option.startswith("smnist_"):
         assert cfg.data.mode == option.removeprefix("smnist_")
         assert dm.spec()["input_size"] == (28 if option == "smnist_row" else 1)
+    elif option in ("adding", "copy", "selective_copy"):  # the long-memory tasks
+        assert type(dm).__name__.lower().startswith(option.replace("_", ""))
+        assert cfg.task._target_.endswith("SequenceTask") and cfg.data.length == 100
     else:
-        assert cfg.data.corpus == option.removeprefix("chars_").replace(
-            "shakespeare", "tinyshakespeare"
-        )
-        assert cfg.callbacks.text_samples._target_.endswith("TextSamples")
+        corpus = option.removeprefix("chars_").removesuffix("_cpu")
+        assert cfg.data.corpus == corpus.replace("shakespeare", "tinyshakespeare")
+        if option == "chars_shakespeare_cpu":  # timed against a budget: no sampling
+            assert "text_samples" not in cfg.callbacks and cfg.test_last
+        else:
+            assert cfg.callbacks.text_samples._target_.endswith("TextSamples")
 
 
 def _hydra_config(overrides: list[str]) -> Any:
