@@ -8,6 +8,7 @@ environment is kept.
 
 from __future__ import annotations
 
+import logging
 import os
 
 for _key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -23,13 +24,21 @@ from helpers import SHARED_DATA  # noqa: E402
 @pytest.fixture(autouse=True)
 def _fresh_hydra():
     """Tests that run a command in-process leave Hydra's singletons set (the last job's
-    config); clear them so a later in-process run is not taken for that job."""
+    config) and its log handlers on the root logger (files in run dirs that pytest later
+    removes); clear both so a later test neither is taken for that job nor logs there."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     yield
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
 
     GlobalHydra.instance().clear()
     HydraConfig.instance().cfg = None
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from rnnlab.data.batching import IndexBatches, TensorDataModule
+from rnnlab.data.options import SineOptions
 from rnnlab.errors import ConfigError
 
 
@@ -81,24 +82,33 @@ def test_state_counts_batches_served_in_this_epoch():
 
 
 class Ones(TensorDataModule):
+    """The base options only: no eval_batch_size, so evaluation uses the training size."""
+
     batch_format = "forecast"
     input_size, num_outputs = 3, 2
+
+
+class OnesWithEvalSize(Ones):
+    Options = SineOptions  # a datamodule's options that have eval_batch_size
 
 
 def test_datamodule_sizes_spec_and_defaults():
     dm = Ones(batch_size=4, seed=9)
     assert (dm.batch_size, dm.eval_batch_size, dm.seed) == (4, 4, 9)
-    assert Ones(batch_size=4, eval_batch_size=16).eval_batch_size == 16
+    assert OnesWithEvalSize(batch_size=4, eval_batch_size=16).eval_batch_size == 16
+    assert OnesWithEvalSize(batch_size=4, eval_batch_size=None).eval_batch_size == 4
+    with pytest.raises(ConfigError, match="eval_batch_size=16 is not allowed: not a key"):
+        Ones(batch_size=4, eval_batch_size=16)
     assert dm.spec() == {"input_size": 3, "num_outputs": 2} and dm.stats() == {}
     assert dm.device == torch.device("cpu") and dm._epoch() == 0
     with pytest.raises(ConfigError, match="batch_size=0"):
         Ones(batch_size=0)
     with pytest.raises(ConfigError, match="eval_batch_size=-1"):
-        Ones(batch_size=4, eval_batch_size=-1)
+        OnesWithEvalSize(batch_size=4, eval_batch_size=-1)
 
 
 def test_batches_follow_the_split_and_the_trainer():
-    dm = Ones(batch_size=4, eval_batch_size=8, seed=2)
+    dm = OnesWithEvalSize(batch_size=4, eval_batch_size=8, seed=2)
     train, val = dm.batches(20, identity, train=True), dm.batches(20, identity, train=False)
     assert (train.batch_size, train.shuffle, val.batch_size, val.shuffle) == (4, True, 8, False)
     assert dm.batches(20, identity, train=True, shuffle=False, batch_size=5).batch_size == 5

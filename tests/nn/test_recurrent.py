@@ -31,38 +31,48 @@ def test_defaults_are_one_unidirectional_lstm_layer_of_128():
 @pytest.mark.parametrize("impl", ["torch", "scratch"])
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_impl_picks_the_layer_class(cell, impl):
-    layers = RecurrentStack(2, cell, 4, impl=impl).layers
+    layers = RecurrentStack(2, cell=cell, hidden_size=4, impl=impl).layers
     expected = MINIMAL if cell in MINIMAL else (SCRATCH if impl == "scratch" else TORCH_CELLS)
     assert type(layers) is expected[cell]
 
 
 def test_bad_input_size_and_forget_bias_name_their_key():
     with pytest.raises(ConfigError, match="input_size=0"):
-        RecurrentStack(0, "gru", 4)
+        RecurrentStack(0, cell="gru", hidden_size=4)
     with pytest.raises(ConfigError, match="forget_bias"):
-        RecurrentStack(2, "gru", 4, forget_bias=1.0)  # only lstm and minlstm have a forget gate
+        RecurrentStack(
+            2, cell="gru", hidden_size=4, forget_bias=1.0
+        )  # only lstm and minlstm have a forget gate
     with pytest.raises(ConfigError, match="fits in memory"):
-        RecurrentStack(10**11, "rnn", 1)  # the estimate counts the input weights too
+        RecurrentStack(
+            10**11, cell="rnn", hidden_size=1
+        )  # the estimate counts the input weights too
 
 
 def test_dropout_only_between_layers():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # torch warns about dropout on a single layer
-        single = RecurrentStack(2, "gru", 4, num_layers=1, dropout=0.5)
+        single = RecurrentStack(2, cell="gru", hidden_size=4, num_layers=1, dropout=0.5)
     assert single.layers.dropout == 0.0
-    assert RecurrentStack(2, "gru", 4, num_layers=2, dropout=0.5).layers.dropout == 0.5
-    assert RecurrentStack(2, "gru", 4, num_layers=2).layers.dropout == 0.0
+    assert (
+        RecurrentStack(2, cell="gru", hidden_size=4, num_layers=2, dropout=0.5).layers.dropout
+        == 0.5
+    )
+    assert RecurrentStack(2, cell="gru", hidden_size=4, num_layers=2).layers.dropout == 0.0
 
 
 def test_nonlinearity_reaches_the_rnn():
-    assert RecurrentStack(2, "rnn", 4, nonlinearity="relu").layers.nonlinearity == "relu"
-    assert RecurrentStack(2, "rnn", 4).layers.nonlinearity == "tanh"
+    assert (
+        RecurrentStack(2, cell="rnn", hidden_size=4, nonlinearity="relu").layers.nonlinearity
+        == "relu"
+    )
+    assert RecurrentStack(2, cell="rnn", hidden_size=4).layers.nonlinearity == "tanh"
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_final_features_are_each_directions_last_hidden_state(cell):
     torch.manual_seed(0)
-    stack = RecurrentStack(3, cell, 5, num_layers=2, bidirectional=True)
+    stack = RecurrentStack(3, cell=cell, hidden_size=5, num_layers=2, bidirectional=True)
     x = torch.randn(4, 7, 3)
     out, state = stack(x)
     features = stack.final_features(state)
@@ -74,7 +84,7 @@ def test_final_features_are_each_directions_last_hidden_state(cell):
 
 
 def test_final_features_of_one_direction():
-    stack = RecurrentStack(3, "lstm", 5)
+    stack = RecurrentStack(3, cell="lstm", hidden_size=5)
     x = torch.randn(4, 7, 3)
     out, _ = stack(x)
     torch.testing.assert_close(stack.encode(x), out[:, -1])
