@@ -71,6 +71,46 @@ def test_classification_task_gives_gradient_flow():
     assert norms.shape == (5, 9) and torch.all(norms > 0)
 
 
+ADDING = ["data=adding", "data.length=12", "data.train_size=64", "data.val_size=64",
+          "data.test_size=64", "data.batch_size=16", "model.hidden_size=8"]  # fmt: skip
+CHARS = ["data=chars", "data.corpus=stdlib", "data.max_chars=6000", "data.bptt=12",
+         "data.batch_size=4", "data.eval_streams=2", "model.hidden_size=8"]  # fmt: skip
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "mingru"])
+def test_a_loss_on_the_outputs_counts_both_paths_of_each_h_t(tmp_path, cell):
+    """The sequence task scores the head on the step outputs: at the last step only the
+    output path exists, and it equals the gradient taken directly; earlier steps add the
+    recurrent path, so the gradient reaches back to the first step."""
+    from rnnlab.run import build
+
+    cfg = make_config(tmp_path, [*ADDING, f"model={cell}"])
+    dm = build.build_datamodule(cfg)
+    dm.setup("fit")
+    task = build.build_task(cfg, dm)
+    batch = next(iter(dm.val_dataloader()))
+    norms = hidden_state_gradients(task, batch)
+    assert norms.shape == (len(batch[0]), 12) and torch.all(norms[:, 0] > 0)
+    out, _ = task.rnn(task.stack_inputs(batch[0]))
+    last = out[:, -1].detach().requires_grad_(True)
+    outputs = torch.cat([out[:, :-1].detach(), last.unsqueeze(1)], 1)
+    (direct,) = torch.autograd.grad(task.loss(task.head(outputs), batch[1], batch[2]), last)
+    assert torch.allclose(norms[:, -1], direct.norm(dim=-1), rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("data", ["adding", "chars"])
+def test_callback_records_the_long_memory_and_language_tasks(tmp_path, data):
+    overrides = {"adding": ADDING, "chars": CHARS}[data]
+    cfg = make_config(tmp_path, [*overrides, *FAST[-4:], "trainer.max_epochs=1",
+                                 "callbacks=gradient_flow", "callbacks.gradient_flow.epochs=[1]"])  # fmt: skip
+    train(cfg, tmp_path)
+    record = json.loads((tmp_path / "gradient_flow.json").read_text())
+    assert set(record["norms"]) == {"epoch 0", "epoch 1"}
+    assert all(len(v) == 12 and min(v) > 0 for v in record["norms"].values())
+    if data == "adding":  # the two marked steps: the gradient that reaches what the answer needs
+        assert set(record["cue_norm"]) == {"epoch 0", "epoch 1"}
+
+
 def _recorded(root, name, cell, norms, cue=None):
     run = root / name
     run.mkdir()

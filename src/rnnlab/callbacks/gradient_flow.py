@@ -42,10 +42,21 @@ def hidden_state_gradients(task: Any, batch: Sequence[Tensor]) -> Tensor:
                 outputs.append(out)
                 hidden.append(state[0] if isinstance(state, tuple) else state)
             loss = task.probe_loss(torch.cat(outputs, 1), state, batch)
-            grads = torch.autograd.grad(loss, hidden)  # leaves parameter .grad untouched
+            # h_t reaches the loss twice: as the step's output (to the head) and as the
+            # state handed to the next step; the stack returns them as two tensors, so the
+            # gradient at h_t is the sum of both (a task may use either alone: None is 0).
+            grads = torch.autograd.grad(loss, [*outputs, *hidden], allow_unused=True)
     finally:
         rnn.train(was_training)
-    return torch.stack([g[-1].norm(dim=-1) for g in grads], dim=1).detach().cpu()
+    steps = len(outputs)
+    norms = []
+    for t in range(steps):
+        via_output, via_state = grads[t], grads[steps + t]
+        g = torch.zeros_like(outputs[t][:, 0]) if via_output is None else via_output[:, 0]
+        if via_state is not None:
+            g = g + via_state[-1]  # the top layer's h_t
+        norms.append(g.norm(dim=-1))
+    return torch.stack(norms, dim=1).detach().cpu()
 
 
 def _as_epochs(epochs: Any) -> set[int]:
