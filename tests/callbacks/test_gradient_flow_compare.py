@@ -74,3 +74,12 @@ def test_runs_as_a_module(runs, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert [r[:4] for r in table_rows(proc.stdout)][-1] == ["b", "lstm", "epoch 5", "4"]
     assert output.read_bytes()[:8] == PNG
+
+
+def test_runs_with_the_same_folder_name_are_told_apart(tmp_path, capsys):
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "irnn").mkdir()
+    a = run_dir(tmp_path / "cells", "0", "rnn", {"epoch 0": [0.5, 1.0]})
+    b = run_dir(tmp_path / "irnn", "0", "rnn", {"epoch 0": [1.0, 1.0]})
+    main([str(a), str(b), "--output", str(tmp_path / "x.png")])
+    assert [r[0] for r in table_rows(capsys.readouterr().out)] == ["cells/0", "irnn/0"]

@@ -142,8 +142,16 @@ def plot_norms(curves: dict[str, Sequence[float]]) -> Any:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
+    # "run, recording" labels: one colour per run, a line style per recording of it
+    runs = list(dict.fromkeys(label.rsplit(", ", 1)[0] for label in curves))
+    colours = plt.get_cmap("tab10" if len(runs) <= 10 else "tab20")
+    seen: dict[str, int] = {}
     for label, norms in curves.items():
-        ax.semilogy(range(1, len(norms) + 1), norms, label=label)
+        run = label.rsplit(", ", 1)[0]
+        style = ("-", "--", ":", "-.")[seen.get(run, 0) % 4]
+        seen[run] = seen.get(run, 0) + 1
+        ax.semilogy(range(1, len(norms) + 1), norms, style, label=label,
+                    color=colours(runs.index(run) % colours.N))  # fmt: skip
     ax.set_xlabel("time step t")
     ax.set_ylabel("‖∂L/∂h_t‖ (mean over batch)")
     ax.set_title("Gradient of the loss with respect to each hidden state")
@@ -159,6 +167,17 @@ def _load(run: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def run_names(run_dirs: Sequence[str]) -> dict[str, str]:
+    """Each run's folder name, with as many parent folders as make the names unique
+    (``cells/0`` and ``irnn/0`` rather than two ``0``)."""
+    parts = {run: Path(run).resolve().parts for run in run_dirs}
+    for depth in range(1, max((len(p) for p in parts.values()), default=1) + 1):
+        names = {run: "/".join(p[-depth:]) for run, p in parts.items()}
+        if len(set(names.values())) == len(names):
+            return names
+    return {run: str(run) for run in run_dirs}
+
+
 def flow_rows(
     run_dirs: Sequence[str], labels: Sequence[str] | None = None, back: Sequence[int] = (10, 50)
 ) -> list[dict[str, Any]]:
@@ -168,6 +187,7 @@ def flow_rows(
     tasks, the mean norm at the steps the answer needs. ``labels``: the recordings to
     use (``epoch 0`` is before training); all of each run's when None."""
     rows = []
+    names = run_names(run_dirs)
     for run in run_dirs:
         data = _load(run)
         wanted = list(labels) if labels else list(data["norms"])
@@ -179,7 +199,7 @@ def flow_rows(
                 )
             norms = data["norms"][label]
             last = norms[-1]
-            row: dict[str, Any] = {"run": Path(run).name, "cell": data["cell"], "recording": label,
+            row: dict[str, Any] = {"run": names[run], "cell": data["cell"], "recording": label,
                                    "norm_T": last}  # fmt: skip
             spans = [k for k in back if k < len(norms)]
             for k in back:
@@ -213,12 +233,13 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 def compare(run_dirs: Sequence[str], output: str, labels: Sequence[str] | None = None) -> str:
     """Overlay the runs' recorded norms in one figure; return the table of ``flow_rows``."""
     rows = flow_rows(run_dirs, labels)
+    names = run_names(run_dirs)
     curves = {}
     for run in run_dirs:
         data = _load(run)
         for label, norms in data["norms"].items():
             if not labels or label in labels:
-                curves[f"{data['cell']} ({Path(run).name}), {label}"] = norms
+                curves[f"{data['cell']} ({names[run]}), {label}"] = norms
     write_png(output, plot_norms(curves))
     return format_rows(rows)
 
