@@ -94,3 +94,16 @@ class SignalAt(pl.Callback):
     def on_train_batch_end(self, trainer, *args) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), self.signum)
+
+
+PHRASE = "to be or not to be, that is the question. "
+
+
+def chars_overrides(path, *extra: str) -> list[str]:
+    """A tiny char-LM run on the text file ``path``: 4 streams of 16 steps, 2 epochs."""
+    return [
+        "data=chars", "data.corpus=path", f"data.path={path}", "data.bptt=16", "data.batch_size=4",
+        "data.eval_streams=2", "task.embedding_dim=8", "model.hidden_size=16", "trainer.max_epochs=2",
+        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
+        "callbacks.model_summary=null", "~scheduler", *extra,
+    ]  # fmt: skip

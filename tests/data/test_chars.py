@@ -14,19 +14,7 @@ from rnnlab.errors import ConfigError
 from rnnlab.run.build import build_datamodule, build_task
 from rnnlab.run.job import train
 
-from helpers import make_config, read_metrics, run_cli
-
-PHRASE = "to be or not to be, that is the question. "
-
-
-def chars_overrides(path, *extra: str) -> list[str]:
-    """A tiny, quick char-LM run on the text file ``path``."""
-    return [
-        "data=chars", "data.corpus=path", f"data.path={path}", "data.bptt=16", "data.batch_size=4",
-        "data.eval_streams=2", "task.embedding_dim=8", "model.hidden_size=16", "trainer.max_epochs=2",
-        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
-        "callbacks.model_summary=null", "~scheduler", *extra,
-    ]  # fmt: skip
+from helpers import PHRASE, chars_overrides, make_config, read_metrics, run_cli
 
 
 @pytest.fixture

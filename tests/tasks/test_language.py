@@ -17,19 +17,7 @@ from rnnlab.run.job import train
 from rnnlab.tasks.language import CharNLL, LanguageModelTask
 from rnnlab.tasks.sampling import pick
 
-from helpers import make_config
-
-PHRASE = "to be or not to be, that is the question. "
-
-
-def chars_run(path, *extra: str) -> list[str]:
-    """A tiny char-LM run on the text file ``path``: 4 streams of 16 steps."""
-    return [
-        "data=chars", "data.corpus=path", f"data.path={path}", "data.bptt=16", "data.batch_size=4",
-        "data.eval_streams=2", "task.embedding_dim=8", "model.hidden_size=16", "trainer.max_epochs=2",
-        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
-        "callbacks.model_summary=null", "~scheduler", *extra,
-    ]  # fmt: skip
+from helpers import PHRASE, chars_overrides, make_config
 
 
 @pytest.fixture
@@ -83,7 +71,7 @@ def record_training_calls(tmp_path, monkeypatch, overrides: list[str]) -> list[C
 def test_sequential_training_carries_the_state_detached_and_restarts_each_epoch(
     tmp_path, monkeypatch, corpus
 ):
-    calls = record_training_calls(tmp_path, monkeypatch, chars_run(corpus, "test=false"))
+    calls = record_training_calls(tmp_path, monkeypatch, chars_overrides(corpus, "test=false"))
     epochs = sorted({c.epoch for c in calls})
     assert epochs == [0, 1]
     for epoch in epochs:
@@ -99,7 +87,9 @@ def test_sequential_training_carries_the_state_detached_and_restarts_each_epoch(
 
 
 def test_random_windows_start_from_a_fresh_state(tmp_path, monkeypatch, corpus):
-    overrides = chars_run(corpus, "test=false", "data.sampling=random", "trainer.max_epochs=1")
+    overrides = chars_overrides(
+        corpus, "test=false", "data.sampling=random", "trainer.max_epochs=1"
+    )
     calls = record_training_calls(tmp_path, monkeypatch, overrides)
     assert len(calls) >= 2 and all(c.state_in is None for c in calls)
 
@@ -126,7 +116,9 @@ def test_carried_state_survives_a_checkpoint():
 
 
 def test_metrics_relations_and_best_bpc_of_a_run(tmp_path, corpus):
-    metrics = train(make_config(tmp_path, chars_run(corpus, "trainer.max_epochs=3")), tmp_path)
+    metrics = train(
+        make_config(tmp_path, chars_overrides(corpus, "trainer.max_epochs=3")), tmp_path
+    )
     for stage in ("train", "val", "test"):
         loss = metrics[f"{stage}/loss"]
         assert metrics[f"{stage}/bpc"] == pytest.approx(loss / math.log(2), rel=1e-5), stage
