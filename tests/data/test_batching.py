@@ -53,14 +53,21 @@ def test_num_samples_with_and_without_replacement():
 
 
 @pytest.mark.parametrize("size", [10, 11])
-def test_ranks_share_an_epoch_in_lockstep(size):
-    shares = [ids(IndexBatches(size, identity, 2, rank=r, world_size=3)) for r in range(3)]
+@pytest.mark.parametrize("world", [2, 3])
+def test_ranks_share_an_epoch_in_lockstep(size, world):
+    shares = [ids(IndexBatches(size, identity, 2, rank=r, world_size=world)) for r in range(world)]
     assert len({len(s) for s in shares}) == 1  # every rank runs as many batches
     flat = [[i for b in s for i in b] for s in shares]
-    assert all(len(f) == -(-size // 3) for f in flat)  # padded to a multiple of the ranks
+    assert all(len(f) == -(-size // world) for f in flat)  # padded to a multiple of the ranks
     assert sorted(set().union(*flat)) == list(range(size))  # together: every example
-    assert flat[0][:2] == [0, 3] and flat[1][:2] == [1, 4]  # interleaved, as DistributedSampler
-    assert len(IndexBatches(size, identity, 2, rank=0, world_size=3)) == len(shares[0])
+    assert flat[0][:2] == [0, world] and flat[1][:2] == [1, 1 + world]  # as DistributedSampler
+    assert len(IndexBatches(size, identity, 2, rank=0, world_size=world)) == len(shares[0])
+
+
+def test_one_process_by_default_with_seed_zero():
+    batches = IndexBatches(6, identity, 2, shuffle=True)
+    assert (batches.seed, batches.rank, batches.world_size) == (0, 0, 1)
+    assert ids(batches) == ids(IndexBatches(6, identity, 2, shuffle=True, seed=0, rank=0))
 
 
 def test_make_batch_gets_indices_on_the_device():
@@ -118,6 +125,7 @@ def test_batches_follow_the_split_and_the_trainer():
                                  strategy=SimpleNamespace(root_device=torch.device("meta")))  # fmt: skip
     ranked = dm.batches(20, identity, train=True)
     assert (ranked.rank, ranked.world_size, ranked.epoch(), ranked.device.type) == (1, 2, 3, "meta")
+    assert ranked.shuffle  # overfit_batches=0: an ordinary epoch
     dm.trainer.overfit_batches = 1  # the same first batches every epoch
     assert not dm.batches(20, identity, train=True).shuffle
 
