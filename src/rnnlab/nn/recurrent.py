@@ -58,7 +58,6 @@ class RecurrentStack(nn.Module):
         super().__init__()
         check_positive("input_size", input_size)
         opts = stack_options(model, input_size)  # every value checked (rnnlab.nn.options)
-        self.options = opts
         self.cell, self.impl = opts.cell, opts.impl
         self.hidden_size, self.num_layers = opts.hidden_size, opts.num_layers
         self.num_directions = 2 if opts.bidirectional else 1
