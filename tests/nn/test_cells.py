@@ -90,6 +90,33 @@ def test_unbatched_input(cell):
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
+def test_unbatched_input_with_a_state(cell):
+    ref, mine = build_pair(cell, dtype=torch.float64, num_layers=2)
+    x = torch.randn(STEPS, IN, dtype=torch.float64)
+    batched = make_state(cell, 2, torch.float64, batch=1)
+    hx = tuple(h[:, 0] for h in batched) if cell == "lstm" else batched[:, 0]  # [layers, H]
+    (o1, s1), (o2, s2) = ref(x, hx), mine(x, hx)
+    torch.testing.assert_close(o2, o1)
+    for a, b in zip(s2 if cell == "lstm" else [s2], s1 if cell == "lstm" else [s1], strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_built_like_torchs_layer(cell):
+    """Parameters in the dtype asked for, torch's attributes and printed form."""
+    torch_cls, scratch_cls, extra = CELLS[cell]
+    kw = {**extra, "num_layers": 2, "dropout": 0.5, "bidirectional": True, "batch_first": True}
+    mine = scratch_cls(IN, HID, dtype=torch.float64, **kw)
+    assert {p.dtype for p in mine.parameters()} == {torch.float64}
+    assert len(list(mine.parameters())) == len(list(torch_cls(IN, HID, **kw).parameters()))
+    assert mine.proj_size == 0
+    assert (
+        repr(mine) == f"{type(mine).__name__}({IN}, {HID}, num_layers=2, bias=True, "
+        "batch_first=True, dropout=0.5, bidirectional=True)"
+    )
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
 def test_same_seed_same_network(cell):
     ref, mine = build_pair(cell, seed=7, num_layers=2, bidirectional=True)
     ref_params, my_params = dict(ref.named_parameters()), dict(mine.named_parameters())
@@ -183,8 +210,21 @@ def test_zero_dropout_is_identity():
 
 def test_bad_state_shape_and_registry():
     _, mine = build_pair("gru", num_layers=2)
-    with pytest.raises(RuntimeError, match="hx"):
+    with pytest.raises(RuntimeError) as err:
         mine(torch.randn(BATCH, STEPS, IN), torch.zeros(1, BATCH, HID))
+    assert str(err.value) == f"Expected hx size (2, {BATCH}, {HID}), got (1, {BATCH}, {HID})"
+    _, lstm = build_pair("lstm")
+    with pytest.raises(RuntimeError, match=r"^Expected h0 size \(1, "):
+        lstm(
+            torch.randn(BATCH, STEPS, IN), (torch.zeros(2, BATCH, HID), torch.zeros(1, BATCH, HID))
+        )
+    with pytest.raises(RuntimeError, match=r"^Expected c0 size \(1, "):
+        lstm(
+            torch.randn(BATCH, STEPS, IN), (torch.zeros(1, BATCH, HID), torch.zeros(2, BATCH, HID))
+        )
+    with pytest.raises(ValueError) as err:
+        mine(torch.randn(1, BATCH, STEPS, IN))
+    assert str(err.value) == "expected a 2-D or 3-D input, got 4-D"
     assert {"rnn": ScratchRNN, "lstm": ScratchLSTM, "gru": ScratchGRU} == SCRATCH
     with pytest.raises(ValueError):
         ScratchRNN(IN, HID, nonlinearity="sigmoid")
