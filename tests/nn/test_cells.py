@@ -226,5 +226,7 @@ def test_bad_state_shape_and_registry():
         mine(torch.randn(1, BATCH, STEPS, IN))
     assert str(err.value) == "expected a 2-D or 3-D input, got 4-D"
     assert {"rnn": ScratchRNN, "lstm": ScratchLSTM, "gru": ScratchGRU} == SCRATCH
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as err:
         ScratchRNN(IN, HID, nonlinearity="sigmoid")
+    assert str(err.value) == "Unknown nonlinearity 'sigmoid', use 'tanh' or 'relu'"
+    assert ScratchRNN(IN, HID).nonlinearity == "tanh"
