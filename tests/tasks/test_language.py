@@ -164,3 +164,42 @@ def test_generate_with_top_k_one_is_the_greedy_text():
         assert task.generate("ab", 30, temperature=2.0, top_k=1, generator=g) == greedy
     g = torch.Generator().manual_seed(1)
     assert task.generate("ab", 30, temperature=2.0, top_k=None, generator=g) != greedy
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("", 5, 1.0, None), "prompt='' is not allowed: a non-empty string"),
+        ((None, 5, 1.0, None), "prompt=None is not allowed: a non-empty string"),
+        (("abz", 5, 1.0, None), "prompt='abz' is not allowed: characters of the training "
+                                "vocabulary only; 'z' not in the training vocabulary"),
+        (("a?!", 5, 1.0, None), "prompt='a?!' is not allowed: characters of the training "
+                                "vocabulary only; '!', '?' not in the training vocabulary"),
+        (("ab", -1, 1.0, None), "length=-1 is not allowed: an integer >= 0"),
+        (("ab", 2.5, 1.0, None), "length=2.5 is not allowed: an integer >= 0"),
+        (("ab", True, 1.0, None), "length=True is not allowed: an integer >= 0"),
+        (("ab", 5, -0.5, None), "temperature=-0.5 is not allowed: a number >= 0 (0 = greedy)"),
+        (("ab", 5, float("nan"), None), "temperature=nan is not allowed: a number >= 0 (0 = greedy)"),
+        (("ab", 5, "hot", None), "temperature='hot' is not allowed: a number >= 0 (0 = greedy)"),
+        (("ab", 5, False, None), "temperature=False is not allowed: a number >= 0 (0 = greedy)"),
+        (("ab", 5, 1.0, 0), "top_k=0 is not allowed: a positive integer"),
+    ],
+)  # fmt: skip
+def test_sampling_settings_are_refused_in_one_line(args, message):
+    from rnnlab.errors import ConfigError
+    from rnnlab.tasks.sampling import check_sampling
+
+    vocab = SimpleNamespace(itos=["<unk>", "a", "b"])  # <unk> is never a prompt character
+    with pytest.raises(ConfigError) as err:
+        check_sampling(vocab, *args)
+    assert str(err.value) == message
+
+
+def test_sampling_settings_that_are_allowed():
+    from rnnlab.tasks.sampling import check_sampling
+
+    vocab = SimpleNamespace(itos=["<unk>", "a", "b"])
+    for args in (("ab", 0, 0, None), ("b", 3, 0.7, 1), ("a", 1, 2, 5)):
+        check_sampling(vocab, *args)  # no error
+    with pytest.raises(Exception, match="prompt"):
+        check_sampling(vocab, "<", 1, 1.0, None)  # '<unk>' is a token, not its characters
