@@ -1,0 +1,33 @@
+"""The classification task's test figure: the confusion matrix as counted."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import torch  # noqa: E402
+
+from rnnlab.tasks.classify import ClassificationTask  # noqa: E402
+
+OPT = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.01}
+
+
+def test_confusion_matrix_figure_shows_every_count():
+    task = ClassificationTask(model={"cell": "gru", "hidden_size": 4}, input_size=3,
+                              num_outputs=3, optimizer=OPT)  # fmt: skip
+    assert task.test_figures() == {}  # before a test: nothing to draw
+    task._confusion = torch.tensor([[5, 1, 0], [0, 4, 2], [1, 0, 7]])
+    fig = task.test_figures()["confusion_matrix"]
+    ax = fig.axes[0]
+    assert ax.get_title() == "Test confusion matrix (20 examples)"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted class", "true class")
+    assert list(ax.get_xticks()) == list(ax.get_yticks()) == [0, 1, 2]
+    cells = {(t.get_position(), t.get_text(), t.get_color()) for t in ax.texts}
+    counts = task._confusion.tolist()
+    # white on the dark cells (above half the largest count), black elsewhere
+    assert cells == {((p, r), str(counts[r][p]), "white" if counts[r][p] > 3.5 else "black")
+                     for r in range(3) for p in range(3)}  # fmt: skip
+    assert {t.get_fontsize() for t in ax.texts} == {7}
+    assert ax.images[0].get_cmap().name == "Blues" and len(fig.axes) == 2  # and a colour bar
+    assert tuple(fig.get_size_inches()) == (5.5, 5.0)
