@@ -203,3 +203,37 @@ def test_sampling_settings_that_are_allowed():
         check_sampling(vocab, *args)  # no error
     with pytest.raises(Exception, match="prompt"):
         check_sampling(vocab, "<", 1, 1.0, None)  # '<unk>' is a token, not its characters
+
+
+def test_options_are_checked_and_kept_for_the_checkpoint():
+    from rnnlab.errors import ConfigError
+
+    kwargs = {"model": {"cell": "gru", "hidden_size": 4}, "input_size": 3, "num_outputs": 3,
+              "vocab": ["<unk>", "a", "b"]}  # fmt: skip
+    with pytest.raises(ConfigError) as err:
+        LanguageModelTask(**kwargs, encoding="bytes")
+    assert str(err.value) == "task.encoding='bytes' is not allowed: one of embedding, onehot"
+    with pytest.raises(ConfigError) as err:
+        LanguageModelTask(**kwargs, embedding_dim=0)
+    assert str(err.value) == "task.embedding_dim=0 is not allowed: a positive integer"
+    task = LanguageModelTask(**kwargs)
+    kept = {k: task.hparams[k] for k in ("vocab", "carry_state", "encoding", "embedding_dim",
+                                         "default_prompt")}  # fmt: skip
+    assert kept == {"vocab": ["<unk>", "a", "b"], "carry_state": True, "encoding": "embedding",
+                    "embedding_dim": 64, "default_prompt": "\n"}  # fmt: skip
+    assert task.encoder.weight.shape == (3, 64) and task.default_prompt == "\n"
+    assert task.vocab.itos == ["<unk>", "a", "b"]
+    onehot = LanguageModelTask(**kwargs, encoding="onehot", carry_state=False, default_prompt="a")
+    assert onehot.encoder is None and onehot.default_prompt == "a"
+    assert onehot.hparams.carry_state is False
+
+
+def test_char_nll_in_bits_and_perplexity_over_all_characters():
+    bits, ppl = CharNLL("bits"), CharNLL("ppl")
+    assert float(bits.compute()) == 0 and float(ppl.compute()) == 1  # nothing seen yet
+    for metric in (bits, ppl):
+        metric.update(torch.tensor(3.0), 2)  # 1.5 nats a character ...
+        metric.update(torch.tensor(1.0), 2)  # ... then 0.5: 1.0 over all four
+    assert bits.compute().item() == pytest.approx(1 / math.log(2))
+    assert ppl.compute().item() == pytest.approx(math.e)
+    assert bits.nll.dtype == torch.float64 and CharNLL().unit == "bits"
