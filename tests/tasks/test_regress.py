@@ -1,0 +1,43 @@
+"""The regression task's test figure: input window, truth and free-running prediction."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from rnnlab.tasks.regress import RegressionTask  # noqa: E402
+
+OPT = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.01}
+
+
+def test_prediction_figure_joins_the_window_to_truth_and_rollout():
+    task = RegressionTask(model={"cell": "gru", "hidden_size": 4}, input_size=1, num_outputs=1,
+                          optimizer=OPT)  # fmt: skip
+    assert task.test_figures() == {}  # before a test: nothing to draw
+    window = torch.arange(8.0).reshape(2, 4, 1)  # two windows of 4 steps
+    truth = torch.tensor([[10.0, 11.0, 12.0], [20.0, 21.0, 22.0]]).unsqueeze(-1)
+    rollout = truth + 0.5
+    task._example = (window, truth, rollout)
+    fig = task.test_figures()["predictions"]
+    assert fig._suptitle.get_text() == "Test windows: free-running prediction against truth"
+    assert tuple(fig.get_size_inches()) == (7.0, 3.6)  # 1.8 inches a window
+    axes = fig.axes
+    assert len(axes) == 2 and axes[-1].get_xlabel() == "time step (normalised values)"
+    for k, ax in enumerate(axes):
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        assert set(lines) == {"input window", "truth", "rollout"}
+        w = window[k, :, 0].numpy()
+        np.testing.assert_array_equal(lines["input window"].get_xydata(), np.c_[range(4), w])
+        for name, values, style, colour in (("truth", truth, "-", "tab:blue"),
+                                            ("rollout", rollout, "--", "tab:orange")):  # fmt: skip
+            joined = np.c_[range(3, 7), [w[-1], *values[k, :, 0].numpy()]]  # from the last input
+            np.testing.assert_array_equal(lines[name].get_xydata(), joined)
+            assert lines[name].get_linestyle() == style and lines[name].get_color() == colour
+        assert lines["input window"].get_color() == "0.4"
+    legend = axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["input window", "truth", "rollout"]
+    assert axes[1].get_legend() is None
