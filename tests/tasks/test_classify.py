@@ -31,3 +31,15 @@ def test_confusion_matrix_figure_shows_every_count():
     assert {t.get_fontsize() for t in ax.texts} == {7}
     assert ax.images[0].get_cmap().name == "Blues" and len(fig.axes) == 2  # and a colour bar
     assert tuple(fig.get_size_inches()) == (5.5, 5.0)
+
+
+def test_each_metric_says_which_way_is_better():
+    from rnnlab.tasks.regress import RegressionTask
+
+    model = {"cell": "gru", "hidden_size": 4}
+    classify = ClassificationTask(model=model, input_size=3, num_outputs=3, optimizer=OPT)
+    directions = classify.metric_directions()
+    for stage in ("train", "val", "test"):
+        assert directions[f"{stage}/loss"] == "lower" and directions[f"{stage}/acc"] == "higher"
+    regress = RegressionTask(model=model, input_size=1, num_outputs=1, optimizer=OPT)
+    assert {v for k, v in regress.metric_directions().items() if "/m" in k} == {"lower"}
