@@ -178,39 +178,55 @@ def run_names(run_dirs: Sequence[str]) -> dict[str, str]:
     return {run: str(run) for run in run_dirs}
 
 
+BACK = (10, 50)  # the spans (steps back from T) the comparison table reports
+
+
+def _recordings(
+    run_dirs: Sequence[str], labels: Sequence[str] | None
+) -> list[tuple[str, str, str, list[float], float | None]]:
+    """``(run name, cell, recording, norms, norm at the cues)`` for each run and wanted
+    recording, each run's file read once; a recording a run lacks is a one-line error."""
+    names = run_names(run_dirs)
+    found = []
+    for run in run_dirs:
+        data = _load(run)
+        for label in labels or list(data["norms"]):
+            if label not in data["norms"]:
+                path = Path(run) / "gradient_flow.json"
+                raise SystemExit(
+                    f"error: {path} has no {label!r}; it has {', '.join(data['norms'])}"
+                )
+            cue = data.get("cue_norm", {}).get(label)
+            found.append((names[run], data["cell"], label, data["norms"][label], cue))
+    return found
+
+
+def _row(
+    recording: tuple[str, str, str, list[float], float | None], back: Sequence[int]
+) -> dict[str, Any]:
+    name, cell, label, norms, cue = recording
+    last = norms[-1]
+    row: dict[str, Any] = {"run": name, "cell": cell, "recording": label, "norm_T": last}
+    spans = [k for k in back if k < len(norms)]
+    for k in back:
+        row[f"T-{k}"] = norms[-1 - k] / last if k in spans else None
+    longest = max(spans, default=None)
+    row["per_step"] = (norms[-1 - longest] / last) ** (1 / longest) if longest else None
+    row["first/T"] = norms[0] / last
+    if cue is not None:
+        row["cue/T"] = cue / last
+    return row
+
+
 def flow_rows(
-    run_dirs: Sequence[str], labels: Sequence[str] | None = None, back: Sequence[int] = (10, 50)
+    run_dirs: Sequence[str], labels: Sequence[str] | None = None, back: Sequence[int] = BACK
 ) -> list[dict[str, Any]]:
     """One row per run and recording: ``‖∂L/∂h_T‖``, the share of it left ``k`` steps back
     (``‖∂L/∂h_{T-k}‖ / ‖∂L/∂h_T‖`` for each ``k`` in ``back``), the mean per-step factor
     over the longest of those spans, ``‖∂L/∂h_1‖ / ‖∂L/∂h_T‖``, and, on the long-memory
     tasks, the mean norm at the steps the answer needs. ``labels``: the recordings to
     use (``epoch 0`` is before training); all of each run's when None."""
-    rows = []
-    names = run_names(run_dirs)
-    for run in run_dirs:
-        data = _load(run)
-        wanted = list(labels) if labels else list(data["norms"])
-        for label in wanted:
-            if label not in data["norms"]:
-                path = Path(run) / "gradient_flow.json"
-                raise SystemExit(
-                    f"error: {path} has no {label!r}; it has {', '.join(data['norms'])}"
-                )
-            norms = data["norms"][label]
-            last = norms[-1]
-            row: dict[str, Any] = {"run": names[run], "cell": data["cell"], "recording": label,
-                                   "norm_T": last}  # fmt: skip
-            spans = [k for k in back if k < len(norms)]
-            for k in back:
-                row[f"T-{k}"] = norms[-1 - k] / last if k in spans else None
-            longest = max(spans, default=None)
-            row["per_step"] = (norms[-1 - longest] / last) ** (1 / longest) if longest else None
-            row["first/T"] = norms[0] / last
-            if label in data.get("cue_norm", {}):
-                row["cue/T"] = data["cue_norm"][label] / last
-            rows.append(row)
-    return rows
+    return [_row(recording, back) for recording in _recordings(run_dirs, labels)]
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
@@ -232,16 +248,10 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 
 def compare(run_dirs: Sequence[str], output: str, labels: Sequence[str] | None = None) -> str:
     """Overlay the runs' recorded norms in one figure; return the table of ``flow_rows``."""
-    rows = flow_rows(run_dirs, labels)
-    names = run_names(run_dirs)
-    curves = {}
-    for run in run_dirs:
-        data = _load(run)
-        for label, norms in data["norms"].items():
-            if not labels or label in labels:
-                curves[f"{data['cell']} ({names[run]}), {label}"] = norms
+    recordings = _recordings(run_dirs, labels)
+    curves = {f"{cell} ({name}), {label}": norms for name, cell, label, norms, _ in recordings}
     write_png(output, plot_norms(curves))
-    return format_rows(rows)
+    return format_rows([_row(recording, BACK) for recording in recordings])
 
 
 def main(argv: Sequence[str] | None = None) -> None:
