@@ -12,7 +12,6 @@ from rnnlab.io.atomic import write_png
 
 def log_figure(trainer: pl.Trainer, key: str, fig: Any, path: Path) -> None:
     """Write ``fig`` as PNG to ``path`` and log it to W&B/TensorBoard where they are on."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_png(path, fig)
     for logger in trainer.loggers:
         if hasattr(logger, "log_image"):  # W&B

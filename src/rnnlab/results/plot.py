@@ -164,7 +164,4 @@ def plot_learning_curves(
     fig, empty = make_figure(groups, metric, x)
     if len(empty) == len(groups):
         raise ValueError(f"no run has a {metric!r} column with a {x!r} value in {CSV_PATH}")
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_png(out, fig)
-    return out, empty
+    return write_png(output, fig), empty
