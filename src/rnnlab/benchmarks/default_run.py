@@ -11,18 +11,22 @@ from pathlib import Path
 from typing import Any
 
 
+def trainer_accelerator(device: str) -> str:
+    """``trainer.accelerator`` for a benchmark's ``device`` (``cpu`` or ``cuda``)."""
+    return "gpu" if device == "cuda" else "cpu"
+
+
 def default_run(device: str = "cpu", overrides: list[str] | None = None) -> dict[str, Any]:
     """Run ``rnnlab-train`` (LSTM on sine waves) as a fresh process and time it.
 
     The clock includes interpreter start-up, imports, data generation, training,
     testing the best checkpoint and writing ``metrics.json``.
     """
-    accelerator = "gpu" if device == "cuda" else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         cmd = [
-            sys.executable, "-m", "rnnlab.cli.train", f"trainer.accelerator={accelerator}",
-            "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
+            sys.executable, "-m", "rnnlab.cli.train",
+            f"trainer.accelerator={trainer_accelerator(device)}", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
             f"hydra.run.dir={run_dir}", *(overrides or []),
         ]  # fmt: skip
         started = time.perf_counter()

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rnnlab.benchmarks.default_run import trainer_accelerator
 from rnnlab.conf import repo_root
 
 TINY = [
@@ -66,9 +67,8 @@ def parallel_vs_sequential(
     with the settings used and the cores available.
     """
     seeds = ",".join(str(s) for s in range(1, n_jobs + 1))
-    accelerator = "cpu" if device == "cpu" else "gpu"
-    args = [*TINY, f"trainer.accelerator={accelerator}", f"trainer.max_epochs={epochs}",
-            *(overrides or []), f"seed={seeds}"]  # fmt: skip
+    args = [*TINY, f"trainer.accelerator={trainer_accelerator(device)}",
+            f"trainer.max_epochs={epochs}", *(overrides or []), f"seed={seeds}"]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="rnnlab-bench-") as tmp:
         sequential = _timed_sweep(args, Path(tmp) / "sequential", sequential_threads)
         parallel = _timed_sweep(
