@@ -26,7 +26,8 @@ def default_run(device: str = "cpu", overrides: list[str] | None = None) -> dict
         run_dir = Path(tmp) / "run"
         cmd = [
             sys.executable, "-m", "rnnlab.cli.train",
-            f"trainer.accelerator={trainer_accelerator(device)}", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
+            f"trainer.accelerator={trainer_accelerator(device)}",
+            "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
             f"hydra.run.dir={run_dir}", *(overrides or []),
         ]  # fmt: skip
         started = time.perf_counter()
