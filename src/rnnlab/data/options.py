@@ -62,11 +62,26 @@ class DataOptions:
     @property
     def eval_size(self) -> int | None:
         """Examples per validation/test batch (None: the training batch size)."""
-        return getattr(self, "eval_batch_size", None)
+        return None
 
 
 @dataclass(kw_only=True)
-class SineOptions(DataOptions):
+class EvalBatchOptions(DataOptions):
+    """A datamodule that validates and tests in batches of their own size."""
+
+    eval_batch_size: int | None = 1024
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_optional_positive("eval_batch_size", self.eval_batch_size)
+
+    @property
+    def eval_size(self) -> int | None:
+        return self.eval_batch_size
+
+
+@dataclass(kw_only=True)
+class SineOptions(EvalBatchOptions):
     """``SineDataModule``: sizes, ranges, and at least one series in every split."""
 
     num_series: int = 256
@@ -84,11 +99,9 @@ class SineOptions(DataOptions):
     test_fraction: float = 0.1
     normalize: bool = True
     batch_size: int = 128
-    eval_batch_size: int | None = 1024
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_optional_positive("eval_batch_size", self.eval_batch_size)
         for key in ("num_series", "length", "window", "horizon", "stride"):
             check_positive(key, getattr(self, key))
         if self.window + self.horizon > self.length:
@@ -125,7 +138,7 @@ MNIST_PROTOCOLS = ("official", "test10k")
 
 
 @dataclass(kw_only=True)
-class MnistOptions(DataOptions):
+class MnistOptions(EvalBatchOptions):
     """``SequentialMNIST``."""
 
     data_dir: str | Path = "data/mnist"
@@ -136,11 +149,9 @@ class MnistOptions(DataOptions):
     download: bool = True
     verify: bool = True
     batch_size: int = 128
-    eval_batch_size: int | None = 1024
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_optional_positive("eval_batch_size", self.eval_batch_size)
         check_choice("mode", self.mode, MNIST_MODES)
         check_choice("protocol", self.protocol, MNIST_PROTOCOLS)
         check_positive("val_size", self.val_size)
@@ -199,7 +210,7 @@ class CharsOptions(DataOptions):
 
 
 @dataclass(kw_only=True)
-class SyntheticOptions(DataOptions):
+class SyntheticOptions(EvalBatchOptions):
     """What every generated long-memory task takes: split sizes and the data's own seed."""
 
     length: int = 100
@@ -212,7 +223,6 @@ class SyntheticOptions(DataOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_optional_positive("eval_batch_size", self.eval_batch_size)
         for key in ("train_size", "val_size", "test_size"):
             check_positive(key, getattr(self, key))
         seed = self.data_seed
