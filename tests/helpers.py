@@ -107,3 +107,12 @@ def chars_overrides(path, *extra: str) -> list[str]:
         "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
         "callbacks.model_summary=null", "~scheduler", *extra,
     ]  # fmt: skip
+
+
+def check_config(tmp_path: Path, overrides: list[str] = (), name: str = "train") -> None:
+    """The one check of ``rnnlab-<name>``'s composed config (``rnnlab.schema``), as the
+    command runs it before anything else."""
+    from rnnlab.cli.compose import plain_config
+    from rnnlab.schema.validate import validate
+
+    validate(plain_config(make_config(tmp_path, overrides, name)), name)

@@ -100,7 +100,11 @@ def test_bench_job_writes_docs_and_metrics(tmp_path, tests_importable):
     out = bench(cfg, tmp_path)
     assert out["results"][0]["extra_key"] == 3 and (tmp_path / "metrics.json").is_file()
     assert "## fake" in docs.read_text()
+    # bad values are refused by the one check, before the job (rnnlab.schema)
+    from rnnlab.cli.compose import plain_config
+    from rnnlab.schema.validate import validate
+
     with pytest.raises(ConfigError, match="only='nope'"):
-        bench(make_config(tmp_path, ["only=[nope]"], name="bench"), tmp_path)
+        validate(plain_config(make_config(tmp_path, ["only=[nope]"], name="bench")), "bench")
     with pytest.raises(ConfigError, match="mode='slow'"):
-        bench(make_config(tmp_path, ["mode=slow"], name="bench"), tmp_path)
+        validate(plain_config(make_config(tmp_path, ["mode=slow"], name="bench")), "bench")

@@ -100,6 +100,8 @@ def _check_scheduler(cfg: Any, option: str, tmp_path: Path) -> None:
     interval = spec.pop("interval", "epoch")
     assert interval in ("epoch", "step")
     spec = {k: (20 if v == "auto" else v) for k, v in spec.items()}  # the run's length
+    if "mode" in spec and spec["mode"] is None:  # the task fills it from val/loss's direction
+        spec["mode"] = "min"
     scheduler = instantiate(spec)(optimizer=optimizer)
     lrs = [optimizer.param_groups[0]["lr"]]
     for _ in range(19):

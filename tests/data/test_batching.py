@@ -104,14 +104,14 @@ def test_datamodule_sizes_spec_and_defaults():
     assert (dm.batch_size, dm.eval_batch_size, dm.seed) == (4, 4, 9)
     assert OnesWithEvalSize(batch_size=4, eval_batch_size=16).eval_batch_size == 16
     assert OnesWithEvalSize(batch_size=4, eval_batch_size=None).eval_batch_size == 4
-    with pytest.raises(ConfigError, match="eval_batch_size=16 is not allowed: not a key"):
-        Ones(batch_size=4, eval_batch_size=16)
+    with pytest.raises(ConfigError, match="eval_batch_size=16 is not allowed: a key"):
+        Ones.Options.check({"batch_size": 4, "eval_batch_size": 16})
     assert dm.spec() == {"input_size": 3, "num_outputs": 2} and dm.stats() == {}
     assert dm.device == torch.device("cpu") and dm._epoch() == 0
     with pytest.raises(ConfigError, match="batch_size=0"):
-        Ones(batch_size=0)
+        Ones.Options.check({"batch_size": 0})
     with pytest.raises(ConfigError, match="eval_batch_size=-1"):
-        OnesWithEvalSize(batch_size=4, eval_batch_size=-1)
+        OnesWithEvalSize.Options.check({"batch_size": 4, "eval_batch_size": -1})
 
 
 def test_batches_follow_the_split_and_the_trainer():

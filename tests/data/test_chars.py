@@ -14,7 +14,7 @@ from rnnlab.errors import ConfigError
 from rnnlab.run.build import build_datamodule, build_task
 from rnnlab.run.job import train
 
-from helpers import PHRASE, chars_overrides, make_config, read_metrics, run_cli
+from helpers import PHRASE, chars_overrides, check_config, make_config, read_metrics, run_cli
 
 
 @pytest.fixture
@@ -202,16 +202,11 @@ def test_prompt_with_unseen_characters_fails_cleanly(trained, tmp_path):
 
 def test_config_errors_name_data_keys(tmp_path):
     with pytest.raises(ConfigError, match=r"data\.corpus='shakespeare'.*tinyshakespeare"):
-        build_datamodule(make_config(tmp_path, ["data=chars", "data.corpus=shakespeare"]))
+        check_config(tmp_path, ["data=chars", "data.corpus=shakespeare"])
     with pytest.raises(ConfigError, match=r"data\.path='/no/such/file'"):
-        build_datamodule(
-            make_config(tmp_path, ["data=chars", "data.corpus=path", "data.path=/no/such/file"])
-        )
-    dm = build_datamodule(make_config(tmp_path, ["data=chars", "data.corpus=stdlib"]))
+        check_config(tmp_path, ["data=chars", "data.corpus=path", "data.path=/no/such/file"])
     with pytest.raises(ConfigError, match=r"task\.encoding='bits'"):
-        build_task(
-            make_config(tmp_path, ["data=chars", "data.corpus=stdlib", "task.encoding=bits"]), dm
-        )
+        check_config(tmp_path, ["data=chars", "data.corpus=stdlib", "task.encoding=bits"])
 
 
 def test_offline_default_corpus_fails_in_one_line(tmp_path, monkeypatch):

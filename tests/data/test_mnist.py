@@ -20,7 +20,7 @@ from rnnlab.results.references import matching
 from rnnlab.run.build import build_datamodule
 from rnnlab.run.job import evaluate, train
 
-from helpers import make_config, read_metrics, run_cli
+from helpers import check_config, make_config, read_metrics, run_cli
 
 N_TRAIN, N_TEST = 200, 100
 
@@ -170,7 +170,7 @@ def test_permutation_restored_from_checkpoint_and_eval_reproduces(data_root):
 
 def test_bad_mode_names_key_and_choices(data_root):
     with pytest.raises(ConfigError, match=r"data.mode='col'.*row, pixel, permuted"):
-        build_datamodule(make_config(data_root, [*QUICK, "data.mode=col"]))
+        check_config(data_root, [*QUICK, "data.mode=col"])
 
 
 def test_missing_files_offline_name_files_folder_and_urls(tmp_path):

@@ -213,7 +213,7 @@ def test_the_training_set_is_fixed_and_reshuffled_each_epoch(name: str) -> None:
 )
 def test_bad_settings_name_the_key(cls, kwargs: dict, key: str) -> None:
     with pytest.raises(ConfigError) as info:
-        cls(**kwargs)
+        cls.Options.check(kwargs)  # the declaration the config check reads
     assert info.value.key == key and info.value.value == kwargs[key]
 
 

@@ -159,8 +159,9 @@ def test_setuptools_finds_the_sweeper_plugin():
 
 # -- one quick end-to-end sweep -------------------------------------------------------
 def test_multirun_2x2_with_failing_jobs_writes_summary(tmp_path):
-    """Two of four jobs have a bad value: they are recorded, the others complete, exit 0."""
-    proc = run_sweep(["seed=1,2", "model.hidden_size=16,0"], tmp_path)
+    """Two of four jobs combine values that do not fit (a window longer than the series):
+    they are recorded as failed, the others complete, and the sweep exits 0."""
+    proc = run_sweep(["seed=1,2", "data.window=12,46"], tmp_path)  # length 48, horizon 4
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep = tmp_path / "sweep"
     dirs = job_dirs(sweep)
@@ -168,17 +169,27 @@ def test_multirun_2x2_with_failing_jobs_writes_summary(tmp_path):
     assert all((d / "metrics.json").is_file() for d in dirs)
     rows = summary(sweep)
     assert [r["job"] for r in rows] == [0, 1, 2, 3]
-    hidden = {
-        r["job"]: next(o for o in r["overrides"].split() if o.startswith("model.hidden_size="))
+    window = {
+        r["job"]: next(o for o in r["overrides"].split() if o.startswith("data.window="))
         for r in rows
     }
-    assert {hidden[r["job"]]: r["status"] for r in rows} == {
-        "model.hidden_size=16": "completed",
-        "model.hidden_size=0": "failed",
+    assert {window[r["job"]]: r["status"] for r in rows} == {
+        "data.window=12": "completed",
+        "data.window=46": "failed",
     }
     failed = [r for r in rows if r["status"] == "failed"]
-    assert all("model.hidden_size=0" in r["error"] for r in failed)
+    assert all("data.window=46" in r["error"] for r in failed)
     assert all(r["test/mse"] > 0 for r in rows if r["status"] == "completed")
+
+
+def test_value_invalid_for_every_job_is_refused_before_the_sweep_starts(tmp_path):
+    """model.hidden_size=0 is wrong whatever it is combined with: one line, exit 2, and no
+    sweep directory."""
+    proc = run_sweep(["seed=1,2", "model.hidden_size=16,0"], tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0] == "error: model.hidden_size=0 is not allowed: a positive integer"
+    assert not (tmp_path / "sweep").exists()
 
 
 # -- slow: launchers, DDP, Optuna ------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rnnlab.errors import ConfigError, config_group
-from rnnlab.nn.options import CELLS_FOR, INITS
+from rnnlab.nn.options import CELLS_FOR, INITS, StackOptions
 from rnnlab.nn.recurrent import RecurrentStack, _layer_classes
 
 IN, HID, T_MAX = 3, 8, 50
@@ -265,8 +265,8 @@ BAD = {
 def test_invalid_combinations_name_the_key(case):
     cell, kw, key = BAD[case]
     for impl in ("torch", "scratch"):
-        with pytest.raises(ConfigError) as info:
-            build(cell, impl=impl, **kw)
+        with pytest.raises(ConfigError) as info:  # the declaration the config check reads
+            StackOptions.check({"cell": cell, "impl": impl, **kw})
         err = info.value
         assert err.key == key
         assert err.value is kw[key] if key in kw else err.value is None
@@ -275,10 +275,10 @@ def test_invalid_combinations_name_the_key(case):
 
 def test_error_says_what_the_cell_allows():
     with pytest.raises(ConfigError) as info:
-        build("lstm", init="identity")
+        StackOptions.check({"cell": "lstm", "init": "identity"})
     assert info.value.allowed == "one of default, orthogonal, chrono for cell=lstm"
     with pytest.raises(ConfigError) as info, config_group("model"):
-        build("minlstm", init="orthogonal")
+        StackOptions.check({"cell": "minlstm", "init": "orthogonal"})
     assert str(info.value).startswith(
         "model.init='orthogonal' is not allowed: one of default, chrono"
     )

@@ -167,42 +167,60 @@ def test_generate_with_top_k_one_is_the_greedy_text():
 
 
 @pytest.mark.parametrize(
-    "args,message",
+    "values,message",
     [
-        (("", 5, 1.0, None), "prompt='' is not allowed: a non-empty string"),
-        ((None, 5, 1.0, None), "prompt=None is not allowed: a non-empty string"),
-        (("abz", 5, 1.0, None), "prompt='abz' is not allowed: characters of the training "
-                                "vocabulary only; 'z' not in the training vocabulary"),
-        (("a?!", 5, 1.0, None), "prompt='a?!' is not allowed: characters of the training "
-                                "vocabulary only; '!', '?' not in the training vocabulary"),
-        (("ab", -1, 1.0, None), "length=-1 is not allowed: an integer >= 0"),
-        (("ab", 2.5, 1.0, None), "length=2.5 is not allowed: an integer >= 0"),
-        (("ab", True, 1.0, None), "length=True is not allowed: an integer >= 0"),
-        (("ab", 5, -0.5, None), "temperature=-0.5 is not allowed: a number >= 0 (0 = greedy)"),
-        (("ab", 5, float("nan"), None), "temperature=nan is not allowed: a number >= 0 (0 = greedy)"),
-        (("ab", 5, "hot", None), "temperature='hot' is not allowed: a number >= 0 (0 = greedy)"),
-        (("ab", 5, False, None), "temperature=False is not allowed: a number >= 0 (0 = greedy)"),
-        (("ab", 5, 1.0, 0), "top_k=0 is not allowed: a positive integer"),
+        ({"prompt": ""}, "prompt='' is not allowed: a non-empty string"),
+        ({"prompt": None}, "prompt=null is not allowed: a non-empty string"),
+        ({"length": -1}, "length=-1 is not allowed: an integer from 0 to 10000000"),
+        ({"length": 2.5}, "length=2.5 is not allowed: an integer from 0 to 10000000"),
+        ({"length": True}, "length=true is not allowed: an integer from 0 to 10000000"),
+        ({"temperature": -0.5}, "temperature=-0.5 is not allowed: a finite number >= 0"),
+        ({"temperature": float("nan")}, "temperature=nan is not allowed: a finite number >= 0"),
+        ({"temperature": "hot"}, "temperature='hot' is not allowed: a finite number >= 0"),
+        ({"temperature": False}, "temperature=false is not allowed: a finite number >= 0"),
+        ({"top_k": 0}, "top_k=0 is not allowed: null or a positive integer"),
     ],
 )  # fmt: skip
-def test_sampling_settings_are_refused_in_one_line(args, message):
+def test_sampling_settings_are_refused_in_one_line(values, message):
     from rnnlab.errors import ConfigError
-    from rnnlab.tasks.sampling import check_sampling
+    from rnnlab.run.options import SampleConfig
+
+    with pytest.raises(ConfigError) as err:
+        SampleConfig.check({"ckpt_path": "x.ckpt", **values})
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    "prompt,message",
+    [
+        ("abz", "prompt='abz' is not allowed: characters of the training vocabulary only; 'z' "
+                "not in the training vocabulary"),
+        ("a?!", "prompt='a?!' is not allowed: characters of the training vocabulary only; "
+                "'!', '?' not in the training vocabulary"),
+        ("<", "prompt='<' is not allowed: characters of the training vocabulary only; '<' not "
+              "in the training vocabulary"),  # '<unk>' is a token, not its characters
+    ],
+)  # fmt: skip
+def test_prompt_outside_the_vocabulary_is_refused(prompt, message):
+    from rnnlab.errors import ConfigError
+    from rnnlab.tasks.sampling import check_prompt
 
     vocab = SimpleNamespace(itos=["<unk>", "a", "b"])  # <unk> is never a prompt character
     with pytest.raises(ConfigError) as err:
-        check_sampling(vocab, *args)
+        check_prompt(vocab, prompt)
     assert str(err.value) == message
 
 
 def test_sampling_settings_that_are_allowed():
-    from rnnlab.tasks.sampling import check_sampling
+    from rnnlab.run.options import SampleConfig
+    from rnnlab.tasks.sampling import check_prompt
 
     vocab = SimpleNamespace(itos=["<unk>", "a", "b"])
-    for args in (("ab", 0, 0, None), ("b", 3, 0.7, 1), ("a", 1, 2, 5)):
-        check_sampling(vocab, *args)  # no error
-    with pytest.raises(Exception, match="prompt"):
-        check_sampling(vocab, "<", 1, 1.0, None)  # '<unk>' is a token, not its characters
+    for length, temperature, top_k in ((0, 0, None), (3, 0.7, 1), (1, 2, 5)):
+        SampleConfig.check({"ckpt_path": "x", "length": length, "temperature": temperature,
+                            "top_k": top_k})  # fmt: skip
+    for prompt in ("ab", "b", "a"):
+        check_prompt(vocab, prompt)  # no error
 
 
 def test_options_are_checked_and_kept_for_the_checkpoint():
@@ -210,11 +228,14 @@ def test_options_are_checked_and_kept_for_the_checkpoint():
 
     kwargs = {"model": {"cell": "gru", "hidden_size": 4}, "input_size": 3, "num_outputs": 3,
               "vocab": ["<unk>", "a", "b"]}  # fmt: skip
-    with pytest.raises(ConfigError) as err:
-        LanguageModelTask(**kwargs, encoding="bytes")
+    from rnnlab.errors import config_group
+    from rnnlab.tasks.options import LanguageModelOptions
+
+    with pytest.raises(ConfigError) as err, config_group("task"):
+        LanguageModelOptions.check({"encoding": "bytes"})
     assert str(err.value) == "task.encoding='bytes' is not allowed: one of embedding, onehot"
-    with pytest.raises(ConfigError) as err:
-        LanguageModelTask(**kwargs, embedding_dim=0)
+    with pytest.raises(ConfigError) as err, config_group("task"):
+        LanguageModelOptions.check({"embedding_dim": 0})
     assert str(err.value) == "task.embedding_dim=0 is not allowed: a positive integer"
     task = LanguageModelTask(**kwargs)
     kept = {k: task.hparams[k] for k in ("vocab", "carry_state", "encoding", "embedding_dim",

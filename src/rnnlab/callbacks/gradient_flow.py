@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from rnnlab.callbacks.figures import log_figure
+from rnnlab.callbacks.options import GradientFlowOptions as _DECLARED
 from rnnlab.errors import ConfigError
 from rnnlab.io.atomic import write_json, write_png
 
@@ -60,14 +61,8 @@ def hidden_state_gradients(task: Any, batch: Sequence[Tensor]) -> Tensor:
 
 
 def _as_epochs(epochs: Any) -> set[int]:
-    values = [epochs] if isinstance(epochs, int) and not isinstance(epochs, bool) else epochs
-    try:
-        values = list(values)
-    except TypeError:
-        values = [None]
-    if not values or any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in values):
-        raise ConfigError("epochs", epochs, "an epoch number >= 0 or a list of them")
-    return set(values)
+    """An epoch or a list of them (declared in ``rnnlab.callbacks.options``) as a set."""
+    return {epochs} if isinstance(epochs, int) else set(epochs)
 
 
 class GradientFlow(pl.Callback):
@@ -80,7 +75,10 @@ class GradientFlow(pl.Callback):
     """
 
     def __init__(
-        self, dirpath: str, epochs: int | Sequence[int] = (1, 5, 10), batch_size: int = 64
+        self,
+        dirpath: str,
+        epochs: int | Sequence[int] = (1, 5, 10),
+        batch_size: int = _DECLARED.batch_size,
     ) -> None:
         self.dirpath, self.epochs, self.batch_size = Path(dirpath), _as_epochs(epochs), batch_size
         self.records: dict[str, list[float]] = {}

@@ -8,7 +8,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from rnnlab.errors import ConfigError, check_positive
+from rnnlab.callbacks.options import TextSamplesOptions as _DECLARED
+from rnnlab.errors import ConfigError
 from rnnlab.io.atomic import atomic_write_text
 
 
@@ -27,16 +28,14 @@ class TextSamples(pl.Callback):
     def __init__(
         self,
         dirpath: str,
-        every_n_epochs: int = 1,
-        prompt: str | None = None,
-        length: int = 200,
-        temperature: float = 0.8,
-        top_k: int | None = None,
-        seed: int = 0,
-        filename: str = "samples.txt",
+        every_n_epochs: int = _DECLARED.every_n_epochs,
+        prompt: str | None = _DECLARED.prompt,
+        length: int = _DECLARED.length,
+        temperature: float = _DECLARED.temperature,
+        top_k: int | None = _DECLARED.top_k,
+        seed: int = _DECLARED.seed,
+        filename: str = _DECLARED.filename,
     ) -> None:
-        check_positive("every_n_epochs", every_n_epochs)
-        check_positive("length", length)
         self.path = Path(dirpath) / filename
         self.every_n_epochs, self.prompt, self.length = every_n_epochs, prompt, length
         self.temperature, self.top_k, self.seed = temperature, top_k, seed

@@ -70,6 +70,19 @@ def plain_item(cfg: DictConfig, key: str) -> Any:
         return cfg._get_node(key)._value()
 
 
+def plain_config(cfg: DictConfig) -> dict[str, Any]:
+    """A composed config as Python values for the check: every key but ``hydra``, plus the
+    parts of ``hydra`` the check reads (the group choices and the sweeper)."""
+    out = {k: plain_item(cfg, k) for k in cfg if k != "hydra"}
+    if "hydra" in cfg:
+        hydra = cfg.hydra
+        out["hydra"] = {
+            "runtime": {"choices": plain(hydra.runtime.choices)},
+            "sweeper": plain_item(hydra, "sweeper") if "sweeper" in hydra else {},
+        }
+    return out
+
+
 def hydra_message(err: Exception) -> str:
     """Hydra's message in one line without its config search path: a missing option of a
     group as ``group='option' is not allowed: one of ...``, a moved key with its new name."""

@@ -1,4 +1,5 @@
-"""``--help``: the command's usage, every config group and its options, and where to go next."""
+"""``--help``: the command's usage, its config groups and options, and every key of the
+options chosen (with the overrides given), generated from their declarations."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from rnnlab.conf import conf_dir
 
 
 def help_text(config_name: str, argv: list[str]) -> str:
-    """Usage, the config groups and their options (parts starting with '_' left out)."""
+    """Usage, the config groups and their options (parts starting with '_' left out), and
+    the keys of what this command line composes (``rnnlab-train data=smnist --help``)."""
     import importlib
 
     module = {"train": "train", "eval": "eval", "sample": "sample", "bench": None}.get(config_name)
@@ -17,7 +19,8 @@ def help_text(config_name: str, argv: list[str]) -> str:
     if module:
         doc = (importlib.import_module(f"rnnlab.cli.{module}").__doc__ or "").strip()
     root = Path(conf_dir())
-    extra = config_dir(split_args(argv)[0])
+    flags, overrides = split_args([a for a in argv if a not in ("--help", "-h")])
+    extra = config_dir(flags)
     roots = [root] + ([Path(extra)] if extra else [])
     groups: dict[str, set[str]] = {}
     for base in roots:
@@ -32,6 +35,7 @@ def help_text(config_name: str, argv: list[str]) -> str:
     width = max((len(g) for g in groups), default=0)
     for group in sorted(groups):
         lines.append(f"  {group:<{width}}  {', '.join(sorted(groups[group]))}")
+    lines += ["", *_keys(config_name, overrides, flags)]
     lines += [
         "",
         "Any value: key=value (model.hidden_size=128). Sweeps: -m key=a,b. Print the config:",
@@ -39,3 +43,19 @@ def help_text(config_name: str, argv: list[str]) -> str:
         'Tab completion: eval "$(rnnlab-train -sc install=bash)".',
     ]
     return "\n".join(lines)
+
+
+def _keys(config_name: str, overrides: list[str], flags: list[str]) -> list[str]:
+    """Every key of the options this command line selects: key=default, meaning, allowed."""
+    from rnnlab.cli.compose import compose, plain_config
+    from rnnlab.schema.docs import chosen, plain_table
+
+    try:
+        cfg = plain_config(compose(config_name, overrides, flags))
+    except Exception as err:  # a bad override: its own error comes when the command runs
+        return [f"(keys not shown: {str(err).splitlines()[0][:200]})"]
+    lines = ["Keys (key=default  meaning; what is allowed), for the options chosen"
+             + (" with " + " ".join(overrides) if overrides else "") + ":"]  # fmt: skip
+    for prefix, cls in chosen(cfg, config_name):
+        lines += plain_table(cls, prefix)
+    return lines

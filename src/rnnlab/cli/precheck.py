@@ -21,12 +21,14 @@ from rnnlab.cli.compose import (
     check_moved_and_null_groups,
     check_syntax,
     compose,
-    plain_item,
+    group_options,
+    plain_config,
     unknown_key,
 )
 from rnnlab.cli.guard import Guard, lock_run_dir, slurm_requeued
-from rnnlab.errors import ConfigError, config_group
+from rnnlab.errors import ConfigError
 from rnnlab.run.rundir import differences, override_key, resume_overrides
+from rnnlab.schema.validate import validate
 
 _REQUIRED = {"eval": "ckpt_path", "sample": "ckpt_path"}
 
@@ -39,6 +41,7 @@ def prepare(config_name: str, argv: list[str]) -> tuple[list[str], Guard]:
     if any(f in PASSTHROUGH or f.split("=")[0] in PASSTHROUGH for f in flags):
         return [*flags, *overrides], guard
     check_syntax(overrides)
+    _check_given_once(overrides, flags)
     check_moved_and_null_groups(overrides, flags)
     if any(f in MULTIRUN for f in flags):
         _check_sweep(config_name, overrides, flags)
@@ -55,24 +58,7 @@ def prepare(config_name: str, argv: list[str]) -> tuple[list[str], Guard]:
         raise ConfigError(
             required, "???", f"a checkpoint file: rnnlab-{config_name} {required}=PATH"
         )
-    if required:
-        from rnnlab.run.options import check_ckpt_path
-
-        check_ckpt_path(plain_item(cfg, required), required=True)
-    if config_name == "train":
-        from rnnlab.run.options import check_run
-
-        check_run({k: plain_item(cfg, k) for k in ("seed", "ckpt_path", "optimizer", "scheduler",
-                                                   "trainer", "model", "data") if k in cfg})  # fmt: skip
-    elif config_name == "eval" and "trainer" in cfg:
-        from rnnlab.run.options import check_trainer
-
-        with config_group("trainer"):
-            check_trainer(plain_item(cfg, "trainer"))
-    elif config_name == "sample":
-        from rnnlab.run.options import check_seed
-
-        check_seed(plain_item(cfg, "seed"))
+    validate(plain_config(cfg), config_name)
     if not any(override_key(o) == "hydra.run.dir" for o in overrides):
         # Resolved once here: Hydra then uses this dir, and a refusal knows what it created.
         try:
@@ -83,6 +69,21 @@ def prepare(config_name: str, argv: list[str]) -> tuple[list[str], Guard]:
             overrides = [*overrides, *quote_paths([f"hydra.run.dir={run_dir}"])]
     guard = lock_run_dir(cfg, overrides, config_name)
     return [*flags, *overrides], guard
+
+
+def _check_given_once(overrides: list[str], flags: list[str]) -> None:
+    """A config group chosen twice (``experiment=adding experiment=copy``): Hydra would keep
+    one choice silently, with all its settings. (A value given twice is Hydra's usual "the
+    last one wins", which scripts rely on to let a user override their defaults.)"""
+    seen: dict[str, str] = {}
+    for override in overrides:
+        key, value = override_key(override), override.partition("=")[2]
+        if "." in key or not group_options(key, flags):
+            continue
+        if key in seen and not override.startswith("~"):
+            raise ConfigError(key, value, f"one value: {key} is given twice "
+                              f"({key}={seen[key]} and {key}={value})")  # fmt: skip
+        seen[key] = value
 
 
 def _compose_or_explain(config_name: str, overrides: list[str], flags: list[str]) -> DictConfig:
@@ -99,21 +100,34 @@ def _compose_or_explain(config_name: str, overrides: list[str], flags: list[str]
 
 
 def _check_sweep(config_name: str, overrides: list[str], flags: list[str]) -> None:
-    """What a sweep needs of this machine (its launcher), checked before any job starts."""
+    """What every job of a sweep shares, checked before any job starts: each value alone
+    (the swept ones too) and what the machine must have (the launcher). Rules that span keys
+    are left to the jobs, where each combination is known."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from rnnlab.run.options import check_launcher
+    from rnnlab.schema.registry import check_key
 
     parser = OverridesParser.create()
-    single = [o for o in overrides if not parser.parse_override(o).is_sweep_override()]
-    try:
-        cfg = compose(config_name, single, flags)
-    except Exception:  # Hydra reports its own composition errors when the sweep starts
-        return
-    choice = cfg.hydra.runtime.choices.get("launcher") or cfg.hydra.runtime.choices.get(
-        "hydra/launcher"
-    )
-    check_launcher(choice, cfg.hydra.launcher.get("_target_"))
+    parsed = [(o, parser.parse_override(o)) for o in overrides]
+    single = [o for o, p in parsed if not p.is_sweep_override()]
+    cfg = _compose_or_explain(config_name, single, flags)
+    plain = plain_config(cfg)
+    validate(plain, config_name, rules=False)
+    for _, override in parsed:
+        if override.is_sweep_override() and not override.is_hydra_override():
+            try:
+                values = list(override.sweep_iterator())
+            except Exception:  # an interval: the Optuna sweeper draws within it
+                continue
+            for value in values:
+                check_key(plain, override.get_key_element().lstrip("+~"), value)
+    launcher = plain.get("launcher")
+    choice = cfg.hydra.runtime.choices.get("launcher")
+    if launcher is not None and choice in ("slurm",):
+        from rnnlab.launch.options import LAUNCHERS
+        from rnnlab.schema.validate import node
+
+        node(launcher, "launcher", LAUNCHERS[choice], rules=True)
 
 
 def _resume(value: str, overrides: list[str], flags: list[str]) -> list[str]:

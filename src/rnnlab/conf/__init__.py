@@ -30,8 +30,14 @@ def conf_dir() -> str:
 
 
 def register_resolvers() -> None:
-    """``${repo_root:}`` and ``${first_set:a,b}``, used by ``paths`` and ``hydra`` configs."""
+    """What composing the configs needs: ``${repo_root:}`` and ``${first_set:a,b}`` (used by
+    ``paths`` and ``hydra``), and the declared defaults (``schema/*``) the YAML files start from
+    (``rnnlab.schema.registry``)."""
     from omegaconf import OmegaConf
+
+    from rnnlab.schema.registry import store
+
+    store()
 
     if not OmegaConf.has_resolver("repo_root"):
         OmegaConf.register_new_resolver("repo_root", lambda: str(repo_root()))

@@ -1,79 +1,60 @@
-"""Each datamodule's arguments — their names, defaults and what they allow — defined once.
+"""Each datamodule's keys — name, type, default, what it allows, meaning — declared once.
 
-One dataclass per datamodule: its fields are the datamodule's arguments (the keys of its
-``data`` config), and building it checks every value (``__post_init__``). The datamodule
-is built from its options, so the checks run there; ``check_data`` builds the options of
-a ``data`` config before anything heavy is imported, so a mistyped value is answered at
-once. Checks that need the data itself (is the corpus long enough for the batch?) stay in
-the datamodules. It is long (about 290 lines) because it holds every datamodule's
-arguments side by side, so that their shared keys read, and are checked, the same way.
+One dataclass per datamodule (``rnnlab.schema.declare.Options``): its fields are the keys
+of its ``data`` config and its constructor's arguments, so ``SineDataModule()`` in Python
+and ``rnnlab-train data=sine`` build the same data. The config check (``rnnlab.schema``)
+reads these declarations before anything heavy is imported; ``rules`` holds the rules that
+span keys. Checks that need the data itself (is the corpus long enough for the batch?)
+stay in the datamodules. It is long because it holds every datamodule's keys side by side,
+so that their shared keys read the same way.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
-from rnnlab.errors import (
-    ConfigError,
-    check_choice,
-    check_fraction,
-    check_positive,
-    check_range,
-    did_you_mean,
-)
+from rnnlab.errors import ConfigError
+from rnnlab.schema.declare import Options, option
 
 SAMPLINGS = ("sequential", "random")
 
 
-def _check_bool(key: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ConfigError(key, value, "true or false")
-
-
-def _check_int(key: str, value: Any, minimum: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(
-            key, value, "an integer" if minimum is None else f"an integer >= {minimum}"
-        )
-    if minimum is not None and value < minimum:
-        raise ConfigError(key, value, f"an integer >= {minimum}")
-
-
-def _check_optional_positive(key: str, value: Any) -> None:
-    if value is not None:
-        check_positive(key, value)
-
-
 @dataclass(kw_only=True)
-class DataOptions:
+class DataOptions(Options):
     """What every datamodule takes: training batch size and the seed of splits and order."""
 
-    batch_size: int = 64
-    seed: int = 0
+    group: ClassVar[str] = "data"
 
-    def __post_init__(self) -> None:
-        check_positive("batch_size", self.batch_size)
-        _check_int("seed", self.seed)
+    batch_size: int = option(64, "examples per training batch (per rank)", ge=1)
+    seed: int = option(0, "seed of the splits and the batch order (the run's seed)", ge=0,
+                       le=2**32 - 1)  # fmt: skip
 
     @property
     def eval_size(self) -> int | None:
         """Examples per validation/test batch (None: the training batch size)."""
         return None
 
+    def train_examples(self) -> int | None:
+        """Examples in the training split, where the options alone tell (else None)."""
+        return None
+
+    def rules(self) -> None:
+        n = self.train_examples()
+        if n is not None and self.batch_size > n:
+            raise ConfigError("batch_size", self.batch_size,
+                              f"at most the {n:,} training examples")  # fmt: skip
+
 
 @dataclass(kw_only=True)
 class EvalBatchOptions(DataOptions):
     """A datamodule that validates and tests in batches of their own size."""
 
-    eval_batch_size: int | None = 1024
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_optional_positive("eval_batch_size", self.eval_batch_size)
+    eval_batch_size: int | None = option(
+        1024, "examples per validation/test batch (null: batch_size)", ge=1
+    )
 
     @property
     def eval_size(self) -> int | None:
@@ -82,49 +63,41 @@ class EvalBatchOptions(DataOptions):
 
 @dataclass(kw_only=True)
 class SineOptions(EvalBatchOptions):
-    """``SineDataModule``: sizes, ranges, and at least one series in every split."""
+    """``SineDataModule``: noisy sine waves, split by series."""
 
-    num_series: int = 256
-    length: int = 160
-    window: int = 32
-    horizon: int = 16
-    stride: int = 1
-    sampling: str = "sequential"
-    windows_per_epoch: int | None = None
-    freq_range: tuple[float, float] = (0.02, 0.1)
-    phase_range: tuple[float, float] = (0.0, 2 * math.pi)
-    amplitude_range: tuple[float, float] = (0.5, 1.5)
-    noise: float = 0.01
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    normalize: bool = True
-    batch_size: int = 128
+    target: ClassVar[str] = "rnnlab.data.sine.SineDataModule"
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for key in ("num_series", "length", "window", "horizon", "stride"):
-            check_positive(key, getattr(self, key))
+    num_series: int = option(128, "series generated in all, split by the fractions", ge=1)
+    length: int = option(128, "steps per series", ge=1)
+    window: int = option(24, "input steps per example", ge=1)
+    horizon: int = option(12, "target steps after each window (the rollout's length)", ge=1)
+    stride: int = option(2, "steps between consecutive windows (sequential sampling)", ge=1)
+    sampling: str = option("sequential", "sequential: every sliding window; random: "
+                           "windows_per_epoch at random offsets", choices=SAMPLINGS)  # fmt: skip
+    windows_per_epoch: int | None = option(None, "random sampling: windows per epoch "
+                                           "(null: as many as sequential gives)", ge=1)  # fmt: skip
+    freq_range: list[float] = option([0.02, 0.1], "frequency per series, cycles per step",
+                                     pair=True)  # fmt: skip
+    phase_range: list[float] = option([0.0, 2 * math.pi], "phase per series", pair=True)
+    amplitude_range: list[float] = option([0.5, 1.5], "amplitude per series", pair=True)
+    noise: float = option(0.01, "standard deviation of the added Gaussian noise", ge=0)
+    val_fraction: float = option(0.1, "share of the series for validation", ge=0, lt=1)
+    test_fraction: float = option(0.1, "share of the series for testing", ge=0, lt=1)
+    normalize: bool = option(True, "standardise with the training split's mean and std")
+    batch_size: int = option(256, "windows per training batch (per rank)", ge=1)
+
+    def rules(self) -> None:
         if self.window + self.horizon > self.length:
             raise ConfigError("window", self.window, f"window + horizon ({self.window} + "
                               f"{self.horizon}) at most length={self.length}")  # fmt: skip
-        check_choice("sampling", self.sampling, SAMPLINGS)
-        _check_optional_positive("windows_per_epoch", self.windows_per_epoch)
-        for key in ("freq_range", "phase_range", "amplitude_range"):
-            check_range(key, getattr(self, key))
-            setattr(self, key, tuple(getattr(self, key)))
-        noise = self.noise
-        if not (isinstance(noise, (int, float)) and not isinstance(noise, bool)
-                and math.isfinite(noise) and noise >= 0):  # fmt: skip
-            raise ConfigError("noise", noise, "a finite number >= 0")
-        check_fraction("val_fraction", self.val_fraction)
-        check_fraction("test_fraction", self.test_fraction)
-        _check_bool("normalize", self.normalize)
-        n_val, n_test = self.split_counts()[1:]
-        if min(n_val, n_test, self.num_series - n_val - n_test) < 1:
+        n_train, n_val, n_test = self.split_counts()
+        if min(n_val, n_test, n_train) < 1:
             raise ConfigError(
                 "num_series", self.num_series, "enough series for at least one per split "
                 f"(val_fraction={self.val_fraction}, test_fraction={self.test_fraction})",
             )  # fmt: skip
+        if self.sampling == "sequential":
+            super().rules()
 
     def split_counts(self) -> tuple[int, int, int]:
         """Series in train, val and test."""
@@ -132,33 +105,41 @@ class SineOptions(EvalBatchOptions):
         n_test = round(self.num_series * self.test_fraction)
         return self.num_series - n_val - n_test, n_val, n_test
 
+    def train_examples(self) -> int:
+        per_series = (self.length - self.window - self.horizon) // self.stride + 1
+        return self.split_counts()[0] * per_series
+
 
 MNIST_MODES = ("row", "pixel", "permuted")
 MNIST_PROTOCOLS = ("official", "test10k")
+MNIST_TRAIN = {"official": 60_000, "test10k": 8_000}
 
 
 @dataclass(kw_only=True)
 class MnistOptions(EvalBatchOptions):
     """``SequentialMNIST``."""
 
-    data_dir: str | Path = "data/mnist"
-    mode: str = "row"
-    protocol: str = "official"
-    val_size: int = 5000
-    permutation_seed: int = 0
-    download: bool = True
-    verify: bool = True
-    batch_size: int = 128
+    target: ClassVar[str] = "rnnlab.data.mnist.SequentialMNIST"
+
+    data_dir: str = option("data/mnist", "folder of the four MNIST files")
+    mode: str = option("row", "row: 28 steps of 28 pixels; pixel: 784 x 1; permuted: 784 x 1 "
+                       "in one fixed random order", choices=MNIST_MODES)  # fmt: skip
+    protocol: str = option("official", "official: 60k train less val_size, the 10k test set; "
+                           "test10k: the test file split 8000/1000/1000",
+                           choices=MNIST_PROTOCOLS)  # fmt: skip
+    val_size: int = option(5000, "training images held out for validation (official)", ge=1,
+                           lt=60_000)  # fmt: skip
+    permutation_seed: int = option(0, "pixel order of mode=permuted (not the run seed)", ge=0)
+    download: bool = option(True, "fetch missing files; false: fail and say where to put them")
+    verify: bool = option(True, "check the files against the official md5 sums")
+    batch_size: int = option(128, "images per training batch (per rank)", ge=1)
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice("mode", self.mode, MNIST_MODES)
-        check_choice("protocol", self.protocol, MNIST_PROTOCOLS)
-        check_positive("val_size", self.val_size)
-        _check_bool("download", self.download)
-        _check_bool("verify", self.verify)
-        _check_int("permutation_seed", self.permutation_seed)
         self.data_dir = Path(self.data_dir)
+
+    def train_examples(self) -> int:
+        total = MNIST_TRAIN[self.protocol]
+        return total - self.val_size if self.protocol == "official" else total
 
 
 CORPORA = ("tinyshakespeare", "ptb", "path", "stdlib")
@@ -170,39 +151,39 @@ TEST_TEXTS = ("test", "heldout")
 class CharsOptions(DataOptions):
     """``CharDataModule``; ``eval_streams`` are the validation/test batch."""
 
-    corpus: str = "tinyshakespeare"
-    data_dir: str | Path = "data"
-    path: str | None = None
-    format: str = "auto"
-    download: bool = True
-    verify: bool = True
-    max_chars: int | None = None
-    sampling: str = "sequential"
-    bptt: int = 128
-    batch_size: int = 32
-    eval_streams: int = 8
-    windows_per_epoch: int | None = None
-    test_text: str = "test"
-    prompt_chars: int = 32
+    target: ClassVar[str] = "rnnlab.data.chars.CharDataModule"
+
+    corpus: str = option("tinyshakespeare", "the text: tinyshakespeare and ptb are downloaded, "
+                         "path reads data.path, stdlib is offline", choices=CORPORA)  # fmt: skip
+    data_dir: str = option("data", "folder of the downloaded corpora")
+    path: str | None = option(None, "the UTF-8 text file of corpus=path (split 90/5/5)")
+    format: str = option("auto", "corpus=path: plain, ptb (the PTB character format) or auto",
+                         choices=TEXT_FORMATS)  # fmt: skip
+    download: bool = option(True, "fetch a missing corpus")
+    verify: bool = option(True, "checksums and sanity checks of downloaded files")
+    max_chars: int | None = option(None, "truncate the corpus, for quick runs", ge=1)
+    sampling: str = option("sequential", "sequential: contiguous streams, state carried; "
+                           "random: windows with a fresh state", choices=SAMPLINGS)  # fmt: skip
+    bptt: int = option(128, "steps per training window (truncated BPTT)", ge=1)
+    batch_size: int = option(32, "parallel streams (sequential) or windows (random) per rank",
+                             ge=1)  # fmt: skip
+    eval_streams: int = option(8, "contiguous streams walked by validation and test", ge=1)
+    windows_per_epoch: int | None = option(None, "random sampling: windows per epoch (null: "
+                                           "one pass worth of characters)", ge=1)  # fmt: skip
+    test_text: str = option("test", "test, or heldout (val + test: the last 10% of the corpus)",
+                            choices=TEST_TEXTS)  # fmt: skip
+    prompt_chars: int = option(32, "default sampling prompt: the first characters of the val "
+                               "split", ge=1)  # fmt: skip
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice("corpus", self.corpus, CORPORA)
-        check_choice("sampling", self.sampling, SAMPLINGS)
-        check_choice("format", self.format, TEXT_FORMATS)
-        check_choice("test_text", self.test_text, TEST_TEXTS)
-        _check_bool("download", self.download)
-        _check_bool("verify", self.verify)
-        for key in ("bptt", "eval_streams", "prompt_chars"):
-            check_positive(key, getattr(self, key))
-        for key in ("max_chars", "windows_per_epoch"):
-            _check_optional_positive(key, getattr(self, key))
+        self.data_dir = Path(self.data_dir)
+
+    def rules(self) -> None:
         path = self.path
         if self.corpus == "path" and not (path and Path(path).expanduser().is_file()):
             raise ConfigError(
                 "path", path, "an existing UTF-8 text file (data.corpus=path reads it)"
             )
-        self.data_dir = Path(self.data_dir)
 
     @property
     def eval_size(self) -> int:
@@ -213,34 +194,37 @@ class CharsOptions(DataOptions):
 class SyntheticOptions(EvalBatchOptions):
     """What every generated long-memory task takes: split sizes and the data's own seed."""
 
-    length: int = 100
-    train_size: int = 20_000
-    val_size: int = 2_000
-    test_size: int = 2_000
-    data_seed: int | None = None
-    eval_batch_size: int | None = 1_000
-    min_length = 1  # the shortest sequence the task can lay out
+    length: int = option(100, "the sequence length the task is about", ge=1)
+    train_size: int = option(20_000, "training examples (a fixed set)", ge=1)
+    val_size: int = option(2_000, "validation examples", ge=1)
+    test_size: int = option(2_000, "test examples", ge=1)
+    data_seed: int | None = option(None, "seed of the examples (null: the run's seed); fix it "
+                                   "to give every run the same examples", ge=0)  # fmt: skip
+    eval_batch_size: int | None = option(1_000, "examples per validation/test batch", ge=1)
+    min_length: ClassVar[int] = 1  # the shortest sequence the task can lay out
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for key in ("train_size", "val_size", "test_size"):
-            check_positive(key, getattr(self, key))
-        seed = self.data_seed
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ConfigError("data_seed", seed, "an integer or null (use seed)")
-        _check_int("length", self.length, self.min_length)
+    def rules(self) -> None:
+        if self.length < self.min_length:
+            raise ConfigError("length", self.length, f"an integer >= {self.min_length}")
+        super().rules()
+
+    def train_examples(self) -> int:
+        return self.train_size
 
 
 @dataclass(kw_only=True)
 class AddingOptions(SyntheticOptions):
     """``AddingProblem``: a length of at least 2, one marker per half."""
 
-    min_length = 2
+    target: ClassVar[str] = "rnnlab.data.synthetic.AddingProblem"
+    min_length: ClassVar[int] = 2
 
 
 @dataclass(kw_only=True)
 class CopyOptions(SyntheticOptions):
     """``CopyMemory``: at least one blank between the symbols and the delimiter."""
+
+    target: ClassVar[str] = "rnnlab.data.synthetic.CopyMemory"
 
 
 MAX_SYMBOLS = 1 << 31  # the counter generator draws integers below 2**31
@@ -250,44 +234,31 @@ MAX_SYMBOLS = 1 << 31  # the counter generator draws integers below 2**31
 class SelectiveCopyOptions(SyntheticOptions):
     """``SelectiveCopy``: room for the tokens among the steps, at least two symbols."""
 
-    num_tokens: int = 8
-    num_symbols: int = 8
+    target: ClassVar[str] = "rnnlab.data.synthetic.SelectiveCopy"
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_int("num_tokens", self.num_tokens, 1)
+    num_tokens: int = option(8, "data tokens to recall", ge=1)
+    num_symbols: int = option(8, "symbols the tokens are drawn from", ge=2, le=MAX_SYMBOLS)
+
+    def rules(self) -> None:
+        super().rules()
         if self.num_tokens > self.length:
             raise ConfigError("num_tokens", self.num_tokens, f"at most length={self.length}")
-        _check_int("num_symbols", self.num_symbols, 2)
-        if self.num_symbols > MAX_SYMBOLS:
-            raise ConfigError("num_symbols", self.num_symbols, f"at most {MAX_SYMBOLS}")
 
 
 # The options of each datamodule, by the ``_target_`` that names it in a data config.
 OPTIONS: dict[str, type[DataOptions]] = {
-    "rnnlab.data.sine.SineDataModule": SineOptions,
-    "rnnlab.data.mnist.SequentialMNIST": MnistOptions,
-    "rnnlab.data.chars.CharDataModule": CharsOptions,
-    "rnnlab.data.synthetic.AddingProblem": AddingOptions,
-    "rnnlab.data.synthetic.CopyMemory": CopyOptions,
-    "rnnlab.data.synthetic.SelectiveCopy": SelectiveCopyOptions,
+    cls.target: cls
+    for cls in (
+        SineOptions,
+        MnistOptions,
+        CharsOptions,
+        AddingOptions,
+        CopyOptions,
+        SelectiveCopyOptions,
+    )  # fmt: skip
 }
 
 
-def build_options(cls: type[DataOptions], values: Mapping[str, Any]) -> DataOptions:
-    """``cls(**values)``, with a key it does not have named, with the keys it has."""
-    known = [f.name for f in fields(cls)]
-    unknown = [k for k in values if k not in known]
-    if unknown:
-        key = unknown[0]
-        raise ConfigError(key, values[key], "not a key of this data" + did_you_mean(key, known)
-                          + "; the keys are " + ", ".join(known))  # fmt: skip
+def build_options(cls: type[DataOptions], values: dict) -> DataOptions:
+    """``cls(**values)``: the values were checked with the config (``rnnlab.schema``)."""
     return cls(**values)
-
-
-def check_data(cfg: Mapping[str, Any]) -> None:
-    """Build the options of the datamodule a ``data`` config names (checking every value)."""
-    cls = OPTIONS.get(cfg.get("_target_"))
-    if cls is None:  # a datamodule of the user's own: its constructor checks itself
-        return
-    build_options(cls, {k: v for k, v in cfg.items() if not k.startswith("_")})

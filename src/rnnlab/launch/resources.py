@@ -19,7 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from rnnlab.errors import ConfigError, check_positive
+from rnnlab.errors import ConfigError
 from rnnlab.launch.ranks import is_ddp_child
 from rnnlab.run.threads import available_cores
 
@@ -42,10 +42,8 @@ def threads_for(launcher: DictConfig, trainer: DictConfig) -> int:
     """Torch threads per process: the cores divided by the processes that run at once."""
     requested = launcher.get("threads_per_job", "auto")
     if requested != "auto":
-        check_positive("launcher.threads_per_job", requested)
         return int(requested)
     n_jobs = launcher.get("n_jobs", 1)
-    check_positive("launcher.n_jobs", n_jobs)
     on_cpu = trainer.get("accelerator") == "cpu" or not _cuda_available()
     procs = _devices_per_job(trainer.get("devices")) if on_cpu else 1
     return max(1, available_cores() // (n_jobs * procs))

@@ -56,8 +56,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnlab.nn.options import check_init
-
 IRNN_INPUT_STD = 1e-3  # Le et al. 2015: non-recurrent weights ~ N(0, 0.001^2)
 
 # Gate blocks per cell, in the row order of W_ih, W_hh and the biases.
@@ -141,9 +139,8 @@ def apply_init(
     """Re-initialise a freshly built recurrent layer in place (see the module docstring).
 
     ``layers`` is a torch.nn RNN/LSTM/GRU, its scratch counterpart, or a minimal layer,
-    built with biases. Validates first, so a bad combination changes nothing.
+    built with biases. The combination was checked with the config (``StackOptions``).
     """
-    check_init(cell, init, chrono_t_max, forget_bias)
     if init == "default" and forget_bias is None:
         return
     with torch.no_grad():

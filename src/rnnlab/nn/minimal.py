@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.errors import check_choice
+from rnnlab.errors import ConfigError
 from rnnlab.nn.scan import SCANS, parallel_scan, parallel_scan_log
 from rnnlab.nn.stacking import StackedLayers
 
@@ -67,7 +67,8 @@ class _MinimalRNN(StackedLayers):
         **options: Any,
     ) -> None:  # fmt: skip
         super().__init__(input_size, hidden_size, num_layers, **options)
-        check_choice("scan", scan, SCANS)
+        if scan not in SCANS:
+            raise ConfigError("scan", scan, "one of " + ", ".join(SCANS))
         self.scan = scan
         # One Linear per layer-direction, index layer * num_directions + direction.
         self.proj = nn.ModuleList(

@@ -1,25 +1,20 @@
-"""The keys of ``model`` (the recurrent stack) and what each allows, without importing torch.
+"""The keys of ``model`` (the recurrent stack): their one declaration, without torch.
 
-``check_model`` runs before any heavy import, so a mistyped ``model.*`` value is answered
-at once; ``RecurrentStack`` is built from the same ``StackOptions``, so the rules live here only.
+``StackOptions`` declares every key (type, default, what it allows, meaning); the config
+check (``rnnlab.schema``) reads it before any heavy import, and ``RecurrentStack`` takes
+its defaults from it, so the command line and the Python API build the same network.
 The initialisation schemes themselves are applied by ``rnnlab.nn.init``.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from rnnlab.errors import (
-    ConfigError,
-    check_choice,
-    check_fraction,
-    check_positive,
-    did_you_mean,
-)
+from rnnlab.errors import ConfigError
+from rnnlab.schema.declare import Options, option
 
 CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm")
 MINIMAL_CELLS = ("mingru", "minlstm")
@@ -44,27 +39,20 @@ def allowed_inits(cell: str) -> list[str]:
     return [name for name in INITS if cell in CELLS_FOR[name]]
 
 
-def check_init(cell: str, init: Any, chrono_t_max: Any = None, forget_bias: Any = None) -> None:
-    """Raise a ConfigError naming ``init``, ``chrono_t_max`` or ``forget_bias`` if the
-    combination does not apply to ``cell``."""
-    check_choice("init", init, INITS)
+def check_init(cell: str, init: str, chrono_t_max: Any = None, forget_bias: Any = None) -> None:
+    """The rules between ``init``, ``chrono_t_max``, ``forget_bias`` and ``cell`` (each value
+    alone is checked by its declaration)."""
     if cell not in CELLS_FOR[init]:
         raise ConfigError("init", init, f"one of {', '.join(allowed_inits(cell))} for cell={cell}")
-    if init == "chrono":
-        ok = isinstance(chrono_t_max, int) and not isinstance(chrono_t_max, bool)
-        if not ok or chrono_t_max < 2:
-            raise ConfigError(
-                "chrono_t_max",
-                chrono_t_max,
-                "an integer >= 2 (the longest dependency, in steps) when init is chrono",
-            )
-    elif chrono_t_max is not None:
+    if init == "chrono" and chrono_t_max is None:
+        raise ConfigError(
+            "chrono_t_max", None, "an integer >= 2 (the longest dependency, in steps) when init "
+            "is chrono",
+        )  # fmt: skip
+    if init != "chrono" and chrono_t_max is not None:
         raise ConfigError("chrono_t_max", chrono_t_max, "null unless init is chrono")
     if forget_bias is None:
         return
-    number = isinstance(forget_bias, (int, float)) and not isinstance(forget_bias, bool)
-    if not number or not math.isfinite(forget_bias):
-        raise ConfigError("forget_bias", forget_bias, "null or a finite number")
     if cell not in FORGET_GATE_CELLS:
         raise ConfigError(
             "forget_bias",
@@ -114,32 +102,30 @@ TRAINING_BYTES_PER_PARAMETER = 16
 
 
 @dataclass(kw_only=True)
-class StackOptions:
-    """The keys of ``model``: building it checks every value and combination."""
+class StackOptions(Options):
+    """The keys of ``model``: the recurrent stack (``rnnlab.nn.recurrent.RecurrentStack``)."""
 
-    cell: str = "lstm"
-    hidden_size: int = 128
-    num_layers: int = 1
-    bidirectional: bool = False
-    dropout: float = 0.0
-    nonlinearity: str = "tanh"
-    impl: str = "torch"
-    init: str = "default"
-    chrono_t_max: int | None = None
-    forget_bias: float | None = None
+    group: ClassVar[str] = "model"
 
-    def __post_init__(self) -> None:
-        check_choice("cell", self.cell, CELLS)
-        check_choice("impl", self.impl, IMPLS)
-        check_positive("hidden_size", self.hidden_size)
-        check_positive("num_layers", self.num_layers)
-        check_fraction("dropout", self.dropout)
-        check_choice("nonlinearity", self.nonlinearity, NONLINEARITIES)
-        if not isinstance(self.bidirectional, bool):
-            raise ConfigError("bidirectional", self.bidirectional, "true or false")
+    cell: str = option("lstm", "the recurrent cell", choices=CELLS)
+    hidden_size: int = option(64, "units per layer and direction", ge=1)
+    num_layers: int = option(1, "stacked recurrent layers", ge=1)
+    bidirectional: bool = option(False, "also read each sequence backwards and concatenate")
+    dropout: float = option(0.0, "dropout between layers (num_layers > 1)", ge=0, lt=1)
+    nonlinearity: str = option("tanh", "the vanilla RNN's activation (relu: cell=rnn only)",
+                               choices=NONLINEARITIES)  # fmt: skip
+    impl: str = option("torch", "torch: torch.nn's layers (cuDNN on a GPU); scratch: cells "
+                       "written from the equations", choices=IMPLS)  # fmt: skip
+    init: str = option("default", "initialisation scheme (rnnlab.nn.init)", choices=INITS)
+    chrono_t_max: int | None = option(None, "longest dependency in steps, for init=chrono",
+                                      ge=2)  # fmt: skip
+    forget_bias: float | None = option(None, "forget-gate bias (lstm, minlstm), e.g. 1.0")
+
+    def rules(self) -> None:
         if self.nonlinearity != "tanh" and self.cell != "rnn":
             raise ConfigError("nonlinearity", self.nonlinearity, "tanh unless cell is rnn")
         check_init(self.cell, self.init, self.chrono_t_max, self.forget_bias)
+        self.check_memory(1)
 
     def parameters(self, input_size: int) -> int:
         return stack_parameters(self.cell, input_size, self.hidden_size, self.num_layers,
@@ -157,22 +143,9 @@ class StackOptions:
             )  # fmt: skip
 
 
-MODEL_KEYS = tuple(f.name for f in fields(StackOptions))
+MODEL_KEYS = tuple(StackOptions.key_names())
 
 
-def stack_options(cfg: Mapping[str, Any], input_size: int = 1) -> StackOptions:
-    """The options of a ``model`` config, checked (memory included); an unknown key is named
-    with the keys there are."""
-    unknown = [k for k in cfg if k not in MODEL_KEYS]
-    if unknown:
-        key = unknown[0]
-        raise ConfigError(key, cfg[key], "not a model key" + did_you_mean(key, MODEL_KEYS)
-                          + "; the keys are " + ", ".join(MODEL_KEYS))  # fmt: skip
-    options = StackOptions(**cfg)
-    options.check_memory(input_size)
-    return options
-
-
-def check_model(cfg: Mapping[str, Any], input_size: int = 1) -> None:
-    """Every value of a ``model`` config (see ``stack_options``)."""
-    stack_options(cfg, input_size)
+def stack_options(cfg: Mapping[str, Any]) -> StackOptions:
+    """The options of a checked ``model`` config (the check is ``StackOptions.check``)."""
+    return StackOptions(**{k: v for k, v in cfg.items() if not str(k).startswith("_")})

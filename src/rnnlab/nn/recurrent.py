@@ -13,7 +13,6 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from rnnlab.errors import check_positive
 from rnnlab.nn.init import apply_init
 from rnnlab.nn.options import CELLS, stack_options
 
@@ -56,8 +55,8 @@ class RecurrentStack(nn.Module):
 
     def __init__(self, input_size: int, **model: Any) -> None:
         super().__init__()
-        check_positive("input_size", input_size)
-        opts = stack_options(model, input_size)  # every value checked (rnnlab.nn.options)
+        opts = stack_options(model)  # declared in rnnlab.nn.options, checked by the config check
+        opts.check_memory(input_size)  # the one rule that needs the data's input size
         self.cell, self.impl = opts.cell, opts.impl
         self.hidden_size, self.num_layers = opts.hidden_size, opts.num_layers
         self.num_directions = 2 if opts.bidirectional else 1

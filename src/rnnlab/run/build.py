@@ -101,12 +101,31 @@ def build_callbacks(cfg: DictConfig | None, task: Any = None) -> list[pl.Callbac
     for name, ccfg in (cfg or {}).items():
         if ccfg is None:
             continue
-        callback = instantiate_group(ccfg, f"callbacks.{name}")
+        callback = instantiate_group(_with_mode(ccfg, task), f"callbacks.{name}")
+        if not isinstance(callback, pl.Callback):
+            raise ConfigError(f"callbacks.{name}._target_", ccfg.get("_target_"),
+                              "a Lightning Callback class (lightning.pytorch.Callback)")  # fmt: skip
         if task is not None and hasattr(callback, "check_task"):
             with config_group(f"callbacks.{name}"):
                 callback.check_task(task)
         callbacks.append(callback)
     return callbacks
+
+
+def _with_mode(ccfg: Any, task: Any) -> Any:
+    """A callback config whose ``mode`` is null gets it from its metric: the way the task's
+    metric is better (without a task, the class's own default)."""
+    if not hasattr(ccfg, "get") or "mode" not in ccfg or ccfg.get("mode") is not None:
+        return ccfg
+    plain = OmegaConf.to_container(ccfg, resolve=True) if isinstance(ccfg, DictConfig) else ccfg
+    node = dict(plain)
+    metric = str(ccfg.get("monitor") or "val/loss")
+    if task is None:
+        del node["mode"]
+    else:
+        better = task.metric_directions().get(metric.removesuffix("_best"), "lower")
+        node["mode"] = MODE[better]
+    return node
 
 
 def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any]) -> pl.Trainer:
@@ -121,16 +140,45 @@ def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[A
     )
 
 
+MODE = {"lower": "min", "higher": "max"}
+
+
 def check_monitors(cfg: DictConfig, task: Any) -> None:
-    """Every ``monitor`` a scheduler or callback names is a metric the task logs."""
+    """Every ``monitor`` a scheduler, a callback or a sweeper names is a metric the task logs;
+    which way it is better comes from the metric (``_with_mode`` fills a null ``mode``), and
+    one that contradicts it is refused."""
     known = set(task.logged_metrics())
     known |= {f"{m}_best" for m in known if m.startswith("val/")}  # kept by model_checkpoint
-    places = [("scheduler.monitor", (cfg.get("scheduler") or {}).get("monitor"))]
-    for name, ccfg in (cfg.get("callbacks") or {}).items():
-        if ccfg is not None and ccfg.get("monitor") is not None:
-            places.append((f"callbacks.{name}.monitor", ccfg.get("monitor")))
-    if cfg.get("optimized_metric"):
-        places.append(("optimized_metric", cfg.optimized_metric))
-    for key, metric in places:
-        if metric is not None and metric not in known:
-            raise ConfigError(key, metric, "a metric this task logs: " + ", ".join(sorted(known)))
+    better = task.metric_directions()
+    places = [("scheduler", cfg.get("scheduler"))]
+    places += [(f"callbacks.{name}", c) for name, c in (cfg.get("callbacks") or {}).items()]
+    for where, node in places:
+        metric = (node or {}).get("monitor")
+        if metric is None:
+            continue
+        if metric not in known:
+            raise ConfigError(f"{where}.monitor", metric,
+                              "a metric this task logs: " + ", ".join(sorted(known)))  # fmt: skip
+        wanted = MODE.get(better.get(metric.removesuffix("_best"), "lower"))
+        if node.get("mode") not in (None, wanted):
+            raise ConfigError(f"{where}.mode", node.get("mode"), f"{wanted}, or null: {metric} "
+                              f"is better {better.get(metric, 'lower')}")  # fmt: skip
+    metric = cfg.get("optimized_metric")
+    if metric:
+        if metric not in known:
+            raise ConfigError("optimized_metric", metric,
+                              "a metric this task logs: " + ", ".join(sorted(known)))  # fmt: skip
+        _check_sweep_direction(metric, better.get(metric.removesuffix("_best"), "lower"))
+
+
+def _check_sweep_direction(metric: str, better: str) -> None:
+    """An Optuna search optimises ``optimized_metric`` the way the metric is better."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    direction = (HydraConfig.get().get("sweeper") or {}).get("direction")
+    wanted = {"lower": "minimize", "higher": "maximize"}[better]
+    if direction in ("minimize", "maximize") and direction != wanted:
+        raise ConfigError("hydra.sweeper.direction", direction,
+                          f"{wanted}: {metric} is better {better}")  # fmt: skip

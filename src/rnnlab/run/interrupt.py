@@ -28,7 +28,7 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Checkpoint
 
-from rnnlab.errors import check_positive
+from rnnlab.callbacks.options import LastCheckpointOptions as _DECLARED
 from rnnlab.run.checkpoints import restore_training_state, training_state
 
 log = logging.getLogger(__name__)
@@ -119,13 +119,9 @@ class LastCheckpoint(Checkpoint):
     def __init__(
         self,
         dirpath: str,
-        every_n_train_steps: int | None = None,
-        every_n_seconds: float | None = 60.0,
+        every_n_train_steps: int | None = _DECLARED.every_n_train_steps,
+        every_n_seconds: float | None = _DECLARED.every_n_seconds,
     ) -> None:
-        if every_n_train_steps is not None:
-            check_positive("every_n_train_steps", every_n_train_steps)
-        if every_n_seconds is not None:
-            check_positive("every_n_seconds", every_n_seconds, integer=False)
         self.path = Path(dirpath) / "last.ckpt"
         self.every_n_train_steps, self.every_n_seconds = every_n_train_steps, every_n_seconds
         self._saved_at, self._saved_step = time.monotonic(), 0

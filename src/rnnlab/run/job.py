@@ -22,8 +22,8 @@ from rnnlab.io.atomic import atomic_write_text, remove_stale_temporaries, write_
 from rnnlab.io.runs import flatten
 from rnnlab.run.allocator import keep_freed_memory
 from rnnlab.run.metrics import floats, job_ended, process_seconds, summarize
-from rnnlab.run.options import check_run
 from rnnlab.run.threads import apply_threads
+from rnnlab.schema.validate import validate
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Fit, test the best checkpoint, write ``metrics.json``; return the metrics."""
     os.environ.setdefault("MPLBACKEND", "Agg")
-    check_run(OmegaConf.to_container(cfg, resolve=True))
+    if _in_sweep():  # a single run was checked before Hydra started (rnnlab.cli.precheck)
+        validate({**OmegaConf.to_container(cfg, resolve=True), "hydra": _hydra_part()})
     threads = apply_threads(cfg.trainer.get("threads", "auto"), cfg)
     keep_freed_memory()
     import lightning.pytorch as pl
@@ -144,6 +145,14 @@ def _best_checkpoint(trainer: Any) -> str | None:
     return path or None
 
 
+def _hydra_part() -> dict[str, Any]:
+    """What the check reads of Hydra's config in a job: the group choices."""
+    from hydra.core.hydra_config import HydraConfig
+
+    choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
+    return {"runtime": {"choices": choices}}
+
+
 def _in_sweep() -> bool:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -220,13 +229,10 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
 
 def sample(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Print ``prompt`` and its continuation; also write it to ``<run>/sample.txt``."""
-    from rnnlab.run.options import check_seed
-
-    check_seed(cfg.seed)
     import torch
 
     from rnnlab.run import checkpoints, rundir
-    from rnnlab.tasks.sampling import check_sampling
+    from rnnlab.tasks.sampling import check_prompt
 
     ckpt = checkpoints.load_checkpoint(cfg.ckpt_path)
     if "vocab" not in ckpt["hyper_parameters"]:
@@ -236,7 +242,7 @@ def sample(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
             "a checkpoint of a character language model (data=chars)",
         )
     task = _load_task(ckpt, str(cfg.ckpt_path))
-    check_sampling(task.vocab, cfg.prompt, cfg.length, cfg.temperature, cfg.top_k)
+    check_prompt(task.vocab, cfg.prompt)
     rundir.commit(output_dir)
     generator = torch.Generator().manual_seed(cfg.seed)
     text = task.generate(str(cfg.prompt), cfg.length, cfg.temperature, cfg.top_k, generator)

@@ -1,175 +1,312 @@
-"""What each run-level config value allows, checked before torch is imported.
+"""The run-level keys — top level, ``optimizer``, ``scheduler``, ``trainer``, ``logger`` —
+declared once (``rnnlab.schema.declare.Options``), without importing torch.
 
-``check_run(cfg)`` is the first thing a training job does: it reads the composed config
-and raises a ``ConfigError`` naming the key, the value and what is allowed for the first
-bad value it finds. It covers the top-level keys, ``optimizer``, ``scheduler`` and
-``trainer`` here, ``model`` through ``rnnlab.nn.options`` and ``data`` through
-``rnnlab.data.options``; ``check_launcher`` is a sweep's (is SLURM there?). The classes
-that take these values (the recurrent stack, the datamodules) call the same checks, so the
-rules live in one place each. The module is long (about 280 lines) because it is that one
-place for every run-level key: a list of short rules, read one at a time. Checks that need
-a built object (does the task log the metric a scheduler monitors?) run in
-``rnnlab.run.build`` before training starts.
+Each shipped optimiser, scheduler and logger is declared by the ``_target_`` that names it:
+the keys rnnlab's configs set are declared with their bounds, the class's other arguments
+are listed as ``passthrough`` (accepted, handed on unchecked), so that a key the class does
+not have is still refused before anything runs. ``tests/schema`` holds each declaration
+against the class's real signature. The top-level keys of ``rnnlab-train``, ``-eval`` and
+``-sample`` are ``TrainConfig``, ``EvalConfig`` and ``SampleConfig``.
 
-Nothing here imports torch, Lightning or the models: a mistyped value is answered at once.
-The one exception is a GPU asked for by name (``trainer.accelerator=gpu``): torch says
-whether one is visible, and a run that wants a GPU imports torch anyway.
+The one exception to "no torch": a GPU asked for by name (``trainer.accelerator=gpu``)
+asks torch whether one is visible; a run that wants a GPU imports torch anyway.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import shutil
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from rnnlab.errors import (
-    ConfigError,
-    check_choice,
-    check_positive,
-    config_group,
-)
+from rnnlab.errors import ConfigError
+from rnnlab.schema.declare import Options, option
 
-SEED_RANGE = (0, 2**32 - 1)  # what every RNG that seed_everything seeds accepts
+SEED = {"ge": 0, "le": 2**32 - 1}  # what every RNG that seed_everything seeds accepts
 PRECISIONS = ("32-true", "32", "64-true", "64", "16-mixed", "bf16-mixed", "16-true", "bf16-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+MODES = ("min", "max")
 
 
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+# -- top level -------------------------------------------------------------------------------
 
 
-def check_int_range(key: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(key, value, f"an integer from {low} to {high}")
+@dataclass(kw_only=True)
+class PathsConfig(Options):
+    """``paths``: where datasets and logs live (``conf/paths/default.yaml`` binds them)."""
+
+    group: ClassVar[str] = "paths"
+
+    root_dir: str = option("???", "the checkout (or the working directory of a wheel)")
+    data_dir: str = option("???", "datasets (RNNLAB_DATA_DIR overrides it)")
+    log_dir: str = option("???", "run and sweep directories go under it")
+    output_dir: str = option("???", "this run's directory (set by Hydra)")
 
 
-def check_number(
-    key: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    """A finite number within [low, high] (open ends where asked)."""
-    ok = is_number(value) and math.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if ok:
-        return
-    lo = "-inf" if low is None else f"{low:g}"
-    hi = "inf" if high is None else f"{high:g}"
-    bracket = ("(" if low_open or low is None else "[") + f"{lo}, {hi}"
-    bracket += ")" if high_open or high is None else "]"
-    raise ConfigError(key, value, f"a finite number in {bracket}")
+@dataclass(kw_only=True)
+class OptunaTrial(Options):
+    """``optuna``: set per job by the Optuna sweeper, read by the pruning callback."""
+
+    group: ClassVar[str] = "optuna"
+
+    trial: int | None = option(None, "this job's trial number", ge=0)
+    storage: str | None = option(None, "the study's storage URL")
+    study_name: str | None = option(None, "the study's name")
 
 
-def check_positive_number(key: str, value: Any) -> None:
-    check_number(key, value, low=0, low_open=True)
+def _task_name(value: Any) -> bool:
+    """A folder name under ``paths.log_dir``: no separators, not ``.`` or ``..``."""
+    return (isinstance(value, str) and value.strip() != "" and value not in (".", "..")
+            and "/" not in value and "\\" not in value and "\0" not in value)  # fmt: skip
 
 
-def check_optional(check: Any, key: str, value: Any, *args: Any, **kwargs: Any) -> None:
-    if value is not None:
-        check(key, value, *args, **kwargs)
+TASK_NAME = "a folder name under paths.log_dir (no '/', not '.' or '..')"
 
 
-def check_seed(value: Any) -> None:
-    check_int_range("seed", value, *SEED_RANGE)
+@dataclass(kw_only=True)
+class TrainConfig(Options):
+    """The top-level keys of ``rnnlab-train``."""
+
+    task_name: str = option("train", "names the log folder: logs/<task_name>/runs/...",
+                            check=_task_name, allowed=TASK_NAME)  # fmt: skip
+    tags: list[str] = option([], "labels for the loggers (W&B tags)")
+    seed: int = option(42, "seed of everything: weights, data, batch order", **SEED)
+    train: bool = option(True, "fit the model (false: test ckpt_path only)")
+    test: bool = option(True, "test the best checkpoint (by val/loss) when training ends")
+    test_last: bool = option(False, "also test the last epoch's weights: test_last/*")
+    ckpt_path: str | None = option(None, "start from this checkpoint: a path, or last",
+                                   allowed="a checkpoint file, last, or null",
+                                   check=lambda v: v is None or (isinstance(v, str)
+                                                                 and bool(v.strip())))  # fmt: skip
+    resume_dir: str | None = option(None, "continue the run in this run dir (its last.ckpt)")
+    optimized_metric: str | None = option(None, "the metric a hyper-parameter sweeper reads")
+    print_config: bool = option(True, "print the composed config as a tree when a run starts")
+
+    def rules(self) -> None:
+        if not (self.train or self.test or self.test_last):
+            raise ConfigError("train", self.train, "true when test and test_last are false: "
+                              "the run would do nothing")  # fmt: skip
+        if not self.train and self.test and self.ckpt_path is None:
+            raise ConfigError("ckpt_path", None, "a checkpoint to test when train=false")
+        if self.test_last and not self.train:
+            raise ConfigError("test_last", True, "false when train=false (no last weights)")
 
 
-def check_ckpt_path(value: Any, *, required: bool = False) -> None:
-    """A checkpoint file to start from (or ``last``); null where none is needed."""
-    if value is None and not required:
-        return
-    if not isinstance(value, str) or not value.strip():
-        allowed = "a checkpoint file" if required else "a checkpoint file, last, or null"
-        raise ConfigError("ckpt_path", value, allowed)
+@dataclass(kw_only=True)
+class EvalConfig(Options):
+    """The top-level keys of ``rnnlab-eval``."""
+
+    task_name: str = option("eval", "names the log folder: logs/<task_name>/runs/...",
+                            check=_task_name, allowed=TASK_NAME)  # fmt: skip
+    ckpt_path: str = option("???", "the checkpoint to test (it holds its run's config)",
+                            allowed="a checkpoint file")  # fmt: skip
 
 
-def check_optimizer(cfg: Mapping[str, Any]) -> None:
-    """lr > 0, weight_decay >= 0, momentum and betas in [0, 1), eps > 0, where present."""
-    check_positive_number("lr", cfg.get("lr"))
-    check_optional(check_number, "weight_decay", cfg.get("weight_decay"), low=0)
-    check_optional(check_number, "momentum", cfg.get("momentum"), low=0, high=1, high_open=True)
-    check_optional(check_number, "dampening", cfg.get("dampening"), low=0, high=1)
-    check_optional(check_positive_number, "eps", cfg.get("eps"))
-    betas = cfg.get("betas")
-    if betas is not None:
-        if isinstance(betas, (str, bytes)) or len(list(betas)) != 2:
-            raise ConfigError("betas", betas, "a pair [beta1, beta2] of numbers in [0, 1)")
-        for beta in betas:
-            if not (is_number(beta) and 0 <= beta < 1):
-                raise ConfigError(
-                    "betas", list(betas), "a pair [beta1, beta2] of numbers in [0, 1)"
-                )
-    for flag in ("nesterov", "amsgrad"):
-        if flag in cfg and not isinstance(cfg[flag], bool):
-            raise ConfigError(flag, cfg[flag], "true or false")
+@dataclass(kw_only=True)
+class SampleConfig(Options):
+    """The top-level keys of ``rnnlab-sample``."""
+
+    task_name: str = option("sample", "names the log folder: logs/<task_name>/runs/...",
+                            check=_task_name, allowed=TASK_NAME)  # fmt: skip
+    ckpt_path: str = option("???", "a character language model's checkpoint",
+                            allowed="a checkpoint file")  # fmt: skip
+    prompt: str = option("\n", "the text to continue (every character in the vocabulary)",
+                         check=lambda v: isinstance(v, str) and v != "",
+                         allowed="a non-empty string")  # fmt: skip
+    length: int = option(500, "characters generated after the prompt", ge=0, le=10_000_000)
+    temperature: float = option(0.8, "0 = greedy; higher = more varied", ge=0)
+    top_k: int | None = option(None, "keep only the k most likely characters per step", ge=1)
+    seed: int = option(0, "same seed, same text", **SEED)
 
 
-def _auto_or_positive(key: str, value: Any) -> None:
-    if value != "auto":
-        try:
-            check_positive(key, value)
-        except ConfigError:
-            raise ConfigError(key, value, "auto or a positive integer") from None
+# -- optimizer -------------------------------------------------------------------------------
+
+BETAS = {"items": 2, "ge": 0, "lt": 1}
 
 
-def check_scheduler(cfg: Mapping[str, Any] | None) -> None:
-    """The keys of the scheduler configs this project ships; other keys are left to torch."""
-    if not cfg:
-        return
-    if "interval" in cfg:
-        check_choice("interval", cfg["interval"], ("epoch", "step"))
-    for key in ("T_max", "total_steps"):
-        if key in cfg:
-            _auto_or_positive(key, cfg[key])
-    for key in ("step_size", "epochs", "steps_per_epoch"):
-        check_optional(check_positive, key, cfg.get(key))
-    check_optional(check_positive_number, "max_lr", cfg.get("max_lr"))
-    check_optional(check_number, "eta_min", cfg.get("eta_min"), low=0)
-    check_optional(check_number, "min_lr", cfg.get("min_lr"), low=0)
-    check_optional(check_number, "gamma", cfg.get("gamma"), low=0, high=1, low_open=True)
-    check_optional(check_number, "factor", cfg.get("factor"), low=0, high=1, low_open=True,
-                   high_open=True)  # fmt: skip
-    check_optional(check_number, "pct_start", cfg.get("pct_start"), low=0, high=1, low_open=True,
-                   high_open=True)  # fmt: skip
-    if "patience" in cfg:
-        check_int_range("patience", cfg["patience"], 0, 10**9)
-    if "mode" in cfg:
-        check_choice("mode", cfg["mode"], ("min", "max"))
-    if "monitor" in cfg and not (isinstance(cfg["monitor"], str) and "/" in cfg["monitor"]):
-        raise ConfigError("monitor", cfg["monitor"], "a logged metric such as val/loss")
+@dataclass(kw_only=True)
+class OptimizerOptions(Options):
+    group: ClassVar[str] = "optimizer"
+
+    lr: float = option(0.01, "learning rate", gt=0)
+    weight_decay: float = option(0.0, "L2 penalty (decoupled for adamw)", ge=0)
 
 
-def _limit(key: str, value: Any) -> None:
-    """Lightning's limit_*_batches: a number of batches, or a fraction in (0, 1]."""
-    if value is None:
-        return
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return
-    if isinstance(value, float) and 0 < value <= 1:
-        return
-    raise ConfigError(key, value, "null, a number of batches >= 0 or a fraction in (0, 1]")
+@dataclass(kw_only=True)
+class AdamOptions(OptimizerOptions):
+    target: ClassVar[str] = "torch.optim.Adam"
+    passthrough: ClassVar[tuple[str, ...]] = ("foreach", "maximize", "capturable",
+                                              "differentiable", "fused",
+                                              "decoupled_weight_decay")  # fmt: skip
+
+    betas: list[float] = option([0.9, 0.999], "decay of the moment estimates", **BETAS)
+    eps: float = option(1e-8, "added to the denominator", gt=0)
+    amsgrad: bool = option(False, "use the AMSGrad variant")
 
 
-def _devices(value: Any) -> None:
+@dataclass(kw_only=True)
+class AdamWOptions(AdamOptions):
+    target: ClassVar[str] = "torch.optim.AdamW"
+    passthrough: ClassVar[tuple[str, ...]] = ("foreach", "maximize", "capturable",
+                                              "differentiable", "fused")  # fmt: skip
+
+    lr: float = option(0.003, "learning rate", gt=0)
+    weight_decay: float = option(0.01, "decoupled weight decay", ge=0)
+
+
+@dataclass(kw_only=True)
+class SGDOptions(OptimizerOptions):
+    target: ClassVar[str] = "torch.optim.SGD"
+    passthrough: ClassVar[tuple[str, ...]] = ("maximize", "foreach", "differentiable", "fused")
+
+    lr: float = option(0.1, "learning rate", gt=0)
+    momentum: float = option(0.9, "momentum factor", ge=0, lt=1)
+    dampening: float = option(0.0, "dampening for momentum", ge=0, le=1)
+    nesterov: bool = option(False, "Nesterov momentum")
+
+    def rules(self) -> None:
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ConfigError("nesterov", True, "false unless momentum > 0 and dampening = 0")
+
+
+# -- scheduler -------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class SchedulerOptions(Options):
+    """What rnnlab reads of every scheduler config besides the scheduler's own arguments."""
+
+    group: ClassVar[str] = "scheduler"
+    passthrough: ClassVar[tuple[str, ...]] = ("last_epoch",)
+
+    interval: str = option("epoch", "step the schedule every epoch or every step",
+                           choices=("epoch", "step"))  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class CosineOptions(SchedulerOptions):
+    target: ClassVar[str] = "torch.optim.lr_scheduler.CosineAnnealingLR"
+
+    T_max: int | str = option("auto", "length of the decay in intervals (auto: the run's)",
+                              ge=1, choices=("auto",))  # fmt: skip
+    eta_min: float = option(0.0, "the lr at the end of the decay", ge=0)
+
+
+@dataclass(kw_only=True)
+class OneCycleOptions(SchedulerOptions):
+    target: ClassVar[str] = "torch.optim.lr_scheduler.OneCycleLR"
+    passthrough: ClassVar[tuple[str, ...]] = ("last_epoch", "anneal_strategy", "cycle_momentum",
+                                              "base_momentum", "max_momentum", "div_factor",
+                                              "final_div_factor", "three_phase")  # fmt: skip
+
+    interval: str = option("step", "one-cycle is stepped every batch", choices=("step",))
+    max_lr: float = option(0.01, "the peak learning rate", gt=0)
+    total_steps: int | str = option("auto", "length of the cycle in steps (auto: the run's)",
+                                    ge=1, choices=("auto",))  # fmt: skip
+    epochs: int | None = option(None, "with steps_per_epoch, instead of total_steps", ge=1)
+    steps_per_epoch: int | None = option(None, "with epochs, instead of total_steps", ge=1)
+    pct_start: float = option(0.3, "share of the cycle spent raising the lr", gt=0, lt=1)
+
+
+@dataclass(kw_only=True)
+class PlateauOptions(SchedulerOptions):
+    target: ClassVar[str] = "torch.optim.lr_scheduler.ReduceLROnPlateau"
+    passthrough: ClassVar[tuple[str, ...]] = ("threshold", "threshold_mode", "cooldown", "eps")
+
+    monitor: str = option("val/loss", "the logged metric that decides a plateau")
+    mode: str | None = option(None, "null: from the metric (lower or higher is better); "
+                              "min or max must agree with it", choices=MODES)  # fmt: skip
+    factor: float = option(0.5, "lr multiplier at a plateau", gt=0, lt=1)
+    patience: int = option(2, "epochs without improvement before the lr drops", ge=0)
+    min_lr: float = option(0.0, "the lr never goes below this", ge=0)
+
+
+@dataclass(kw_only=True)
+class StepOptions(SchedulerOptions):
+    target: ClassVar[str] = "torch.optim.lr_scheduler.StepLR"
+
+    step_size: int = option(10, "intervals between lr drops", ge=1)
+    gamma: float = option(0.5, "lr multiplier at each drop", gt=0, le=1)
+
+
+# -- trainer ---------------------------------------------------------------------------------
+
+LIMIT = {"check": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)
+                                          and v >= 0) or (isinstance(v, float) and 0 < v <= 1),
+         "allowed": "null, a number of batches >= 0 or a fraction in (0, 1]"}  # fmt: skip
+
+
+def _devices(value: Any) -> bool:
     if value in ("auto", -1, "-1"):
-        return
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return
-    if (
-        isinstance(value, (list, tuple))
-        and value
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
-    ):
-        return
-    raise ConfigError("devices", value, "auto, -1, a positive number of devices or a list of ids")
+        return True
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value > 0
+    return (isinstance(value, (list, tuple)) and bool(value)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value))  # fmt: skip
+
+
+def _auto_or_positive(value: Any) -> bool:
+    return value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+
+
+@dataclass(kw_only=True)
+class TrainerOptions(Options):
+    """``trainer``: Lightning's Trainer arguments, and ``threads``, rnnlab's own."""
+
+    group: ClassVar[str] = "trainer"
+    target: ClassVar[str] = "lightning.pytorch.Trainer"
+    passthrough: ClassVar[tuple[str, ...]] = (
+        "strategy", "num_nodes", "min_epochs", "min_steps", "max_time", "limit_predict_batches",
+        "val_check_interval", "enable_checkpointing", "benchmark", "inference_mode",
+        "use_distributed_sampler", "detect_anomaly", "barebones", "plugins", "sync_batchnorm",
+        "reload_dataloaders_every_n_epochs", "default_root_dir", "enable_autolog_hparams",
+        "model_registry", "logger", "callbacks",
+    )  # fmt: skip
+
+    threads: int | str = option("auto", "CPU threads: auto (1 for small steps, else the idle "
+                                "cores) or N", check=_auto_or_positive,
+                                allowed="auto or a positive integer")  # fmt: skip
+    accelerator: str = option("auto", "where to train", choices=ACCELERATORS)
+    devices: Any = option(1, "how many devices, or which", check=_devices,
+                          allowed="auto, -1, a positive number of devices or a list of ids")  # fmt: skip
+    max_epochs: int = option(40, "epochs to train", ge=1)
+    max_steps: int = option(-1, "stop after this many steps (-1: no limit)",
+                            check=lambda v: v == -1 or (isinstance(v, int)
+                                                        and not isinstance(v, bool) and v > 0),
+                            allowed="-1 (no limit) or a positive integer")  # fmt: skip
+    precision: str = option("32-true", "numeric precision", choices=PRECISIONS,
+                            check=lambda v: str(v) in PRECISIONS,
+                            allowed="one of " + ", ".join(PRECISIONS))  # fmt: skip
+    gradient_clip_val: float | None = option(1.0, "clip gradients to this norm (null: never)",
+                                             gt=0)  # fmt: skip
+    gradient_clip_algorithm: str = option("norm", "norm or value", choices=("norm", "value"))
+    check_val_every_n_epoch: int | None = option(1, "validate every n epochs", ge=1)
+    log_every_n_steps: int = option(20, "log train/loss_step every n steps", ge=1)
+    accumulate_grad_batches: int = option(1, "batches per optimiser step", ge=1)
+    deterministic: Any = option(False, "deterministic algorithms (warn: warn where none)",
+                                check=lambda v: v in (True, False, None, "warn"),
+                                allowed="true, false or warn")  # fmt: skip
+    num_sanity_val_steps: int = option(0, "validation batches before training (-1: all)",
+                                       ge=-1)  # fmt: skip
+    enable_model_summary: bool = option(False, "Lightning's own summary (the callback prints it)")
+    enable_progress_bar: bool = option(True, "show progress")
+    fast_dev_run: Any = option(False, "one batch of each (or n): a smoke test",
+                               check=lambda v: isinstance(v, bool) or (isinstance(v, int)
+                                                                       and v >= 0),
+                               allowed="true, false or a number of batches")  # fmt: skip
+    overfit_batches: Any = option(0.0, "train and validate on this many batches (or a share; "
+                                  "0: off)", check=lambda v: v in (0, 0.0) or LIMIT["check"](v),
+                                  allowed="0 (off), a number of batches or a fraction in (0, 1]")  # fmt: skip
+    limit_train_batches: Any = option(None, "training batches per epoch", **LIMIT)
+    limit_val_batches: Any = option(None, "validation batches", **LIMIT)
+    limit_test_batches: Any = option(None, "test batches", **LIMIT)
+    profiler: str | None = option(None, "Lightning's profiler: simple, advanced or pytorch",
+                                  choices=("simple", "advanced", "pytorch"))  # fmt: skip
+
+    def rules(self) -> None:
+        if self.limit_train_batches == 0:
+            raise ConfigError("limit_train_batches", 0, "more than 0: a run must train "
+                              "(train=false tests without training)")  # fmt: skip
+        check_accelerator(self.accelerator, self.devices)
 
 
 def visible_gpus(accelerator: str) -> int:
@@ -202,76 +339,50 @@ def check_accelerator(accelerator: Any, devices: Any) -> None:
         raise ConfigError("devices", devices, f"at most {count}: the {name}s visible here")
 
 
-def check_trainer(cfg: Mapping[str, Any]) -> None:
-    check_positive("max_epochs", cfg.get("max_epochs"))
-    max_steps = cfg.get("max_steps", -1)
-    if max_steps != -1:
-        try:
-            check_positive("max_steps", max_steps)
-        except ConfigError:
-            raise ConfigError(
-                "max_steps", max_steps, "-1 (no limit) or a positive integer"
-            ) from None
-    clip = cfg.get("gradient_clip_val")
-    check_optional(check_positive_number, "gradient_clip_val", clip)
-    if "gradient_clip_algorithm" in cfg:
-        check_choice("gradient_clip_algorithm", cfg["gradient_clip_algorithm"], ("norm", "value"))
-    for key in ("log_every_n_steps", "check_val_every_n_epoch", "accumulate_grad_batches"):
-        check_optional(check_positive, key, cfg.get(key))
-    for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
-        _limit(key, cfg.get(key))
-    if cfg.get("num_sanity_val_steps") is not None:
-        check_int_range("num_sanity_val_steps", cfg["num_sanity_val_steps"], -1, 10**9)
-    if "accelerator" in cfg:
-        check_choice("accelerator", cfg["accelerator"], ACCELERATORS)
-    if "devices" in cfg:
-        _devices(cfg["devices"])
-    check_accelerator(cfg.get("accelerator"), cfg.get("devices"))
-    if "precision" in cfg:
-        check_choice("precision", str(cfg["precision"]), PRECISIONS)
-    deterministic = cfg.get("deterministic", False)
-    if deterministic not in (True, False, None, "warn"):
-        raise ConfigError("deterministic", deterministic, "true, false or warn")
-    threads = cfg.get("threads", "auto")
-    if threads != "auto":
-        try:
-            check_positive("threads", threads)
-        except ConfigError:
-            raise ConfigError("threads", threads, "auto or a positive integer") from None
+# -- logger ----------------------------------------------------------------------------------
 
 
-# Hydra launchers that hand every job to SLURM, and the commands they run.
-SLURM_LAUNCHERS = ("hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",)
-SLURM_COMMANDS = ("sbatch", "srun")
+@dataclass(kw_only=True)
+class CSVLoggerOptions(Options):
+    target: ClassVar[str] = "rnnlab.run.loggers.CSVLogger"
+
+    save_dir: str = option("???", "the run dir")
+    name: str = option("csv", "folder of metrics.csv in the run dir")
 
 
-def check_launcher(name: Any, target: Any) -> None:
-    """A sweep's launcher can run here: SLURM's commands exist where jobs go to SLURM."""
-    if target not in SLURM_LAUNCHERS:
-        return
-    missing = [c for c in SLURM_COMMANDS if shutil.which(c) is None]
-    if missing:
-        raise ConfigError(
-            "launcher", name or target, f"a launcher this machine can use: SLURM's "
-            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not on PATH; "
-            "run the sweep here with launcher=local (or without launcher=)",
-        )  # fmt: skip
+@dataclass(kw_only=True)
+class TensorBoardOptions(Options):
+    target: ClassVar[str] = "lightning.pytorch.loggers.TensorBoardLogger"
+    passthrough: ClassVar[tuple[str, ...]] = ("log_graph", "prefix", "sub_dir")
+
+    save_dir: str = option("???", "the run dir")
+    name: str = option("tensorboard", "folder of the event files in the run dir")
+    version: str | None = option("", "sub-folder ('' for none)",
+                                 check=lambda v: v is None or isinstance(v, (str, int)),
+                                 allowed="null, a string or a number")  # fmt: skip
+    default_hp_metric: bool = option(False, "log Lightning's placeholder hp_metric")
 
 
-def check_run(cfg: Mapping[str, Any]) -> None:
-    """Every value of a training config that can be checked without building anything."""
-    from rnnlab.data.options import check_data
-    from rnnlab.nn.options import check_model
+@dataclass(kw_only=True)
+class WandbOptions(Options):
+    target: ClassVar[str] = "lightning.pytorch.loggers.WandbLogger"
+    passthrough: ClassVar[tuple[str, ...]] = ("version", "dir", "id", "anonymous", "experiment",
+                                              "prefix", "checkpoint_name", "add_file_policy",
+                                              "notes", "mode", "resume", "config")  # fmt: skip
 
-    check_seed(cfg.get("seed"))
-    check_ckpt_path(cfg.get("ckpt_path"))
-    with config_group("optimizer"):
-        check_optimizer(cfg["optimizer"])
-    with config_group("scheduler"):
-        check_scheduler(cfg.get("scheduler"))
-    with config_group("trainer"):
-        check_trainer(cfg["trainer"])
-    with config_group("model"):
-        check_model(cfg["model"])
-    with config_group("data"):
-        check_data(cfg["data"])
+    project: str = option("rnnlab", "the W&B project")
+    entity: str | None = option(None, "the W&B team or user (null: your default)")
+    save_dir: str = option("???", "the run dir")
+    name: str | None = option(None, "the run's name (null: filled per job)")
+    group: str | None = option(None, "the run group (null: the sweep, or task_name)")
+    job_type: str | None = option(None, "null: the task (regression, classification, ...)")
+    tags: list[str] = option([], "the run's tags (the top-level tags)")
+    offline: bool | None = option(None, "null: offline only when there are no credentials")
+    log_model: Any = option(False, "upload checkpoints: false, true or all",
+                            check=lambda v: v in (True, False, "all"),
+                            allowed="true, false or all")  # fmt: skip
+
+
+OPTIMIZERS = {c.target: c for c in (AdamOptions, AdamWOptions, SGDOptions)}
+SCHEDULERS = {c.target: c for c in (CosineOptions, OneCycleOptions, PlateauOptions, StepOptions)}
+LOGGERS = {c.target: c for c in (CSVLoggerOptions, TensorBoardOptions, WandbOptions)}

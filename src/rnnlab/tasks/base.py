@@ -249,6 +249,9 @@ class BaseTask(pl.LightningModule):
             return optimizer
         cfg = dict(self.hparams.scheduler)
         monitor, interval = cfg.pop("monitor", "val/loss"), cfg.pop("interval", "epoch")
+        if "mode" in cfg and cfg["mode"] is None:  # which way is better: the metric says
+            better = self.metric_directions().get(monitor.removesuffix("_best"), "lower")
+            cfg["mode"] = "max" if better == "higher" else "min"
         cfg = self._fill_total_steps(cfg)
         with config_group("scheduler"):
             scheduler = instantiate(cfg)(optimizer=optimizer)

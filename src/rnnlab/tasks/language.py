@@ -19,12 +19,11 @@ from torch import Tensor, nn
 from torchmetrics import Metric, MinMetric
 
 from rnnlab.data.chars.vocab import Vocab
-from rnnlab.errors import ConfigError, check_choice, check_positive
+from rnnlab.errors import ConfigError
 from rnnlab.nn.recurrent import State, detach_state
 from rnnlab.tasks.base import STAGES, BaseTask
-from rnnlab.tasks.sampling import check_sampling, pick
-
-ENCODINGS = ("embedding", "onehot")
+from rnnlab.tasks.options import LanguageModelOptions as OPTIONS
+from rnnlab.tasks.sampling import check_prompt, pick
 
 
 class CharNLL(Metric):
@@ -71,13 +70,11 @@ class LanguageModelTask(BaseTask):
         *args: Any,
         vocab: list[str],
         carry_state: bool = True,
-        encoding: str = "embedding",
-        embedding_dim: int = 64,
+        encoding: str = OPTIONS.encoding,
+        embedding_dim: int = OPTIONS.embedding_dim,
         default_prompt: str = "\n",
         **kwargs: Any,
     ) -> None:
-        check_choice("task.encoding", encoding, ENCODINGS)
-        check_positive("task.embedding_dim", embedding_dim)
         # encoder_size() runs inside BaseTask.__init__, so these must be set first.
         self._encoding, self._embedding_dim = encoding, embedding_dim
         options = {"vocab": list(vocab), "carry_state": carry_state, "encoding": encoding,
@@ -188,7 +185,7 @@ class LanguageModelTask(BaseTask):
         keeps only the k most likely. Draws come from ``generator`` (CPU), so a seed fixes
         the text. ``<unk>`` is never drawn.
         """
-        check_sampling(self.vocab, prompt, length, temperature, top_k)
+        check_prompt(self.vocab, prompt)
         was_training = self.training
         self.eval()
         try:

@@ -8,14 +8,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnlab.errors import ConfigError, check_positive
+from rnnlab.errors import ConfigError
 
 
-def check_sampling(vocab: Any, prompt: str, length: int, temperature: float,
-                   top_k: int | None) -> None:  # fmt: skip
-    """One-line errors for a prompt outside the vocabulary and out-of-range settings."""
-    if not isinstance(prompt, str) or not prompt:
-        raise ConfigError("prompt", prompt, "a non-empty string")
+def check_prompt(vocab: Any, prompt: str) -> None:
+    """A prompt of the training vocabulary's characters (the other sampling settings are
+    declared with the config: ``rnnlab.run.options.SampleConfig``)."""
     known = set(vocab.itos[1:])
     bad = sorted({c for c in prompt if c not in known})
     if bad:
@@ -23,13 +21,6 @@ def check_sampling(vocab: Any, prompt: str, length: int, temperature: float,
             "prompt", prompt, f"characters of the training vocabulary only; "
             f"{', '.join(map(repr, bad))} not in the training vocabulary",
         )  # fmt: skip
-    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-        raise ConfigError("length", length, "an integer >= 0")
-    number = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
-    if not number or not math.isfinite(temperature) or temperature < 0:
-        raise ConfigError("temperature", temperature, "a number >= 0 (0 = greedy)")
-    if top_k is not None:
-        check_positive("top_k", top_k)
 
 
 def pick(logits: Tensor, temperature: float, top_k: int | None,

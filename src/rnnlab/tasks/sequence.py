@@ -20,9 +20,9 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy
 
-from rnnlab.errors import check_choice
 from rnnlab.nn.recurrent import State
 from rnnlab.tasks.base import BaseTask
+from rnnlab.tasks.options import SequenceOptions
 
 OBJECTIVES = ("mse", "cross_entropy")
 LOSS_ON = ("marked", "all")
@@ -64,11 +64,9 @@ class SequenceTask(BaseTask):
         *args: Any,
         objective: str = "cross_entropy",
         loss_on: str = "marked",
-        tolerance: float = 0.04,
+        tolerance: float = SequenceOptions.tolerance,
         **kwargs: Any,
     ) -> None:
-        check_choice("task.objective", objective, OBJECTIVES)
-        check_choice("task.loss_on", loss_on, LOSS_ON)
         options = {"objective": objective, "loss_on": loss_on, "tolerance": tolerance}
         self.objective, self.tolerance = objective, tolerance
         super().__init__(*args, task_options=options, **kwargs)
