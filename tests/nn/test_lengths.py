@@ -40,34 +40,46 @@ def _batch(lengths, steps, seed=1):
     return x, torch.tensor(lengths)
 
 
-def _loss(out, features, weights_out, weights_feat):
-    """A loss that reads every output step and the final features with random weights."""
-    return (out * weights_out).sum() + (features * weights_feat).sum()
+def _states(state):
+    """Every state tensor, ``[layers * directions, B, H]`` each (h, and c for an LSTM)."""
+    return list(state) if isinstance(state, tuple) else [state]
+
+
+def _loss(out, state, weights_out, weights_state):
+    """A loss that reads every output step and every final state with random weights."""
+    loss = (out * weights_out).sum()
+    return loss + sum((s * w).sum() for s, w in zip(_states(state), weights_state, strict=True))
 
 
 def _check_against_alone(stack, run, lengths, steps):
-    """``run(stack, x, lengths)`` -> (outputs, final features) on the padded batch and on each
-    sequence alone: values, zeros at padding, input and parameter gradients."""
+    """``run(stack, x, lengths)`` -> (outputs, state) on the padded batch and on each sequence
+    alone: outputs, final features and the whole final state (c too), zeros at padding,
+    input and parameter gradients."""
     x, lens = _batch(lengths, steps)
     x.requires_grad_(True)
     torch.manual_seed(2)
     w_out = torch.randn(len(lengths), steps, stack.output_size, dtype=torch.float64)
-    w_feat = torch.randn(len(lengths), stack.output_size, dtype=torch.float64)
-    out, feats = run(stack, x, lens)
+    out, state = run(stack, x, lens)
+    w_state = [torch.randn_like(s) for s in _states(state)]
     assert out.shape == (len(lengths), steps, stack.output_size)
+    feats = stack.final_features(state)
     stack.zero_grad()
-    _loss(out, feats, w_out, w_feat).backward()
+    _loss(out, state, w_out, w_state).backward()
     grads = {n: p.grad.clone() for n, p in stack.named_parameters()}
     summed = {n: torch.zeros_like(p) for n, p in stack.named_parameters()}
     for b, n in enumerate(lengths):
         alone = x[b : b + 1, :n].detach()
-        out_b, feat_b = run(stack, alone, None)
+        out_b, state_b = run(stack, alone, None)
         torch.testing.assert_close(out[b, :n], out_b[0], atol=1e-6, rtol=0)
+        feat_b = stack.final_features(state_b)
         torch.testing.assert_close(feats[b], feat_b[0], atol=1e-6, rtol=0)
+        for s, s_b in zip(_states(state), _states(state_b), strict=True):
+            torch.testing.assert_close(s[:, b], s_b[:, 0], atol=1e-6, rtol=0)
         assert torch.equal(out[b, n:], torch.zeros_like(out[b, n:]))
         assert torch.equal(x.grad[b, n:], torch.zeros_like(x.grad[b, n:]))
         stack.zero_grad()
-        _loss(out_b, feat_b, w_out[b : b + 1, :n], w_feat[b : b + 1]).backward()
+        w_state_b = [w[:, b : b + 1] for w in w_state]
+        _loss(out_b, state_b, w_out[b : b + 1, :n], w_state_b).backward()
         for name, p in stack.named_parameters():
             summed[name] += p.grad
     for name in grads:
@@ -75,17 +87,20 @@ def _check_against_alone(stack, run, lengths, steps):
 
 
 def _through_stack(stack, x, lengths):
-    out, state = stack(x, lengths=lengths)
-    return out, stack.final_features(state)
+    return stack(x, lengths=lengths)
 
 
+# Padded to the longest sequence, and past it (no sequence fills the batch).
+@pytest.mark.parametrize("steps", [STEPS, STEPS + 2])
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize(("cell", "impl", "extra"), RECURRENT,
                          ids=[f"{c}-{i}-{e.get('nonlinearity', '')}" for c, i, e in RECURRENT])  # fmt: skip
-def test_padded_batch_matches_each_sequence_alone(cell, impl, extra, bidirectional, num_layers):
+def test_padded_batch_matches_each_sequence_alone(
+    cell, impl, extra, bidirectional, num_layers, steps
+):
     stack = _stack(cell, impl, num_layers, bidirectional, **extra)
-    _check_against_alone(stack, _through_stack, LENGTHS, STEPS)
+    _check_against_alone(stack, _through_stack, LENGTHS, steps)
 
 
 # (scan, parallel, lengths): the log and linear scans, the chunked linear scan (T over two
@@ -110,8 +125,7 @@ def test_minimal_cells_padded_batch_matches_each_sequence_alone(
     stack.layers.scan = scan
 
     def run(stack, x, lens):
-        out, state = stack.layers(x, parallel=parallel, lengths=lens)
-        return out, stack.final_features(state)
+        return stack.layers(x, parallel=parallel, lengths=lens)
 
     _check_against_alone(stack, run, lengths, max(lengths))
 

@@ -82,9 +82,7 @@ class RNNScan(torch.autograd.Function):
                 dh[t - 1].addmm_(da[t], w_hh)
                 if mask is not None:
                     dh[t - 1].addcmul_(dh[t], skip[t])
-        dh0 = da[0] @ w_hh
-        if mask is not None:
-            dh0.addcmul_(dh[0], skip[0])
+        dh0 = da[0] @ w_hh  # step 0 is real (lengths >= 1): nothing passes it by
         return da, _weight_grad(da, _prev_states(h0, out)), dh0, None, None
 
 
@@ -193,9 +191,7 @@ class LSTMScan(torch.autograd.Function):
                 dh_[t - 1].addmm_(dpre_[t], w_hh)
                 if mask is not None:
                     dh_[t - 1].add_(dh_skip)
-        dh0 = dpre[0] @ w_hh
-        if mask is not None:
-            dh0.add_(dh_skip)
+        dh0 = dpre[0] @ w_hh  # step 0 is real (lengths >= 1): nothing passes it by
         dpre2 = dpre.view(T * B, G)
         dx = (dpre2 @ w_ih).view(T, B, -1) if ctx.needs_input_grad[0] else None
         db = dpre2.sum(0) if ctx.has_bias else None
