@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -176,3 +177,16 @@ def test_last_step_gradient_of_every_cell_kind_equals_direct_gradient(cell):
     features = task.rnn.encode(x).detach().requires_grad_(True)
     (direct,) = torch.autograd.grad(task.loss_fn(task.head(features), labels), features)
     torch.testing.assert_close(norms[:, -1], direct.norm(dim=-1), rtol=1e-5, atol=1e-8)
+
+
+def test_a_run_on_the_adding_problem_at_variable_length(tmp_path):
+    """Data, task and callback together: batches (x, y, mask, lengths) train, validate and
+    are probed; every step up to the longest sequence gets a (finite) mean norm."""
+    cfg = make_config(tmp_path, [*ADDING, "+data.length_jitter=0.5", *FAST[-4:],
+                                 "trainer.max_epochs=1", "model.bidirectional=false",
+                                 "callbacks=gradient_flow", "callbacks.gradient_flow.epochs=[1]"])  # fmt: skip
+    metrics = train(cfg, tmp_path)
+    assert math.isfinite(metrics["val/loss"]) and math.isfinite(metrics["test/loss"])
+    record = json.loads((tmp_path / "gradient_flow.json").read_text())
+    assert all(len(v) == 18 and min(v) > 0 for v in record["norms"].values())
+    assert all(math.isfinite(v) for v in record["cue_norm"].values())

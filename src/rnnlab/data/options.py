@@ -235,7 +235,20 @@ class SyntheticOptions(EvalBatchOptions):
 class AddingOptions(SyntheticOptions):
     """``AddingProblem``: a length of at least 2, one marker per half."""
 
+    # Variable length: each sequence has length..floor(length * (1 + length_jitter)) steps,
+    # padded at the end (a number in [0, 1]; 0: every sequence has exactly length steps).
+    length_jitter: float = 0.0
     min_length = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_fraction("length_jitter", self.length_jitter, high_inclusive=True)
+
+    @property
+    def max_length(self) -> int:
+        """The longest sequence, floor(length * (1 + length_jitter)): the padded length.
+        (The small epsilon keeps 100 * 0.29 = 28.999999999999996 at 29.)"""
+        return self.length + math.floor(self.length * self.length_jitter + 1e-9)
 
 
 @dataclass(kw_only=True)
