@@ -47,20 +47,24 @@ def check_lengths(lengths: Tensor, batch: int, steps: int) -> Tensor:
     return lengths.long()
 
 
-def reverse_within(x: Tensor, lengths: Tensor, time_dim: int) -> Tensor:
-    """Each sequence of ``x`` reversed in time within its own length, padding left in place.
+def reverse_index(lengths: Tensor, steps: int, time_dim: int) -> Tensor:
+    """Where step t of each sequence reads from when reversed within its length L: L - 1 - t
+    for t < L, t itself in the padding; ``[T, B]`` when ``time_dim`` is 0, else ``[B, T]``."""
+    t = torch.arange(steps, device=lengths.device)
+    t, length = (t[:, None], lengths[None, :]) if time_dim == 0 else (t[None, :], lengths[:, None])
+    return torch.where(t < length, length - 1 - t, t)
+
+
+def reverse_within(
+    x: Tensor, lengths: Tensor, time_dim: int, index: Tensor | None = None
+) -> Tensor:
+    """Each sequence of ``x`` reversed in time within its own length, padding left in place
+    (``index``: ``reverse_index`` of these lengths, when the caller has it already).
 
     Applying it twice gives ``x`` back, so the same call reverses the outputs back.
     """
-    steps = x.shape[time_dim]
-    t = torch.arange(steps, device=x.device)
-    length = lengths.to(x.device)
-    if time_dim == 0:  # index [T, B]: step t of sequence b reads step L_b - 1 - t
-        index = torch.where(t[:, None] < length[None, :], length[None, :] - 1 - t[:, None],
-                            t[:, None])  # fmt: skip
-    else:
-        index = torch.where(t[None, :] < length[:, None], length[:, None] - 1 - t[None, :],
-                            t[None, :])  # fmt: skip
+    if index is None:
+        index = reverse_index(lengths.to(x.device), x.shape[time_dim], time_dim)
     index = index.unsqueeze(-1).expand(*index.shape, *x.shape[2:]) if x.dim() == 3 else index
     return x.gather(time_dim, index)
 
@@ -84,8 +88,14 @@ def run_stack(
     reads each sequence reversed within its length (the step still masks the padding).
     """
 
+    index = None
+    if lengths is not None and num_directions == 2:  # one index for every layer
+        index = reverse_index(lengths.to(x.device), x.shape[time_dim], time_dim)
+
     def reverse(seq: Tensor) -> Tensor:
-        return seq.flip(time_dim) if lengths is None else reverse_within(seq, lengths, time_dim)
+        return (
+            seq.flip(time_dim) if index is None else reverse_within(seq, lengths, time_dim, index)
+        )
 
     finals: list[Any] = []
     layer_in = x
