@@ -10,7 +10,7 @@ import torch
 
 import rnnlab.benchmarks.batching as batching
 from rnnlab.benchmarks.batching import resident_vs_dataloader
-from rnnlab.benchmarks.cells import scan_vs_gru, scratch_vs_torch
+from rnnlab.benchmarks.cells import padded_vs_fixed, scan_vs_gru, scratch_vs_torch
 from rnnlab.benchmarks.chars import chars_per_second
 from rnnlab.data.batching import IndexBatches
 from rnnlab.nn.minimal import MinLSTM
@@ -47,6 +47,18 @@ def test_scan_vs_gru_times_each_contender(monkeypatch):
     assert r["speedup_minlstm"] < 1
     assert r["speedup_minlstm"] < min(r["speedup"], r["speedup_log"])
     assert (r["seq_len"], r["threads"], r["chunk"]) == (16, 1, DEFAULT_CHUNK)
+
+
+def test_padded_vs_fixed_times_each_path(monkeypatch):
+    import rnnlab.nn.recurrent as recurrent
+
+    monkeypatch.setattr(recurrent, "pack_padded_sequence", slowed(recurrent.pack_padded_sequence))
+    r = padded_vs_fixed(batch=4, steps=6, hidden=4, input_size=3, repeats=3, warmup=1,
+                        num_threads=1)  # fmt: skip
+    assert r["torch_padded_s"] >= DELAY
+    assert max(r["torch_fixed_s"], r["scratch_fixed_s"], r["scratch_padded_s"]) < DELAY
+    assert r["torch_ratio"] > max(1, r["scratch_ratio"])  # padded over fixed
+    assert (r["steps"], r["threads"], r["real_steps"]) == (6, 1, 0.75)  # lengths 3, 4, 5, 6
 
 
 def test_resident_vs_dataloader_times_each_path(monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -142,3 +143,50 @@ def test_flow_table_measures_how_much_gradient_reaches_back(tmp_path):
     assert table[0].startswith("| run | cell | recording | ‖∂L/∂h_T‖ | T-10 / T")
     assert table[2].startswith("| a | rnn | epoch 0 | 0.5 | 0.000977 | 8.88e-16 | 0.5 |")
     assert "| — |" in table[3]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "mingru"])
+def test_a_batch_with_lengths_gives_each_sequence_its_own_norms(cell):
+    """(x, labels, lengths): on a sequence's real steps the norms are those of the sequence
+    alone (times the batch size: the loss is a mean over the batch); padded steps are NaN
+    and count in no mean."""
+    from rnnlab.tasks.classify import ClassificationTask
+
+    torch.manual_seed(0)
+    model = {"cell": cell, "hidden_size": 8, "num_layers": 2}
+    task = ClassificationTask(model=model, input_size=3, num_outputs=4, optimizer=OPT)
+    lengths = torch.tensor([9, 3, 6])
+    batch = [torch.randn(3, 9, 3), torch.randint(0, 4, (3,)), lengths]
+    norms = hidden_state_gradients(task, batch, task.lengths_of(batch))
+    for b, n in enumerate(lengths.tolist()):
+        alone = hidden_state_gradients(task, [batch[0][b : b + 1, :n], batch[1][b : b + 1]])
+        torch.testing.assert_close(norms[b, :n] * 3, alone[0], rtol=1e-4, atol=1e-7)
+        assert norms[b, n:].isnan().all()
+
+
+@pytest.mark.parametrize("cell", ["gru", "mingru"])
+def test_last_step_gradient_of_every_cell_kind_equals_direct_gradient(cell):
+    """Also for a minimal cell, whose final state is a view of its outputs: counted once."""
+    from rnnlab.tasks.classify import ClassificationTask
+
+    torch.manual_seed(0)
+    model = {"cell": cell, "hidden_size": 8, "num_layers": 2}
+    task = ClassificationTask(model=model, input_size=3, num_outputs=4, optimizer=OPT)
+    x, labels = torch.randn(3, 9, 3), torch.randint(0, 4, (3,))
+    norms = hidden_state_gradients(task, [x, labels])
+    features = task.rnn.encode(x).detach().requires_grad_(True)
+    (direct,) = torch.autograd.grad(task.loss_fn(task.head(features), labels), features)
+    torch.testing.assert_close(norms[:, -1], direct.norm(dim=-1), rtol=1e-5, atol=1e-8)
+
+
+def test_a_run_on_the_adding_problem_at_variable_length(tmp_path):
+    """Data, task and callback together: batches (x, y, mask, lengths) train, validate and
+    are probed; every step up to the longest sequence gets a (finite) mean norm."""
+    cfg = make_config(tmp_path, [*ADDING, "data.length_jitter=0.5", *FAST[-4:],
+                                 "trainer.max_epochs=1", "model.bidirectional=false",
+                                 "callbacks=gradient_flow", "callbacks.gradient_flow.epochs=[1]"])  # fmt: skip
+    metrics = train(cfg, tmp_path)
+    assert math.isfinite(metrics["val/loss"]) and math.isfinite(metrics["test/loss"])
+    record = json.loads((tmp_path / "gradient_flow.json").read_text())
+    assert all(len(v) == 18 and min(v) > 0 for v in record["norms"].values())
+    assert all(math.isfinite(v) for v in record["cue_norm"].values())

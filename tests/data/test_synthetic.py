@@ -86,6 +86,16 @@ def test_uniform_floats_have_the_moments_of_u01() -> None:
     assert abs(across_draws) < 0.02 and abs(across_examples) < 0.02  # correlations, se 0.003
 
 
+def test_integers_take_a_bound_per_example() -> None:
+    rng, index = CounterRNG(5, 1), torch.arange(40)
+    highs = torch.arange(1, 41)[:, None]
+    per_example = rng.integers(index, highs, 3, offset=2)
+    for i, high in enumerate(highs[:, 0].tolist()):
+        assert torch.equal(per_example[i], rng.integers(index[i : i + 1], high, 3, offset=2)[0])
+    with pytest.raises(ValueError, match="integer tensor"):
+        rng.integers(index, highs.float(), 1)
+
+
 def test_integers_cover_every_value_evenly() -> None:
     n = CounterRNG(1, 2).integers(torch.arange(700), 7, 100)  # 7e4 draws, 1e4 expected each
     counts = torch.bincount(n.flatten(), minlength=7)
@@ -257,6 +267,54 @@ def test_adding_baseline_is_the_mse_of_always_predicting_one() -> None:
     assert abs(target.mean().item() - 1) < 0.01  # so 1 is the best constant
     mse = F.mse_loss(torch.ones_like(target), target).item()
     assert mse == pytest.approx(dm.baseline()["loss"], abs=0.006)  # standard error 0.0014
+
+
+@pytest.mark.parametrize("jitter", [0.1, 0.5, 1.0])
+def test_adding_with_jitter_draws_lengths_in_range_and_marks_within_each(jitter) -> None:
+    dm = AddingProblem(length=10, length_jitter=jitter)
+    longest = 10 + math.floor(10 * jitter + 1e-9)
+    x, y, mask, lengths = batch(dm, "train", 3000)
+    assert x.shape == (3000, longest, 2) and dm.sequence_length == longest
+    assert lengths.dtype == torch.int64
+    assert set(lengths.tolist()) == set(range(10, longest + 1))  # every length, both ends
+    steps = torch.arange(longest)
+    real = steps < lengths[:, None]
+    values, markers = x[..., 0], x[..., 1]
+    assert (x[~real] == 0).all() and (values[real] > 0).sum() > 0.99 * real.sum()
+    half = (lengths // 2)[:, None]
+    assert ((markers * (steps < half)).sum(1) == 1).all()  # one in the first half ...
+    assert ((markers * ((steps >= half) & real)).sum(1) == 1).all()  # ... one in the second
+    assert markers.sum() == 2 * len(lengths)  # and none in the padding
+    last = steps == (lengths - 1)[:, None]
+    assert torch.equal(mask, last)  # scored at each sequence's last real step only
+    assert torch.equal(y[last, 0], (values * markers).sum(1)) and (y[~last] == 0).all()
+
+
+def test_adding_with_jitter_is_a_function_of_seed_and_index() -> None:
+    dm = AddingProblem(length=20, length_jitter=0.1, data_seed=3)
+    whole = batch(dm, "val", 50)
+    again = batch(AddingProblem(length=20, length_jitter=0.1, data_seed=3), "val", 50)
+    assert all(torch.equal(a, b) for a, b in zip(whole, again, strict=True))
+    part = batch(dm, "val", 10, start=30)  # the same examples in another batch
+    assert all(torch.equal(a[30:40], b) for a, b in zip(whole, part, strict=True))
+    other = batch(AddingProblem(length=20, length_jitter=0.1, data_seed=4), "val", 50)
+    assert not torch.equal(whole[3], other[3])
+    assert len(batch(AddingProblem(length=20), "val", 5)) == 3  # no jitter: no lengths
+
+
+@pytest.mark.parametrize(("length", "jitter", "longest"), [(100, 0.1, 110), (100, 0.29, 129),
+                                                           (7, 0.1, 7), (7, 0.0, 7)])  # fmt: skip
+def test_adding_longest_sequence_is_floor_of_length_times_one_plus_jitter(
+    length, jitter, longest
+) -> None:
+    assert AddingProblem(length=length, length_jitter=jitter).sequence_length == longest
+
+
+@pytest.mark.parametrize("jitter", [-0.1, 1.5, True, "0.1", None])
+def test_adding_refuses_a_jitter_outside_zero_to_one(jitter) -> None:
+    with pytest.raises(ConfigError) as info:
+        AddingProblem.Options.check({"length": 10, "length_jitter": jitter})
+    assert info.value.key == "length_jitter" and "[0, 1]" in str(info.value)
 
 
 # Copying memory -------------------------------------------------------------------------

@@ -166,8 +166,8 @@ def test_gradcheck_catches_a_wrong_backward():
     class Broken(cells.RNNScan):
         @staticmethod
         def backward(ctx, grad_out):
-            dxp, dw, dh0, _ = cells.RNNScan.backward(ctx, grad_out)
-            return dxp, 1.01 * dw, dh0, None
+            dxp, dw, dh0, *rest = cells.RNNScan.backward(ctx, grad_out)
+            return dxp, 1.01 * dw, dh0, *rest
 
     xp = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
     w = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)

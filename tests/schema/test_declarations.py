@@ -147,7 +147,10 @@ def test_library_defaults_kept_unless_rnnlab_chooses_otherwise():
 
 def bad_values(tp, bound) -> list:
     """Values outside one declaration: the wrong type, past each bound, off the choices."""
-    out: list = [{"a": 1}]  # a mapping where a value belongs
+    mapping = tp is dict or typing.get_origin(tp) is dict
+    out: list = [] if mapping else [{"a": 1}]  # a mapping where a value belongs
+    if mapping:
+        return [*out, "zz", [1, 2]]
     if bound.check is not None:  # a test the type cannot express: only the type is known
         return out
     base = [t for t in typing.get_args(tp) if t is not type(None)] if is_optional(tp) else [tp]

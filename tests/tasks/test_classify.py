@@ -43,3 +43,18 @@ def test_each_metric_says_which_way_is_better():
         assert directions[f"{stage}/loss"] == "lower" and directions[f"{stage}/acc"] == "higher"
     regress = RegressionTask(model=model, input_size=1, num_outputs=1, optimizer=OPT)
     assert {v for k, v in regress.metric_directions().items() if "/m" in k} == {"lower"}
+
+
+def test_a_batch_with_lengths_classifies_each_sequence_from_its_own_end():
+    """(x, labels, lengths): the loss is that of each sequence read alone to its length, in
+    both directions (random values in the padding must not reach it)."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    model = {"cell": "gru", "hidden_size": 4, "bidirectional": True, "impl": "scratch"}
+    task = ClassificationTask(model=model, input_size=3, num_outputs=3, optimizer=OPT)
+    x, labels, lengths = torch.randn(3, 6, 3), torch.tensor([0, 2, 1]), torch.tensor([6, 1, 4])
+    loss = task.step((x, labels, lengths), "train")
+    logits = torch.cat([task(x[b : b + 1, :n]) for b, n in enumerate(lengths.tolist())])
+    torch.testing.assert_close(loss, F.cross_entropy(logits, labels))
+    assert task.metrics["train_"]["acc"].compute() == (logits.argmax(1) == labels).float().mean()

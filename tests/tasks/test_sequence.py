@@ -67,3 +67,28 @@ def test_loss_over_the_marked_steps_or_all_of_them():
     mse = sequence_task(objective="mse")
     target = torch.randn(2, 5, 4)
     torch.testing.assert_close(mse.loss(out, target, mask), F.mse_loss(out[mask], target[mask]))
+
+
+@pytest.mark.parametrize("loss_on", ["marked", "all"])
+@pytest.mark.parametrize("impl", ["torch", "scratch"])
+def test_a_batch_with_lengths_scores_each_sequence_on_its_own_steps(impl, loss_on):
+    """(x, y, mask, lengths): every output is the one the sequence gets alone, and ``all``
+    averages over the real steps only (the padding holds random inputs and targets)."""
+    torch.manual_seed(0)
+    model = {"cell": "lstm", "hidden_size": 6, "impl": impl, "bidirectional": True}
+    task = SequenceTask(model=model, input_size=3, num_outputs=4, optimizer=OPT, loss_on=loss_on)
+    lengths = torch.tensor([4, 7, 2])
+    x, y = torch.randn(3, 7, 3), torch.randint(0, 4, (3, 7))
+    mask = torch.zeros(3, 7, dtype=torch.bool)
+    mask[torch.arange(3), lengths - 1] = True  # scored at each sequence's last step
+    loss = task.step((x, y, mask, lengths), "train")
+    alone = [task(x[b : b + 1, :n])[0] for b, n in enumerate(lengths.tolist())]
+    if loss_on == "marked":
+        expected = F.cross_entropy(torch.stack([o[-1] for o in alone]), y[mask])
+    else:
+        targets = [y[b, :n] for b, n in enumerate(lengths.tolist())]
+        expected = F.cross_entropy(torch.cat(alone), torch.cat(targets))
+    torch.testing.assert_close(loss, expected)
+    # the fixed-length form is unchanged: lengths of the full length give the same loss
+    full = torch.full((3,), 7)
+    torch.testing.assert_close(task.step((x, y, mask, full), "val"), task.step((x, y, mask), "val"))

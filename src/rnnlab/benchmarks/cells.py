@@ -92,6 +92,60 @@ def scratch_vs_torch(
     }
 
 
+def padded_vs_fixed(
+    cell: str = "lstm",
+    batch: int = 64,
+    steps: int = 100,
+    hidden: int = 128,
+    input_size: int = 32,
+    shortest: float = 0.5,
+    repeats: int = 20,
+    warmup: int = 3,
+    device: str = "cpu",
+    num_threads: int | None = None,
+) -> dict[str, float | int | str]:
+    """What a variable-length batch costs: forward+backward of a ``RecurrentStack`` on a
+    batch with ``lengths`` (spread evenly from ``shortest * steps`` to ``steps``, padded to
+    ``steps``) against the same batch without lengths, for each ``impl``, interleaved.
+
+    ``*_ratio`` = padded / fixed time: above 1 the mask (scratch) or packing (torch) costs
+    more than the padded steps it skips; torch's packed path runs only the real steps.
+    """
+    from rnnlab.nn.recurrent import RecurrentStack
+
+    dev = torch.device(device)
+    x = torch.randn(batch, steps, input_size, device=dev, requires_grad=True)
+    lengths = torch.linspace(shortest * steps, steps, batch).round().long()
+    lengths = lengths[torch.randperm(batch, generator=torch.Generator().manual_seed(0))]
+    lengths = lengths.to(dev)
+    fns = {}
+    for impl in ("torch", "scratch"):
+        torch.manual_seed(0)
+        stack = RecurrentStack(input_size, cell=cell, hidden_size=hidden, impl=impl).to(dev)
+        params = list(stack.parameters())
+
+        def step(stack=stack, params=params, lengths=None) -> None:
+            out, _ = stack(x, lengths=lengths)
+            torch.autograd.grad(out.square().mean(), [x, *params])
+
+        fns[f"{impl}_fixed"] = step
+        fns[f"{impl}_padded"] = lambda step=step: step(lengths=lengths)
+    with threads(num_threads) as n_threads:
+        t = _time_alternating(fns, dev, repeats, warmup)
+    return {
+        "cell": cell,
+        "device": str(dev),
+        "threads": n_threads,
+        "batch": batch,
+        "steps": steps,
+        "hidden": hidden,
+        "real_steps": round(float(lengths.float().mean()) / steps, 3),
+        **{f"{name}_s": value for name, value in t.items()},
+        "torch_ratio": t["torch_padded"] / t["torch_fixed"],
+        "scratch_ratio": t["scratch_padded"] / t["scratch_fixed"],
+    }
+
+
 def scan_vs_gru(
     seq_len: int = 512,
     batch: int = 8,

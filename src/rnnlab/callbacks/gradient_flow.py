@@ -6,7 +6,9 @@ batch) is recorded for every t, with L the task's own loss (``probe_loss``). A v
 RNN's norms fall geometrically as t moves away from the loss (vanishing gradients);
 gated cells keep them up. On the long-memory tasks the datamodule also says which steps
 hold what the answer needs (``cue_steps``), and the record keeps the mean norm there:
-how much gradient reaches the marked steps.
+how much gradient reaches the marked steps. In a batch of sequences of different lengths
+(a last ``lengths`` entry after the task's fields) a sequence's padded steps keep its state,
+output zeros, and count in no mean (their norms are NaN in the per-example tensor).
 
 ``python -m rnnlab.callbacks.gradient_flow RUN_DIR... --output cmp.png`` prints the runs'
 recordings as a table (``flow_rows``) and overlays them in one figure.
@@ -29,17 +31,41 @@ from rnnlab.errors import ConfigError
 from rnnlab.io.atomic import write_json, write_png
 
 
-def hidden_state_gradients(task: Any, batch: Sequence[Tensor]) -> Tensor:
-    """``‖∂L/∂h_t‖`` of the top layer, per example and step: a ``[B, T]`` tensor."""
+def _keep_where(real: Tensor, new: Any, old: Any) -> Any:
+    """The new state where the step is real (``real`` [B]), the old one where it is padding."""
+    if isinstance(new, tuple):
+        return tuple(_keep_where(real, n, o) for n, o in zip(new, old, strict=True))
+    return torch.where(real[None, :, None], new, old)
+
+
+def hidden_state_gradients(
+    task: Any, batch: Sequence[Tensor], lengths: Tensor | None = None
+) -> Tensor:
+    """``‖∂L/∂h_t‖`` of the top layer, per example and step: a ``[B, T]`` tensor.
+
+    With ``lengths`` [B] a sequence's padded steps keep its state and output zeros, as a
+    whole-sequence run does; their norms are NaN.
+    """
     rnn = task.rnn
     x = task.stack_inputs(batch[0])
+    if lengths is not None:
+        lengths = lengths.to(x.device)
     was_training = rnn.training
     rnn.train()  # cuDNN computes RNN gradients only in training mode
     try:
         with torch.enable_grad():
             state, hidden, outputs = None, [], []
             for t in range(x.shape[1]):
-                out, state = rnn(x[:, t : t + 1], state)
+                out, new = rnn(x[:, t : t + 1], state)
+                if lengths is not None and t > 0:  # step 0 is real for every sequence
+                    real = t < lengths
+                    new = _keep_where(real, new, state)
+                    out = out * real[:, None, None].to(out.dtype)
+                else:
+                    # A node of its own: a minimal cell's state is a view of its outputs, and
+                    # the gradient at the outputs tensor would count the state's path twice.
+                    out = out.clone()
+                state = new
                 outputs.append(out)
                 hidden.append(state[0] if isinstance(state, tuple) else state)
             loss = task.probe_loss(torch.cat(outputs, 1), state, batch)
@@ -57,7 +83,11 @@ def hidden_state_gradients(task: Any, batch: Sequence[Tensor]) -> Tensor:
         if via_state is not None:
             g = g + via_state[-1]  # the top layer's h_t
         norms.append(g.norm(dim=-1))
-    return torch.stack(norms, dim=1).detach().cpu()
+    norms = torch.stack(norms, dim=1).detach()
+    if lengths is not None:
+        padded = torch.arange(steps, device=norms.device)[None, :] >= lengths[:, None]
+        norms = norms.masked_fill(padded, float("nan"))
+    return norms.cpu()
 
 
 def _as_epochs(epochs: Any) -> set[int]:
@@ -102,12 +132,13 @@ class GradientFlow(pl.Callback):
         if self._batch is None:
             first = next(iter(trainer.datamodule.val_dataloader()))
             self._batch = [t[: self.batch_size] for t in first]
-        norms = hidden_state_gradients(task, self._batch)
-        self.records[label] = norms.mean(0).tolist()
+        lengths = task.lengths_of(self._batch)
+        norms = hidden_state_gradients(task, self._batch, lengths)
+        self.records[label] = norms.nanmean(0).tolist()  # NaN: padding, in no mean
         cue_steps = getattr(trainer.datamodule, "cue_steps", None)
         if cue_steps is not None:
             cue = cue_steps(self._batch).cpu()
-            self.cue[label] = float(norms[cue].mean())
+            self.cue[label] = float(norms[cue].nanmean())
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._record(trainer, pl_module, "epoch 0")

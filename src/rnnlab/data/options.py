@@ -219,6 +219,16 @@ class AddingOptions(SyntheticOptions):
     target: ClassVar[str] = "rnnlab.data.synthetic.AddingProblem"
     min_length: ClassVar[int] = 2
 
+    length_jitter: float = option(0.0, "each sequence has length..floor(length * (1 + "
+                                  "length_jitter)) steps, padded at the end (0.1: the original "
+                                  "T to 1.1T)", ge=0, le=1)  # fmt: skip
+
+    @property
+    def max_length(self) -> int:
+        """The longest sequence, floor(length * (1 + length_jitter)): the padded length.
+        (The small epsilon keeps 100 * 0.29 = 28.999999999999996 at 29.)"""
+        return self.length + math.floor(self.length * self.length_jitter + 1e-9)
+
 
 @dataclass(kw_only=True)
 class CopyOptions(SyntheticOptions):

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from rnnlab.errors import ConfigError
 from rnnlab.nn.scan import SCANS, parallel_scan, parallel_scan_log
-from rnnlab.nn.stacking import StackedLayers
+from rnnlab.nn.stacking import StackedLayers, check_lengths, step_mask
 
 
 def g(x: Tensor) -> Tensor:
@@ -89,13 +89,23 @@ class _MinimalRNN(StackedLayers):
         """(a_t, b_t) from the projected input, in the direct (non-log) form."""
         raise NotImplementedError
 
-    def _parallel(self, pre: Tensor, h0: Tensor | None) -> Tensor:
-        if self.scan == "log":
-            return parallel_scan_log(*self.log_coeffs(pre), h0)
-        return parallel_scan(*self.coeffs(pre), h0)
-
-    def _sequential(self, pre: Tensor, h0: Tensor | None) -> Tensor:
+    def _coeffs(self, pre: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(a_t, b_t), with a = 1 and b = 0 at padded steps (``mask`` 0): the state is kept."""
         a, b = self.coeffs(pre)
+        if mask is None:
+            return a, b
+        return a * mask + (1 - mask), b * mask
+
+    def _parallel(self, pre: Tensor, h0: Tensor | None, mask: Tensor | None) -> Tensor:
+        if self.scan == "log":
+            log_a, log_b = self.log_coeffs(pre)
+            if mask is not None:  # log 1 = 0 and log 0 = -inf at padded steps
+                log_a, log_b = log_a * mask, log_b.masked_fill(mask == 0, float("-inf"))
+            return parallel_scan_log(log_a, log_b, h0)
+        return parallel_scan(*self._coeffs(pre, mask), h0)
+
+    def _sequential(self, pre: Tensor, h0: Tensor | None, mask: Tensor | None) -> Tensor:
+        a, b = self._coeffs(pre, mask)
         h = torch.zeros_like(b[:, 0]) if h0 is None else h0
         hs = []
         for t in range(pre.shape[1]):
@@ -104,11 +114,17 @@ class _MinimalRNN(StackedLayers):
         return torch.stack(hs, dim=1)
 
     def forward(
-        self, x: Tensor, hx: Tensor | None = None, parallel: bool = True
+        self,
+        x: Tensor,
+        hx: Tensor | None = None,
+        parallel: bool = True,
+        lengths: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """x: [B, T, I] (batch_first) -> (output [B, T, D*H], h_n [num_layers*D, B, H]).
 
         hx is the initial state [num_layers*D, B, H] (zeros if None), as in torch.nn.GRU.
+        ``lengths`` [B]: each sequence's real steps, padding after them; a padded step keeps
+        the state (a = 1, b = 0) and outputs zeros, so h_n is taken at the last real step.
         """
         if not self.batch_first:
             x = x.transpose(0, 1)
@@ -116,12 +132,18 @@ class _MinimalRNN(StackedLayers):
         if hx is not None and tuple(hx.shape) != (n_states, x.shape[0], self.hidden_size):
             raise RuntimeError(f"Expected hx of shape {(n_states, x.shape[0], self.hidden_size)}")
 
+        mask = None
+        if lengths is not None:
+            lengths = check_lengths(lengths, x.shape[0], x.shape[1])
+            mask = step_mask(lengths.to(x.device), x.shape[1], 1, x.dtype)
+
         def direction(seq: Tensor, k: int) -> tuple[Tensor, Tensor]:
             pre, state = self.proj[k](seq), None if hx is None else hx[k]
-            h = self._parallel(pre, state) if parallel else self._sequential(pre, state)
-            return h, h[:, -1]
+            run = self._parallel if parallel else self._sequential
+            h = run(pre, state, mask)
+            return (h if mask is None else h * mask), h[:, -1]
 
-        layer_in, h_n = self.stack(x, direction, time_dim=1)
+        layer_in, h_n = self.stack(x, direction, time_dim=1, lengths=lengths)
         out = layer_in if self.batch_first else layer_in.transpose(0, 1)
         return out, torch.stack(h_n)
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.nn.init import apply_init
 from rnnlab.nn.options import CELLS, stack_options
+from rnnlab.nn.stacking import check_lengths
 
 TORCH_CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -76,9 +78,27 @@ class RecurrentStack(nn.Module):
         """Features of each per-step output and of ``final_features``."""
         return self.hidden_size * self.num_directions
 
-    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        """``x``: ``[batch, time, features]`` -> outputs ``[batch, time, output_size]``, state."""
-        return self.layers(x, state)
+    def forward(
+        self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, State]:
+        """``x``: ``[batch, time, features]`` -> outputs ``[batch, time, output_size]``, state.
+
+        ``lengths`` (int ``[batch]``, any device; None: every sequence is ``time`` long): each
+        sequence's real steps come first, padding after. Outputs at padded steps are zeros
+        and the state is each sequence's at its last real step; the backward direction of a
+        bidirectional stack starts at that step. torch.nn layers run packed (cuDNN reads the
+        real steps only); the others mask the padded steps.
+        """
+        if lengths is None:
+            return self.layers(x, state)
+        if not isinstance(self.layers, nn.RNNBase):
+            return self.layers(x, state, lengths=lengths)
+        # pack_padded_sequence wants the lengths on the CPU; reading them is the only sync.
+        lengths = check_lengths(lengths.cpu(), x.shape[0], x.shape[1])
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, state = self.layers(packed, state)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return out, state
 
     def final_features(self, state: State) -> Tensor:
         """Top layer's final hidden state, both directions concatenated: ``[batch, output_size]``.
@@ -90,9 +110,9 @@ class RecurrentStack(nn.Module):
         top = h[-self.num_directions :]  # [directions, batch, hidden]
         return top.transpose(0, 1).reshape(h.shape[1], self.output_size)
 
-    def encode(self, x: Tensor) -> Tensor:
-        """Read a whole sequence and return ``final_features``."""
-        _, state = self(x)
+    def encode(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Read each whole sequence (to its length, if given) and return ``final_features``."""
+        _, state = self(x, lengths=lengths)
         return self.final_features(state)
 
 

@@ -4,6 +4,12 @@ A stack of ``num_layers`` layers, each with one or two directions: the backward 
 reads the sequence reversed in time and its outputs are flipped back, the two directions'
 outputs are concatenated feature-wise, and dropout is applied between layers (not after
 the last), as torch.nn does. What one layer-direction computes is the caller's ``step``.
+
+Variable-length batches carry ``lengths`` [B]: each sequence's real steps come first and
+padding after. The backward direction then reverses each sequence within its own length
+(``reverse_within``), so it starts at that sequence's last real step and the padding stays
+at the end for both directions; the caller's ``step`` masks the padded steps
+(``step_mask``) so that they leave its state unchanged.
 """
 
 from __future__ import annotations
@@ -17,6 +23,52 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def step_mask(lengths: Tensor, steps: int, time_dim: int, dtype: torch.dtype) -> Tensor:
+    """1 at each sequence's real steps and 0 at its padding: ``[T, B, 1]`` when ``time_dim``
+    is 0, ``[B, T, 1]`` when it is 1, in ``dtype`` so that it multiplies and lerps."""
+    t = torch.arange(steps, device=lengths.device)
+    real = t[:, None] < lengths[None, :] if time_dim == 0 else t[None, :] < lengths[:, None]
+    return real.to(dtype).unsqueeze(-1)
+
+
+def check_lengths(lengths: Tensor, batch: int, steps: int) -> Tensor:
+    """``lengths`` as an int64 tensor of ``batch`` values; the range 1..steps is checked
+    where reading the values is free (a CPU tensor), not at the cost of a device sync."""
+    if not torch.is_tensor(lengths) or lengths.dim() != 1 or len(lengths) != batch:
+        shape = tuple(lengths.shape) if torch.is_tensor(lengths) else type(lengths).__name__
+        raise ValueError(f"lengths must be a 1-d tensor of {batch} lengths, got {shape}")
+    if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+        raise ValueError(f"lengths must be integers, got {lengths.dtype}")
+    if lengths.device.type == "cpu" and len(lengths):
+        low, high = int(lengths.min()), int(lengths.max())
+        if low < 1 or high > steps:
+            raise ValueError(f"lengths must lie in [1, {steps}] (the padded length), "
+                             f"got values in [{low}, {high}]")  # fmt: skip
+    return lengths.long()
+
+
+def reverse_index(lengths: Tensor, steps: int, time_dim: int) -> Tensor:
+    """Where step t of each sequence reads from when reversed within its length L: L - 1 - t
+    for t < L, t itself in the padding; ``[T, B]`` when ``time_dim`` is 0, else ``[B, T]``."""
+    t = torch.arange(steps, device=lengths.device)
+    t, length = (t[:, None], lengths[None, :]) if time_dim == 0 else (t[None, :], lengths[:, None])
+    return torch.where(t < length, length - 1 - t, t)
+
+
+def reverse_within(
+    x: Tensor, lengths: Tensor, time_dim: int, index: Tensor | None = None
+) -> Tensor:
+    """Each sequence of ``x`` reversed in time within its own length, padding left in place
+    (``index``: ``reverse_index`` of these lengths, when the caller has it already).
+
+    Applying it twice gives ``x`` back, so the same call reverses the outputs back.
+    """
+    if index is None:
+        index = reverse_index(lengths.to(x.device), x.shape[time_dim], time_dim)
+    index = index.unsqueeze(-1).expand(*index.shape, *x.shape[2:]) if x.dim() == 3 else index
+    return x.gather(time_dim, index)
+
+
 def run_stack(
     x: Tensor,
     step: Callable[[Tensor, int], tuple[Tensor, Any]],
@@ -26,22 +78,34 @@ def run_stack(
     time_dim: int,
     dropout: float = 0.0,
     training: bool = False,
+    lengths: Tensor | None = None,
 ) -> tuple[Tensor, list[Any]]:
     """The top layer's outputs and each layer-direction's final state, in index order.
 
     ``step(seq, k)`` runs layer-direction ``k = layer * num_directions + direction`` on
     ``seq`` (already in that direction's time order) and returns its per-step outputs and
-    whatever the caller keeps as its final state.
+    whatever the caller keeps as its final state. With ``lengths`` the backward direction
+    reads each sequence reversed within its length (the step still masks the padding).
     """
+
+    index = None
+    if lengths is not None and num_directions == 2:  # one index for every layer
+        index = reverse_index(lengths.to(x.device), x.shape[time_dim], time_dim)
+
+    def reverse(seq: Tensor) -> Tensor:
+        return (
+            seq.flip(time_dim) if index is None else reverse_within(seq, lengths, time_dim, index)
+        )
+
     finals: list[Any] = []
     layer_in = x
     for layer in range(num_layers):
         outs = []
         for d in range(num_directions):
-            seq = layer_in.flip(time_dim) if d else layer_in
+            seq = reverse(layer_in) if d else layer_in
             out, final = step(seq, layer * num_directions + d)
             finals.append(final)
-            outs.append(out.flip(time_dim) if d else out)
+            outs.append(reverse(out) if d else out)
         layer_in = torch.cat(outs, -1) if num_directions == 2 else outs[0]
         if dropout > 0 and training and layer < num_layers - 1:
             layer_in = F.dropout(layer_in, dropout, training=True)
@@ -81,8 +145,13 @@ class StackedLayers(nn.Module):
         self.num_directions = 2 if bidirectional else 1
 
     def stack(
-        self, x: Tensor, step: Callable[[Tensor, int], tuple[Tensor, Any]], time_dim: int
+        self,
+        x: Tensor,
+        step: Callable[[Tensor, int], tuple[Tensor, Any]],
+        time_dim: int,
+        lengths: Tensor | None = None,
     ) -> tuple[Tensor, list[Any]]:
         """``run_stack`` over this module's layers and directions."""
         return run_stack(x, step, self.num_layers, self.num_directions, time_dim=time_dim,
-                         dropout=self.dropout, training=self.training)  # fmt: skip
+                         dropout=self.dropout, training=self.training,
+                         lengths=lengths)  # fmt: skip

@@ -62,6 +62,8 @@ class BaseTask(pl.LightningModule):
 
     # How the batches this task reads are laid out; a datamodule states the same.
     batch_format: ClassVar[str] = ""
+    # Parts of a batch before the optional sequence lengths (``(x, y)``: 2).
+    batch_fields: ClassVar[int] = 2
     # Metrics a task logs besides the per-stage ones, with which way is better.
     extra_metrics: ClassVar[dict[str, str]] = {}
 
@@ -146,6 +148,11 @@ class BaseTask(pl.LightningModule):
     def step(self, batch: Any, stage: str) -> Tensor:
         """Compute the mean loss of the batch and update ``stage`` metrics; return the loss."""
         raise NotImplementedError
+
+    def lengths_of(self, batch: Any) -> Tensor | None:
+        """The sequence lengths ``[B]`` a batch carries after its ``batch_fields`` parts
+        (``(x, y, lengths)``), or None for a fixed-length batch, whose sequences are full."""
+        return batch[self.batch_fields] if len(batch) > self.batch_fields else None
 
     @staticmethod
     def batch_size(batch: Any) -> int:

@@ -15,8 +15,10 @@ from rnnlab.tasks.base import BaseTask
 class ClassificationTask(BaseTask):
     """Cross-entropy on ``head(final_features)``; accuracy per stage, confusion matrix on test.
 
-    A batch is ``(x [B, T, F], labels [B])``. For a bidirectional stack the features
-    are both directions' final states (``RecurrentStack.final_features``).
+    A batch is ``(x [B, T, F], labels [B])``, or ``(x, labels, lengths [B])`` when the
+    sequences differ in length (padding after each one's real steps). For a bidirectional
+    stack the features are both directions' final states (``RecurrentStack.final_features``),
+    each taken at the sequence's own end.
     """
 
     extra_metrics = {"val/acc_best": "higher"}
@@ -36,15 +38,15 @@ class ClassificationTask(BaseTask):
         # micro average: the fraction of examples classified correctly, as papers report.
         return {"acc": MulticlassAccuracy(num_classes=self.hparams.num_outputs, average="micro")}
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.rnn.encode(x))
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.head(self.rnn.encode(x, lengths))
 
     def probe_loss(self, outputs: Tensor, state: State, batch: Any) -> Tensor:
         return self.loss_fn(self.head(self.rnn.final_features(state)), batch[1])
 
     def step(self, batch: Any, stage: str) -> Tensor:
-        x, labels = batch
-        logits = self(x)
+        x, labels = batch[:2]
+        logits = self(x, self.lengths_of(batch))
         self.metrics[f"{stage}_"].update(logits, labels)
         if stage == "test":
             self.confusion.update(logits, labels)

@@ -2,7 +2,9 @@
 
 The long-memory benchmarks (adding problem, copying memory, selective copying) ask the
 network to answer at chosen steps about inputs seen long before. A batch is
-``(x [B, T, F], y, mask [B, T])``; the head reads the stack's output at every step. The
+``(x [B, T, F], y, mask [B, T])``, or ``(x, y, mask, lengths [B])`` when the sequences
+differ in length (padding after each one's real steps, unmarked by the mask); the head
+reads the stack's output at every step. The
 datamodule states the objective (``mse`` with ``y`` ``[B, T, 1]``, or ``cross_entropy``
 with class ids ``[B, T]``) and whether the loss averages over the marked steps only
 (``loss_on: marked``) or over every step (``all``, as the copying-memory papers do).
@@ -58,6 +60,7 @@ class SequenceTask(BaseTask):
     """
 
     batch_format = "steps"
+    batch_fields = 3  # (x, y, mask), then the lengths if any
 
     def __init__(
         self,
@@ -78,15 +81,21 @@ class SequenceTask(BaseTask):
             return {"acc": WithinTolerance(self.tolerance)}
         return {"acc": MulticlassAccuracy(num_classes=self.hparams.num_outputs, average="micro")}
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Inputs ``[B, T, F]`` -> an output per step, ``[B, T, num_outputs]``."""
-        out, _ = self.rnn(x)
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Inputs ``[B, T, F]`` (and lengths ``[B]``) -> an output per step,
+        ``[B, T, num_outputs]``."""
+        out, _ = self.rnn(x, lengths=lengths)
         return self.head(out)
 
-    def loss(self, out: Tensor, y: Tensor, mask: Tensor) -> Tensor:
-        """Mean loss over the marked steps, or over all steps (``loss_on``)."""
+    def loss(self, out: Tensor, y: Tensor, mask: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Mean loss over the marked steps, or over all steps (``loss_on``): all real steps
+        when ``lengths`` says where each sequence's padding starts."""
         if self.hparams.loss_on == "marked":
             out, y = out[mask], y[mask]
+        elif lengths is not None:
+            steps = torch.arange(out.shape[1], device=out.device)
+            real = steps[None, :] < lengths.to(out.device)[:, None]
+            out, y = out[real], y[real]
         else:
             out, y = out.flatten(0, 1), y.flatten(0, 1)
         if self.objective == "mse":
@@ -94,10 +103,11 @@ class SequenceTask(BaseTask):
         return F.cross_entropy(out, y)
 
     def step(self, batch: Any, stage: str) -> Tensor:
-        x, y, mask = batch
-        out = self(x)
+        x, y, mask = batch[:3]
+        lengths = self.lengths_of(batch)
+        out = self(x, lengths)
         self.metrics[f"{stage}_"].update(out[mask], y[mask])
-        return self.loss(out, y, mask)
+        return self.loss(out, y, mask, lengths)
 
     def probe_loss(self, outputs: Tensor, state: State, batch: Any) -> Tensor:
-        return self.loss(self.head(outputs), batch[1], batch[2])
+        return self.loss(self.head(outputs), batch[1], batch[2], self.lengths_of(batch))

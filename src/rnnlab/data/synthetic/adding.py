@@ -11,6 +11,12 @@ the best any constant does; that is the baseline the papers quote as 0.167. A se
 counts as solved when the prediction is within 0.04 of the target, which the constant
 1 achieves for 7.8% of sequences. Published
 experiments use T of a few hundred steps (100 to 750).
+
+With ``length_jitter`` j > 0 the sequences vary in length as in Hochreiter & Schmidhuber
+(1997), whose sequences were T to 1.1 T long (j = 0.1): each example's length L is drawn
+uniformly from [T, floor(T (1 + j))], the markers go one in each half of its own L steps,
+the target and the scored step are its last real step, L - 1, and the steps after L are
+zeros. Batches are then ``(x, y, mask, lengths [B])``, padded to floor(T (1 + j)).
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ from rnnlab.data.synthetic.counter_rng import CounterRNG
 
 
 class AddingProblem(SyntheticDataModule):
-    """Sum the two marked values of a sequence; batches ``(x [B,T,2], y [B,T,1], mask [B,T])``.
+    """Sum the two marked values of a sequence; batches ``(x [B,T,2], y [B,T,1], mask [B,T])``,
+    and ``lengths [B]`` after them when ``length_jitter`` > 0.
 
-    ``y`` holds the sum at the last step and 0 elsewhere; ``mask`` marks the last step only.
+    ``y`` holds the sum at the last (real) step and 0 elsewhere; ``mask`` marks that step only.
 
     Args:
-        length: T, steps per sequence (at least 2, one per half).
+        length: T, steps per sequence (at least 2, one per half); the shortest, with jitter.
+        length_jitter: 0 (every sequence T steps) or a fraction j: lengths T..floor(T (1+j)).
         train_size, val_size, test_size, data_seed, batch_size, eval_batch_size, seed:
             as for ``SyntheticDataModule``.
     """
@@ -45,22 +53,31 @@ class AddingProblem(SyntheticDataModule):
 
     @property
     def sequence_length(self) -> int:
-        return self.length
+        return self.options.max_length
 
     def generate(self, rng: CounterRNG, index: Tensor) -> Batch:
-        # Draws per example: the T values, then the first and the second marked step.
-        n, half = self.length, self.length // 2
+        # Draws per example: the n values, then the first and the second marked step, then
+        # (with jitter) the length; with no jitter n = T and the layout is the fixed one's.
+        n = self.options.max_length
         values = rng.uniform(index, n)
+        if self.length_jitter:
+            lengths = self.length + rng.integers(index, n - self.length + 1, 1, offset=n + 2)
+        else:
+            lengths = torch.full((len(index), 1), n, device=index.device)
+        half = lengths // 2
         first = rng.integers(index, half, 1, offset=n)
-        second = half + rng.integers(index, n - half, 1, offset=n + 1)
+        second = half + rng.integers(index, lengths - half, 1, offset=n + 1)
         marked = torch.cat([first, second], dim=1)
+        last = lengths - 1  # the scored step: each sequence's last real step
+        if self.length_jitter:
+            values = values * (torch.arange(n, device=index.device) < lengths)
         markers = torch.zeros_like(values).scatter_(1, marked, 1.0)
         picked = values.gather(1, marked)
-        y = torch.zeros_like(values)
-        y[:, -1] = picked[:, 0] + picked[:, 1]
+        y = torch.zeros_like(values).scatter_(1, last, picked.sum(1, keepdim=True))
         mask = torch.zeros(values.shape, dtype=torch.bool, device=index.device)
-        mask[:, -1] = True
-        return torch.stack([values, markers], dim=-1), y.unsqueeze(-1), mask
+        mask.scatter_(1, last, True)
+        batch = torch.stack([values, markers], dim=-1), y.unsqueeze(-1), mask
+        return (*batch, lengths[:, 0]) if self.length_jitter else batch
 
     def baseline(self) -> dict[str, float]:
         # S = U1 + U2 is triangular on [0, 2]: P(|S - 1| < d) = 2d - d^2.

@@ -11,7 +11,8 @@ smaller set's examples and adds more.
 Every batch is ``(x, y, mask)``: ``x`` inputs ``[B, T, F]`` float (one-hot for symbols),
 ``y`` targets per step (``[B, T, 1]`` float for regression, ``[B, T]`` class ids for
 classification; zero where nothing is scored), ``mask`` ``[B, T]`` bool marking the
-scored steps. ``loss_on`` says which steps the loss averages over: ``marked`` (the mask)
+scored steps; a task whose sequences vary in length adds ``lengths`` ``[B]`` (each one's real
+steps first, zeros after). ``loss_on`` says which steps the loss averages over: ``marked`` (the mask)
 or ``all``. ``baseline()`` gives the value of a trivial strategy on the same metrics, in
 the same units, to print beside a model's.
 """
@@ -28,7 +29,7 @@ from rnnlab.data.options import SyntheticOptions
 from rnnlab.data.synthetic.counter_rng import CounterRNG
 
 SPLITS = ("train", "val", "test")
-Batch = tuple[Tensor, Tensor, Tensor]
+Batch = tuple[Tensor, ...]  # (x, y, mask), and lengths after them for variable-length data
 
 
 class SyntheticDataModule(TensorDataModule):

@@ -48,11 +48,18 @@ def to_uniform(bits: Tensor) -> Tensor:
     return _shr(bits, 40).to(torch.float32) * 2.0**-24
 
 
-def to_integers(bits: Tensor, high: int) -> Tensor:
+def to_integers(bits: Tensor, high: int | Tensor) -> Tensor:
     """Integers uniform on [0, high) by multiply-shift of the top 32 bits.
 
     The bias is below high / 2**32 relative, far under what any test of a data set sees.
+    ``high`` may be an integer tensor that broadcasts against ``bits`` (a bound per
+    example); its values, in [1, 2**31], are the caller's to keep (reading them back from
+    a device would cost a sync per batch).
     """
+    if torch.is_tensor(high):
+        if high.dtype.is_floating_point or high.dtype == torch.bool:
+            raise ValueError(f"high must be an integer tensor, got {high.dtype}")
+        return (_shr(bits, 32) * high.long()) >> 32
     if isinstance(high, bool) or not isinstance(high, int) or not 1 <= high <= MAX_HIGH:
         raise ValueError(f"high must be an integer in [1, {MAX_HIGH}], got {high!r}")
     return (_shr(bits, 32) * high) >> 32
@@ -96,6 +103,7 @@ class CounterRNG:
         """``[len(index), count]`` float32 uniform on [0, 1)."""
         return to_uniform(self.bits(index, count, offset))
 
-    def integers(self, index: Tensor, high: int, count: int, offset: int = 0) -> Tensor:
-        """``[len(index), count]`` int64 uniform on ``[0, high)``."""
+    def integers(self, index: Tensor, high: int | Tensor, count: int, offset: int = 0) -> Tensor:
+        """``[len(index), count]`` int64 uniform on ``[0, high)``; a tensor ``high``
+        ``[len(index), 1]`` gives each example its own bound."""
         return to_integers(self.bits(index, count, offset), high)

@@ -6,6 +6,14 @@ over all steps. Everything inside is time-major ``[T, B, ...]`` so one step is a
 contiguous slab. The input projection ``x W_ih^T`` of every step is one matmul done before
 the loop (by the layer, or here for the LSTM), so the loop carries only the recurrent part.
 
+Each also takes an optional ``mask`` ``[T, B, 1]`` (1 at a sequence's real steps, 0 at its
+padding, which comes after them): at a padded step the state is carried unchanged,
+h_t = h_{t-1} (and c_t = c_{t-1}), and the backward pass mirrors it: the step's
+pre-activation gradients are zero and the state's gradient passes straight to the step
+before. The returned outputs are the carried states, so the last one is each sequence's
+state at its last real step; the layer zeros the padded outputs. Without a mask nothing of
+this runs.
+
 This file holds the equations and their derivatives for three cells in one place; it is
 longer than most on purpose.
 """
@@ -42,32 +50,40 @@ class RNNScan(torch.autograd.Function):
     """h_t = act(xp_t + h_{t-1} W_hh^T), where xp already holds x_t W_ih^T + b_ih + b_hh."""
 
     @staticmethod
-    def forward(ctx, xp: Tensor, w_hh: Tensor, h0: Tensor, relu: bool) -> Tensor:
+    def forward(
+        ctx, xp: Tensor, w_hh: Tensor, h0: Tensor, relu: bool, mask: Tensor | None = None
+    ) -> Tensor:
         xp = xp.contiguous()
         out = torch.empty_like(xp)
         w_t = w_hh.t()
         h = h0
         for t in range(xp.shape[0]):
             torch.addmm(xp[t], h, w_t, out=out[t])
-            h = out[t].relu_() if relu else _tanh(out[t], out=out[t])
-        ctx.save_for_backward(w_hh, h0, out)
+            new = out[t].relu_() if relu else _tanh(out[t], out=out[t])
+            h = new if mask is None else torch.lerp(h, new, mask[t], out=out[t])
+        ctx.save_for_backward(w_hh, h0, out, mask)
         ctx.relu = relu
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
-        w_hh, h0, out = ctx.saved_tensors
+        w_hh, h0, out, mask = ctx.saved_tensors
         # act'(a) written in terms of the output: tanh' = 1 - h^2, relu' = [h > 0].
         deriv = (out > 0).to(out.dtype) if ctx.relu else 1 - out * out
+        if mask is not None:  # a padded step: no pre-activation gradient, dh passes through
+            deriv.mul_(mask)
+            skip = 1 - mask
         dh = grad_out.clone()
         da = torch.empty_like(out)
         for t in range(out.shape[0] - 1, -1, -1):
             torch.mul(dh[t], deriv[t], out=da[t])
             if t > 0:
                 dh[t - 1].addmm_(da[t], w_hh)
-        dh0 = da[0] @ w_hh
-        return da, _weight_grad(da, _prev_states(h0, out)), dh0, None
+                if mask is not None:
+                    dh[t - 1].addcmul_(dh[t], skip[t])
+        dh0 = da[0] @ w_hh  # step 0 is real (lengths >= 1): nothing passes it by
+        return da, _weight_grad(da, _prev_states(h0, out)), dh0, None, None
 
 
 class LSTMScan(torch.autograd.Function):
@@ -81,7 +97,14 @@ class LSTMScan(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx, x: Tensor, w_ih: Tensor, b: Tensor | None, w_hh: Tensor, h0: Tensor, c0: Tensor
+        ctx,
+        x: Tensor,
+        w_ih: Tensor,
+        b: Tensor | None,
+        w_hh: Tensor,
+        h0: Tensor,
+        c0: Tensor,
+        mask: Tensor | None = None,
     ):
         T, B, _ = x.shape
         H = w_hh.shape[1]
@@ -110,16 +133,21 @@ class LSTMScan(torch.autograd.Function):
                 if_[t].sigmoid_()
                 g_[t].tanh_()
                 o_[t].sigmoid_()
-            c = torch.mul(f_[t], c, out=cs_[t]).addcmul_(i_[t], g_[t])
-            h = torch.mul(o_[t], _tanh(c, out=tcs_[t]), out=out_[t])
-        ctx.save_for_backward(x2, w_ih, w_hh, h0, c0, gates, cs, tcs, out)
+            c_new = torch.mul(f_[t], c, out=cs_[t]).addcmul_(i_[t], g_[t])
+            h_new = torch.mul(o_[t], _tanh(c_new, out=tcs_[t]), out=out_[t])
+            if mask is None:
+                h, c = h_new, c_new
+            else:  # tanh(c_t) keeps the new value: the backward masks that step out
+                c = torch.lerp(c, c_new, mask[t], out=cs_[t])
+                h = torch.lerp(h, h_new, mask[t], out=out_[t])
+        ctx.save_for_backward(x2, w_ih, w_hh, h0, c0, gates, cs, tcs, out, mask)
         ctx.has_bias = b is not None
         return out, cs[-1].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor, grad_cn: Tensor):
-        x2, w_ih, w_hh, h0, c0, gates, cs, tcs, out = ctx.saved_tensors
+        x2, w_ih, w_hh, h0, c0, gates, cs, tcs, out, mask = ctx.saved_tensors
         T, B, G = gates.shape
         H = G // 4
         gv = gates.view(T, B, 4, H)
@@ -134,9 +162,17 @@ class LSTMScan(torch.autograd.Function):
         d012_ = dpv[:, :, :3].unbind(0)
         tcs_, dh_ = tcs.unbind(0), dh.unbind(0)
         c_prev_ = (c0, *cs.unbind(0)[:-1])
+        if mask is not None:
+            skip = 1 - mask
+            dc_skip, dh_skip = torch.empty_like(dc), torch.empty_like(dc)
         # Step-sized temporaries stay in cache; whole-sequence ones were measurably slower.
         for t in range(T - 1, -1, -1):
             i, f, g, o, tc, dh_t = i_[t], f_[t], g_[t], o_[t], tcs_[t], dh_[t]
+            if mask is not None:  # a padded step passes dh and dc on and computes nothing
+                torch.mul(dc, skip[t], out=dc_skip)
+                torch.mul(dh_t, skip[t], out=dh_skip)
+                dc.mul_(mask[t])
+                dh_t.mul_(mask[t])
             # dc_t = dc_{t+1} f_{t+1} + dh_t o_t (1 - tanh(c_t)^2)
             torch.mul(o, tc, out=tmp)
             dc.addcmul_(dh_t, torch.addcmul(o, tmp, tc, value=-1, out=tmp))
@@ -149,14 +185,18 @@ class LSTMScan(torch.autograd.Function):
             d012_[t].mul_(dc.unsqueeze(1))
             d3_[t].mul_(tc).mul_(dh_t)
             dc.mul_(f)
+            if mask is not None:
+                dc.add_(dc_skip)
             if t > 0:
                 dh_[t - 1].addmm_(dpre_[t], w_hh)
-        dh0 = dpre[0] @ w_hh
+                if mask is not None:
+                    dh_[t - 1].add_(dh_skip)
+        dh0 = dpre[0] @ w_hh  # step 0 is real (lengths >= 1): nothing passes it by
         dpre2 = dpre.view(T * B, G)
         dx = (dpre2 @ w_ih).view(T, B, -1) if ctx.needs_input_grad[0] else None
         db = dpre2.sum(0) if ctx.has_bias else None
         dw_hh = _weight_grad(dpre, _prev_states(h0, out))
-        return dx, dpre2.t() @ x2, db, dw_hh, dh0, dc
+        return dx, dpre2.t() @ x2, db, dw_hh, dh0, dc, None
 
 
 class GRUScan(torch.autograd.Function):
@@ -166,7 +206,9 @@ class GRUScan(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, xp: Tensor, w_hh: Tensor, b_hh: Tensor | None, h0: Tensor) -> Tensor:
+    def forward(
+        ctx, xp: Tensor, w_hh: Tensor, b_hh: Tensor | None, h0: Tensor, mask: Tensor | None = None
+    ) -> Tensor:
         xp = xp.contiguous()
         T, B, G = xp.shape
         H = G // 3
@@ -186,15 +228,16 @@ class GRUScan(torch.autograd.Function):
                 torch.addcmul(xp[t, :, 2 * H :], rz[t, :, :H], gh[t, :, 2 * H :], out=n[t]),
                 out=n[t],
             )
-            h = torch.lerp(n[t], h, rz[t, :, H:], out=out[t])  # n + z (h - n)
-        ctx.save_for_backward(w_hh, h0, gh, rz, n, out)
+            new = torch.lerp(n[t], h, rz[t, :, H:], out=out[t])  # n + z (h - n)
+            h = new if mask is None else torch.lerp(h, new, mask[t], out=out[t])
+        ctx.save_for_backward(w_hh, h0, gh, rz, n, out, mask)
         ctx.has_bias = b_hh is not None
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
-        w_hh, h0, gh, rz, n, out = ctx.saved_tensors
+        w_hh, h0, gh, rz, n, out, mask = ctx.saved_tensors
         T, B, G = gh.shape
         H = G // 3
         r, z = rz[..., :H], rz[..., H:]
@@ -205,6 +248,11 @@ class GRUScan(torch.autograd.Function):
         torch.mul(dn_da * gh[..., 2 * H :], r * (1 - r), out=coef[:, :, 0])
         torch.mul(h_prev - n, z * (1 - z), out=coef[:, :, 1])
         torch.mul(dn_da, r, out=coef[:, :, 2])
+        if mask is not None:
+            # A padded step: dh_{t-1} = dh_t (as if z_t = 1) and no gate gradients.
+            z = 1 - mask * (1 - z)
+            dn_da = dn_da * mask
+            coef.mul_(mask.unsqueeze(2))
 
         dh = grad_out.clone()
         dgh = torch.empty_like(gh)
@@ -217,4 +265,4 @@ class GRUScan(torch.autograd.Function):
         # gx shares the r and z gradients with gh; its n part skips the r gate.
         dxp = torch.cat([dgh[..., : 2 * H], dh * dn_da], -1)
         db_hh = dgh.sum((0, 1)) if ctx.has_bias else None
-        return dxp, _weight_grad(dgh, h_prev), db_hh, dh0
+        return dxp, _weight_grad(dgh, h_prev), db_hh, dh0, None

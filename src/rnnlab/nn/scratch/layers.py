@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab.nn.scratch.functions import GRUScan, LSTMScan, RNNScan
-from rnnlab.nn.stacking import StackedLayers
+from rnnlab.nn.stacking import StackedLayers, check_lengths, step_mask
 
 
 class _ScratchBase(StackedLayers):
@@ -79,9 +79,13 @@ class _ScratchBase(StackedLayers):
         )
 
     def _direction(
-        self, x: Tensor, layer: int, d: int, h0: Tensor, c0: Tensor | None
+        self, x: Tensor, layer: int, d: int, h0: Tensor, c0: Tensor | None, mask: Tensor | None
     ) -> tuple[Tensor, Tensor | None]:
-        """Run one layer-direction on time-major x; returns (output, c_n or None)."""
+        """Run one layer-direction on time-major x; returns (carried states, c_n or None).
+
+        ``mask`` ``[T, B, 1]`` (or None: every step real) marks the real steps; at a padded
+        step the states are carried unchanged (``functions.py``).
+        """
         raise NotImplementedError
 
     def _check_state(self, h: Tensor, batch: int, name: str) -> None:
@@ -90,8 +94,18 @@ class _ScratchBase(StackedLayers):
         if tuple(h.shape) != expected:
             raise RuntimeError(f"Expected {name} size {expected}, got {tuple(h.shape)}")
 
-    def forward(self, x: Tensor, hx: Tensor | tuple[Tensor, Tensor] | None = None):
+    def forward(
+        self,
+        x: Tensor,
+        hx: Tensor | tuple[Tensor, Tensor] | None = None,
+        lengths: Tensor | None = None,
+    ):
+        """As torch.nn's, plus ``lengths`` [B]: each sequence's real steps, padding after
+        them. A padded step leaves the state unchanged and outputs zeros, so the final state
+        is each sequence's at its last real step."""
         unbatched = x.dim() == 2
+        if unbatched and lengths is not None:
+            raise ValueError("lengths needs a batched [B, T, F] input")
         if unbatched:  # [T, I], whatever batch_first says
             x = x.unsqueeze(1)
             if hx is not None:
@@ -113,12 +127,18 @@ class _ScratchBase(StackedLayers):
             h0, c0 = hx, None
             self._check_state(h0, batch, "hx")
 
+        mask = None
+        if lengths is not None:
+            lengths = check_lengths(lengths, batch, x.shape[0])
+            mask = step_mask(lengths.to(x.device), x.shape[0], 0, x.dtype)
+
         def step(seq: Tensor, k: int) -> tuple[Tensor, tuple[Tensor, Tensor | None]]:
             layer, d = divmod(k, num_dirs)
-            out, c_last = self._direction(seq, layer, d, h0[k], None if c0 is None else c0[k])
-            return out, (out[-1], c_last)
+            c0_k = None if c0 is None else c0[k]
+            out, c_last = self._direction(seq, layer, d, h0[k], c0_k, mask)
+            return (out if mask is None else out * mask), (out[-1], c_last)
 
-        layer_in, finals = self.stack(x, step, time_dim=0)
+        layer_in, finals = self.stack(x, step, time_dim=0, lengths=lengths)
         h_n = [h for h, _ in finals]
         c_n = [c for _, c in finals]
         output = layer_in
@@ -147,11 +167,11 @@ class ScratchRNN(_ScratchBase):
         self.nonlinearity = nonlinearity
         super().__init__(*args, **kwargs)
 
-    def _direction(self, x, layer, d, h0, c0):
+    def _direction(self, x, layer, d, h0, c0, mask):
         w_ih, w_hh, b_ih, b_hh = self._params(layer, d)
         # Both biases only ever appear summed, so fold them into the hoisted projection.
         xp = F.linear(x, w_ih, None if b_ih is None else b_ih + b_hh)
-        return RNNScan.apply(xp, w_hh, h0, self.nonlinearity == "relu"), None
+        return RNNScan.apply(xp, w_hh, h0, self.nonlinearity == "relu", mask), None
 
 
 class ScratchLSTM(_ScratchBase):
@@ -160,9 +180,10 @@ class ScratchLSTM(_ScratchBase):
     gate_multiplier = 4
     has_cell_state = True
 
-    def _direction(self, x, layer, d, h0, c0):
+    def _direction(self, x, layer, d, h0, c0, mask):
         w_ih, w_hh, b_ih, b_hh = self._params(layer, d)
-        return LSTMScan.apply(x, w_ih, None if b_ih is None else b_ih + b_hh, w_hh, h0, c0)
+        b = None if b_ih is None else b_ih + b_hh
+        return LSTMScan.apply(x, w_ih, b, w_hh, h0, c0, mask)
 
 
 class ScratchGRU(_ScratchBase):
@@ -170,9 +191,9 @@ class ScratchGRU(_ScratchBase):
 
     gate_multiplier = 3
 
-    def _direction(self, x, layer, d, h0, c0):
+    def _direction(self, x, layer, d, h0, c0, mask):
         w_ih, w_hh, b_ih, b_hh = self._params(layer, d)
-        return GRUScan.apply(F.linear(x, w_ih, b_ih), w_hh, b_hh, h0), None
+        return GRUScan.apply(F.linear(x, w_ih, b_ih), w_hh, b_hh, h0, mask), None
 
 
 SCRATCH: dict[str, type[_ScratchBase]] = {
