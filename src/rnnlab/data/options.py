@@ -5,7 +5,7 @@ One dataclass per datamodule: its fields are the datamodule's arguments (the key
 is built from its options, so the checks run there; ``check_data`` builds the options of
 a ``data`` config before anything heavy is imported, so a mistyped value is answered at
 once. Checks that need the data itself (is the corpus long enough for the batch?) stay in
-the datamodules. It is long (about 290 lines) because it holds every datamodule's
+the datamodules. It is long (about 380 lines) because it holds every datamodule's
 arguments side by side, so that their shared keys read, and are checked, the same way.
 """
 
@@ -210,16 +210,14 @@ class CharsOptions(DataOptions):
 
 
 @dataclass(kw_only=True)
-class SyntheticOptions(EvalBatchOptions):
-    """What every generated long-memory task takes: split sizes and the data's own seed."""
+class GeneratedOptions(EvalBatchOptions):
+    """What every generated sequence task takes: split sizes and the data's own seed."""
 
-    length: int = 100
     train_size: int = 20_000
     val_size: int = 2_000
     test_size: int = 2_000
     data_seed: int | None = None
     eval_batch_size: int | None = 1_000
-    min_length = 1  # the shortest sequence the task can lay out
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -228,6 +226,17 @@ class SyntheticOptions(EvalBatchOptions):
         seed = self.data_seed
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ConfigError("data_seed", seed, "an integer or null (use seed)")
+
+
+@dataclass(kw_only=True)
+class SyntheticOptions(GeneratedOptions):
+    """A generated task of one sequence length, the same in every split."""
+
+    length: int = 100
+    min_length = 1  # the shortest sequence the task can lay out
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         _check_int("length", self.length, self.min_length)
 
 
@@ -263,6 +272,76 @@ class SelectiveCopyOptions(SyntheticOptions):
             raise ConfigError("num_symbols", self.num_symbols, f"at most {MAX_SYMBOLS}")
 
 
+@dataclass(kw_only=True)
+class MqarOptions(SyntheticOptions):
+    """``MultiQueryRecall``: distinct keys and values from the vocabulary, room for queries."""
+
+    length: int = 64  # steps per sequence (zoology's input_seq_len); at least 4 * num_kv_pairs
+    vocab_size: int = 128  # V: keys 1..V/2-1, values V/2..V-1, fillers any; an integer >= 4
+    num_kv_pairs: int = 8  # key-value pairs, each queried once; 1 .. vocab_size // 2 - 1
+    power_a: float = 0.01  # query gaps drawn with p(gap i) ~ i^(power_a - 1); a number > 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_int("vocab_size", self.vocab_size, 4)
+        if self.vocab_size > MAX_SYMBOLS:
+            raise ConfigError("vocab_size", self.vocab_size, f"at most {MAX_SYMBOLS}")
+        _check_int("num_kv_pairs", self.num_kv_pairs, 1)
+        keys = self.vocab_size // 2 - 1
+        if self.num_kv_pairs > keys:
+            raise ConfigError("num_kv_pairs", self.num_kv_pairs, f"at most vocab_size // 2 - 1 "
+                              f"= {keys} (distinct keys, from 1 .. {keys})")  # fmt: skip
+        if self.length < 4 * self.num_kv_pairs:
+            raise ConfigError("length", self.length, f"at least 4 * num_kv_pairs = "
+                              f"{4 * self.num_kv_pairs} (the pairs, then two steps per query)")  # fmt: skip
+        a = self.power_a
+        if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 < a < math.inf:
+            raise ConfigError("power_a", a, "a finite number > 0 (1: uniform gaps)")
+
+
+@dataclass(kw_only=True)
+class LengthSplitOptions(GeneratedOptions):
+    """A task trained on short sequences and evaluated on longer ones (a length split)."""
+
+    train_max_length: int = 40  # training lengths are 1 .. this; an integer >= 1
+    eval_max_length: int = 100  # val/test lengths: train_max_length + 1 .. this; > train_max_length
+    bucket_size: int = 20  # val/test accuracy per bucket of this many lengths; an integer >= 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_int("train_max_length", self.train_max_length, 1)
+        _check_int("eval_max_length", self.eval_max_length, self.train_max_length + 1)
+        _check_int("bucket_size", self.bucket_size, 1)
+
+
+@dataclass(kw_only=True)
+class ParityOptions(LengthSplitOptions):
+    """``Parity``: bit strings of any length."""
+
+
+ARITHMETIC_OPERATORS = ("+", "+-")
+
+
+@dataclass(kw_only=True)
+class ModularArithmeticOptions(LengthSplitOptions):
+    """``ModularArithmetic``: expressions have odd lengths, so every range must hold one."""
+
+    modulus: int = 5  # numbers are 0 .. modulus - 1 and so is the answer; an integer >= 2
+    operators: str = "+-"  # the operators drawn between numbers: + (sums) or +- (and differences)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_int("modulus", self.modulus, 2)
+        if self.modulus > MAX_SYMBOLS:
+            raise ConfigError("modulus", self.modulus, f"at most {MAX_SYMBOLS}")
+        check_choice("operators", self.operators, ARITHMETIC_OPERATORS)
+        shortest = self.train_max_length + 1 + self.train_max_length % 2  # the next odd length
+        if self.eval_max_length < shortest:
+            raise ConfigError("eval_max_length", self.eval_max_length, f"at least {shortest} "
+                              "(an odd length above train_max_length: expressions are odd)")  # fmt: skip
+        _check_int("bucket_size", self.bucket_size, 2)  # so that every bucket holds an odd length
+
+
 # The options of each datamodule, by the ``_target_`` that names it in a data config.
 OPTIONS: dict[str, type[DataOptions]] = {
     "rnnlab.data.sine.SineDataModule": SineOptions,
@@ -271,6 +350,9 @@ OPTIONS: dict[str, type[DataOptions]] = {
     "rnnlab.data.synthetic.AddingProblem": AddingOptions,
     "rnnlab.data.synthetic.CopyMemory": CopyOptions,
     "rnnlab.data.synthetic.SelectiveCopy": SelectiveCopyOptions,
+    "rnnlab.data.synthetic.MultiQueryRecall": MqarOptions,
+    "rnnlab.data.synthetic.Parity": ParityOptions,
+    "rnnlab.data.synthetic.ModularArithmetic": ModularArithmeticOptions,
 }
 
 
