@@ -48,12 +48,16 @@ def to_uniform(bits: Tensor) -> Tensor:
     return _shr(bits, 40).to(torch.float32) * 2.0**-24
 
 
-def to_integers(bits: Tensor, high: int) -> Tensor:
+def to_integers(bits: Tensor, high: int | Tensor) -> Tensor:
     """Integers uniform on [0, high) by multiply-shift of the top 32 bits.
 
+    ``high`` may be an int64 tensor broadcasting with ``bits`` (a bound per draw, each in
+    ``[1, MAX_HIGH]``; not checked, which would read the tensor back from the device).
     The bias is below high / 2**32 relative, far under what any test of a data set sees.
     """
-    if isinstance(high, bool) or not isinstance(high, int) or not 1 <= high <= MAX_HIGH:
+    if not torch.is_tensor(high) and (
+        isinstance(high, bool) or not isinstance(high, int) or not 1 <= high <= MAX_HIGH
+    ):
         raise ValueError(f"high must be an integer in [1, {MAX_HIGH}], got {high!r}")
     return (_shr(bits, 32) * high) >> 32
 

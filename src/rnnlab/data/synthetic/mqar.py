@@ -31,7 +31,7 @@ from torch import Tensor
 
 from rnnlab.data.options import MqarOptions
 from rnnlab.data.synthetic.base import Batch, SyntheticDataModule
-from rnnlab.data.synthetic.counter_rng import CounterRNG, _shr
+from rnnlab.data.synthetic.counter_rng import CounterRNG, to_integers
 
 SLOT_SCALE = 1 << 30  # slot weights are integers summing to about this (< 2**31)
 
@@ -89,11 +89,11 @@ class MultiQueryRecall(SyntheticDataModule):
     def query_slots(self, rng: CounterRNG, index: Tensor, offset: int) -> Tensor:
         """``[B, N]`` distinct slots, drawn in turn with probability ∝ weight among those left."""
         left = torch.tensor(self.weights, device=index.device).expand(len(index), -1).clone()
-        draws = _shr(rng.bits(index, self.num_kv_pairs, offset=offset), 32)  # 32 random bits
+        draws = rng.bits(index, self.num_kv_pairs, offset=offset)
         chosen = []
         for i in range(self.num_kv_pairs):
             cumulative = left.cumsum(1)
-            r = (draws[:, i] * cumulative[:, -1]) >> 32  # uniform on [0, weight left)
+            r = to_integers(draws[:, i], cumulative[:, -1])  # uniform on [0, weight left)
             slot = (cumulative <= r[:, None]).sum(1)  # the slot whose share holds r
             left.scatter_(1, slot[:, None], 0)
             chosen.append(slot)
