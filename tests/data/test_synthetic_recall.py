@@ -68,6 +68,15 @@ def test_batches_are_built_on_the_device_of_the_indices(name: str) -> None:
     assert {t.device.type for t in out} == {"meta"}
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("name", SMALL)
+def test_cuda_batches_equal_cpu_batches(name: str) -> None:
+    index = torch.arange(100, 400)
+    on_cpu = small(name).make_batch("val")(index)
+    on_gpu = small(name).make_batch("val")(index.cuda())
+    assert all(g.is_cuda and torch.equal(g.cpu(), c) for g, c in zip(on_gpu, on_cpu, strict=True))
+
+
 # The length split ------------------------------------------------------------------------
 
 
@@ -293,3 +302,9 @@ def test_a_tiny_run_through_the_command_line(tmp_path, data: str) -> None:
     assert all(metrics["better"][n] == "higher" and 0 <= metrics[n] <= 1 for n in names)
     if data == "parity":  # the gradient-flow probe reads the 4-element batch too
         assert (tmp_path / "run" / "gradient_flow.json").exists()
+        # the checkpoint alone rebuilds the per-bucket metrics, with the same values
+        ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
+        done = run_cli("evaluate", [f"ckpt_path={ckpt}"], tmp_path / "eval")
+        assert done.returncode == 0, done.stderr[-2000:]
+        again = read_metrics(tmp_path / "eval" / "run")
+        assert all(again[n] == metrics[n] for n in names if n.startswith("test/"))
