@@ -265,6 +265,13 @@ def test_sequence_task_scores_a_hand_made_batch_per_bucket() -> None:
                                                 input_size=2, num_outputs=2).hparams  # fmt: skip
 
 
+def test_a_regression_answer_is_right_within_the_tolerance() -> None:
+    task = SequenceTask(model={"cell": "gru", "hidden_size": 4}, input_size=2, num_outputs=1,
+                        objective="mse", tolerance=0.5, length_buckets=[[1, 9]])  # fmt: skip
+    out, target = torch.tensor([[0.25], [0.5], [-0.75]]), torch.zeros(3, 1)
+    assert task.correct(out, target).tolist() == [True, False, False]  # strictly closer
+
+
 # Through the command line ---------------------------------------------------------------------
 
 QUICK = ["model.hidden_size=8", "trainer.max_epochs=1", "trainer.accelerator=cpu",
