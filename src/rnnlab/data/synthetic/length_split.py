@@ -4,7 +4,8 @@ Whether a network has learnt the rule rather than the training lengths shows on 
 never saw (Deletang et al. 2023, "Neural Networks and the Chomsky Hierarchy"). Training
 examples have lengths ``1 .. train_max_length``; validation and test examples
 ``train_max_length + 1 .. eval_max_length``; each example's length is drawn uniformly
-among the lengths its split allows (a task may allow only some, say odd ones).
+among the lengths its split allows (a task may allow only every ``length_step``-th
+length from 1: odd ones, say).
 
 Sequences of different lengths share a batch padded at the END with all-zero inputs up to
 the split's longest length, and the answer is marked at each sequence's own last real
@@ -33,7 +34,7 @@ LENGTH_DRAW = 0  # draw 0 of each example picks its length; its content starts a
 
 
 class LengthSplitDataModule(SyntheticDataModule):
-    """Base of the length-split tasks; subclasses define ``layout`` (and ``valid_length``).
+    """Base of the length-split tasks; subclasses define ``layout`` (and ``length_step``).
 
     Args (keywords; ``rnnlab.data.options.LengthSplitOptions``):
         train_max_length: the longest training sequence.
@@ -45,6 +46,7 @@ class LengthSplitDataModule(SyntheticDataModule):
 
     objective = "cross_entropy"
     loss_on = "marked"
+    length_step = 1  # the lengths allowed are 1, 1 + length_step, 1 + 2 * length_step, ...
 
     Options = LengthSplitOptions
 
@@ -53,15 +55,11 @@ class LengthSplitDataModule(SyntheticDataModule):
         """Steps of the widest batch (validation and test)."""
         return self.eval_max_length
 
-    def valid_length(self, length: int) -> bool:
-        """Whether an example can have this length (every length, unless a task says)."""
-        return length >= 1
-
     def split_lengths(self, split: str) -> list[int]:
         """The lengths examples of ``split`` can have, in increasing order."""
         low, high = (1, self.train_max_length) if split == "train" else (
             self.train_max_length + 1, self.eval_max_length)  # fmt: skip
-        return [n for n in range(low, high + 1) if self.valid_length(n)]
+        return [n for n in range(low, high + 1) if (n - 1) % self.length_step == 0]
 
     def length_buckets(self) -> list[list[int]]:
         """``[low, high]`` of each bucket of evaluation lengths, trimmed to lengths that occur."""
@@ -83,8 +81,8 @@ class LengthSplitDataModule(SyntheticDataModule):
         rng, allowed = self.rng(split), self.split_lengths(split)
 
         def batch(index: Tensor) -> Batch:
-            choices = torch.tensor(allowed, device=index.device)
-            lengths = choices[rng.integers(index, len(allowed), 1, offset=LENGTH_DRAW)[:, 0]]
+            pick = rng.integers(index, len(allowed), 1, offset=LENGTH_DRAW)[:, 0]
+            lengths = allowed[0] + self.length_step * pick  # computed where the index lives
             return (*self.layout(rng, index, lengths, allowed[-1]), lengths)
 
         return batch

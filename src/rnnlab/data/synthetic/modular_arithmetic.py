@@ -41,6 +41,7 @@ class ModularArithmetic(LengthSplitDataModule):
     """
 
     baseline_strategy = "guess uniformly among the residues: the answer is uniform"
+    length_step = 2  # odd lengths: a number, then an operator and a number at a time
 
     Options = ModularArithmeticOptions
 
@@ -48,9 +49,6 @@ class ModularArithmetic(LengthSplitDataModule):
         super().__init__(**options)
         self.input_size = self.modulus + len(SIGNS)
         self.num_outputs = self.modulus
-
-    def valid_length(self, length: int) -> bool:
-        return length % 2 == 1
 
     def layout(self, rng: CounterRNG, index: Tensor, lengths: Tensor, steps: int) -> tuple:
         # One draw per step: a number at even steps, an operator at odd ones.

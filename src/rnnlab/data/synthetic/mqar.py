@@ -69,7 +69,8 @@ class MultiQueryRecall(SyntheticDataModule):
         self.input_size = self.num_outputs = self.vocab_size
         self.half = self.vocab_size // 2
         self.slots = (self.length - 2 * self.num_kv_pairs) // 2
-        self.weights = slot_weights(self.slots, self.power_a)
+        self.weights = torch.tensor(slot_weights(self.slots, self.power_a))
+        self._weights_on: dict[torch.device, Tensor] = {}  # copied to a device once
 
     @property
     def sequence_length(self) -> int:
@@ -88,7 +89,9 @@ class MultiQueryRecall(SyntheticDataModule):
 
     def query_slots(self, rng: CounterRNG, index: Tensor, offset: int) -> Tensor:
         """``[B, N]`` distinct slots, drawn in turn with probability ∝ weight among those left."""
-        left = torch.tensor(self.weights, device=index.device).expand(len(index), -1).clone()
+        if index.device not in self._weights_on:
+            self._weights_on[index.device] = self.weights.to(index.device)
+        left = self._weights_on[index.device].expand(len(index), -1).clone()
         draws = rng.bits(index, self.num_kv_pairs, offset=offset)
         chosen = []
         for i in range(self.num_kv_pairs):
