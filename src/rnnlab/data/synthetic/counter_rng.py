@@ -103,3 +103,16 @@ class CounterRNG:
     def integers(self, index: Tensor, high: int, count: int, offset: int = 0) -> Tensor:
         """``[len(index), count]`` int64 uniform on ``[0, high)``."""
         return to_integers(self.bits(index, count, offset), high)
+
+    def sample(self, index: Tensor, n: int, k: int, offset: int = 0) -> Tensor:
+        """``[len(index), k]`` distinct integers from ``[0, n)`` in random order (a uniform
+        ordered sample without replacement), from draws ``offset .. offset + n - 1``.
+
+        The k of n random keys that are smallest, in the order of their keys; the low bits
+        of each key are replaced by its position, so keys never tie and the sample does not
+        depend on how a device breaks ties.
+        """
+        low = max(1, (n - 1).bit_length())
+        steps = torch.arange(n, device=index.device)
+        keys = (self.bits(index, n, offset) & ~((1 << low) - 1)) | steps
+        return torch.topk(keys, k, dim=1, largest=False).indices

@@ -76,17 +76,6 @@ class MultiQueryRecall(SyntheticDataModule):
     def sequence_length(self) -> int:
         return self.length
 
-    @staticmethod
-    def distinct(rng: CounterRNG, index: Tensor, low: int, high: int, k: int, offset: int):
-        """``[B, k]`` distinct integers from ``low .. high - 1`` in random order: a uniform
-        ordered sample. Candidates sorted by random key; the low bits of each key are its
-        position, so keys never tie (as in selective copying)."""
-        n = high - low
-        shift = max(1, (n - 1).bit_length())
-        steps = torch.arange(n, device=index.device)
-        keys = (rng.bits(index, n, offset=offset) & ~((1 << shift) - 1)) | steps
-        return low + torch.topk(keys, k, dim=1, largest=False).indices
-
     def query_slots(self, rng: CounterRNG, index: Tensor, offset: int) -> Tensor:
         """``[B, N]`` distinct slots, drawn in turn with probability ∝ weight among those left."""
         if index.device not in self._weights_on:
@@ -105,8 +94,8 @@ class MultiQueryRecall(SyntheticDataModule):
     def generate(self, rng: CounterRNG, index: Tensor) -> Batch:
         # Draws per example: key candidates, value candidates, query slots, then fillers.
         n, v, half, t = self.num_kv_pairs, self.vocab_size, self.half, self.length
-        keys = self.distinct(rng, index, 1, half, n, offset=0)
-        values = self.distinct(rng, index, half, v, n, offset=half - 1)
+        keys = 1 + rng.sample(index, half - 1, n, offset=0)  # distinct, in random order
+        values = half + rng.sample(index, v - half, n, offset=half - 1)
         slots = self.query_slots(rng, index, offset=v - 1)
         tokens = rng.integers(index, v, t, offset=v - 1 + n)  # fillers everywhere, then:
         tokens[:, 0 : 2 * n : 2], tokens[:, 1 : 2 * n : 2] = keys, values
