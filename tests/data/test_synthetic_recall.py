@@ -174,6 +174,11 @@ def test_mqar_queries_each_key_once_and_answers_its_value() -> None:
         assert sorted(row[t] for t in queries) == sorted(keys)  # each key once
         assert all(answers[t] == pairs[row[t]] for t in queries)
         assert all(answers[t] == 0 for t in range(24) if not marked[t])
+    # the pairs come in random order: keys increase in 1/3! of sequences, values too
+    pairs = tokens(x)[:, : 2 * n]
+    for part in (pairs[:, 0::2], pairs[:, 1::2]):
+        increasing = (part[:, 1:] > part[:, :-1]).all(1).float().mean().item()
+        assert abs(increasing - 1 / 6) < 0.07  # 4 standard errors
 
 
 @pytest.mark.parametrize("power_a", [0.01, 0.5, 1.0])
