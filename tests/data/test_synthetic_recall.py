@@ -1,5 +1,5 @@
 """Recall and state-tracking tasks: MQAR, parity and modular arithmetic (with a length split),
-and the sequence task's accuracy per length bucket."""
+and their runs through the command line (per-bucket accuracy: tests/tasks/test_sequence.py)."""
 
 from __future__ import annotations
 
