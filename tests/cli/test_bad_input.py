@@ -260,7 +260,7 @@ CASES: dict[str, Case] = {
     # data
     "moved key": train(["data.encoding=onehot"], ["data.encoding='onehot'", "task.encoding"]),
     "moved key added": train(["+data.encoding=onehot"], ["data.encoding='onehot'", "task.encoding"]),
-    "misspelt data option": train(["data=sinee"], ["data='sinee'", "adding, chars, copy, selective_copy, sine, smnist"], base=[BOUND]),
+    "misspelt data option": train(["data=sinee"], ["data='sinee'", "adding, chars, copy, modular_arithmetic, mqar, parity, selective_copy, sine, smnist"], base=[BOUND]),
     "window empty": train(["data.window="], ["data.window=''", "positive integer"]),
     "stride a list": train(["data.stride=[1,2]"], ["data.stride=[1, 2]", "positive integer"]),
     "unknown encoding": train(["data=chars", "data.corpus=path", "data.path={text}", "task.encoding=bits"], ["task.encoding='bits'", "embedding, onehot"], base=OTHER),
@@ -277,6 +277,8 @@ CASES: dict[str, Case] = {
     "bptt 0": train(["data=chars", "data.bptt=0"], ["data.bptt=0", "positive integer"], base=OTHER),
     "adding length 1": train(["data=adding", "data.length=1"], ["data.length=1", ">= 2"], base=OTHER),
     "more tokens than steps": train(["data=selective_copy", "data.num_tokens=200"], ["data.num_tokens=200", "at most length=100"], base=OTHER),
+    "more pairs than keys": train(["data=mqar", "data.vocab_size=16", "data.num_kv_pairs=8"], ["data.num_kv_pairs=8", "at most vocab_size // 2 - 1 = 7"], base=OTHER),
+    "evaluation not longer than training": train(["data=parity", "data.train_max_length=40", "data.eval_max_length=40"], ["data.eval_max_length=40", "> train_max_length=40"], base=OTHER),
     "mnist files missing, download off": train(["data=smnist", "data.download=false"], ["MNIST files missing in {tmp}/data/mnist", "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "download is off"], base=OTHER),
     # what needs built objects: refused before training, and before the run dir is written
     "misspelt experiment": train(["experiment=smnist_rows"], ["experiment='smnist_rows'", "smnist_row"]),

@@ -199,6 +199,14 @@ def _check_experiment(cfg: Any, option: str, tmp_path: Path) -> None:
     elif option in ("adding", "copy", "selective_copy"):  # the long-memory tasks
         assert type(dm).__name__.lower().startswith(option.replace("_", ""))
         assert cfg.task._target_.endswith("SequenceTask") and cfg.data.length == 100
+    elif option in ("parity", "modular_arithmetic"):  # trained on 1..40, scored on 41..100
+        assert type(dm).__name__.lower() == option.replace("_", "")
+        assert cfg.task._target_.endswith("SequenceTask")
+        assert (dm.train_max_length, dm.eval_max_length) == (40, 100)
+        odd = option == "modular_arithmetic"  # expressions have odd lengths
+        assert dm.spec()["length_buckets"] == (
+            [[41, 59], [61, 79], [81, 99]] if odd else [[41, 60], [61, 80], [81, 100]]
+        )
     else:
         corpus = option.removeprefix("chars_").removesuffix("_cpu")
         assert cfg.data.corpus == corpus.replace("shakespeare", "tinyshakespeare")

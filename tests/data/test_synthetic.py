@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from rnnlab.data.synthetic import AddingProblem, CopyMemory, CounterRNG, SelectiveCopy
 from rnnlab.data.synthetic.copy import BLANK, DELIMITER
-from rnnlab.data.synthetic.counter_rng import as_int64, mix64
+from rnnlab.data.synthetic.counter_rng import as_int64, mix64, to_integers
 from rnnlab.errors import ConfigError
 
 M64 = (1 << 64) - 1
@@ -104,6 +104,15 @@ def test_integers_cover_every_value_evenly() -> None:
     assert (CounterRNG(1, 2).integers(torch.arange(5), 1, 3) == 0).all()
     with pytest.raises(ValueError, match="high"):
         CounterRNG(1, 2).integers(torch.arange(5), 0, 3)
+
+
+def test_integers_take_a_bound_per_draw() -> None:
+    bits = CounterRNG(5, 0).bits(torch.arange(50), 4)
+    highs = torch.tensor([1, 3, 1000, 2**31])
+    per_draw = to_integers(bits, highs)
+    for column, high in enumerate(highs.tolist()):
+        assert torch.equal(per_draw[:, column], to_integers(bits[:, column], high))
+    assert (per_draw >= 0).all() and (per_draw < highs).all()
 
 
 def test_seeds_and_streams_give_different_numbers() -> None:

@@ -1,4 +1,5 @@
-"""The sequence task: its options, its loss over marked or all steps, its within-tolerance metric."""
+"""The sequence task: its options, its loss over marked or all steps, its within-tolerance
+metric, its accuracy per bucket of example lengths."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnlab.errors import ConfigError
-from rnnlab.tasks.sequence import SequenceTask, WithinTolerance
+from rnnlab.tasks.sequence import LengthBucketAccuracy, SequenceTask, WithinTolerance
 
 
 def test_within_tolerance_counts_strictly_closer_answers_over_every_update():
@@ -92,3 +93,45 @@ def test_a_batch_with_lengths_scores_each_sequence_on_its_own_steps(impl, loss_o
     # the fixed-length form is unchanged: lengths of the full length give the same loss
     full = torch.full((3,), 7)
     torch.testing.assert_close(task.step((x, y, mask, full), "val"), task.step((x, y, mask), "val"))
+
+
+def test_bucket_accuracy_counts_each_bucket_over_every_update() -> None:
+    metric = LengthBucketAccuracy([[1, 4], [5, 8], [9, 12]])
+    metric.update(torch.tensor([True, False, True, True]), torch.tensor([3, 5, 5, 9]))
+    metric.update(torch.tensor([False, True]), torch.tensor([4, 12]))
+    values = {k: v.item() for k, v in metric.compute().items()}
+    assert values == {"acc_len_1_4": 0.5, "acc_len_5_8": 0.5, "acc_len_9_12": 1.0}
+    metric.reset()
+    metric.update(torch.tensor([True]), torch.tensor([2]))
+    assert metric.compute()["acc_len_5_8"] == 0  # empty: 0, not a division by zero
+
+
+def test_sequence_task_scores_a_hand_made_batch_per_bucket() -> None:
+    buckets = [[3, 4], [5, 6]]
+    task = SequenceTask(model={"cell": "gru", "hidden_size": 4}, input_size=2, num_outputs=2,
+                        length_buckets=buckets)  # fmt: skip
+    lengths = torch.tensor([3, 4, 5, 6])
+    mask = torch.arange(6) == (lengths - 1)[:, None]
+    y = torch.zeros(4, 6, dtype=torch.long)
+    y[mask] = torch.tensor([1, 0, 1, 1])
+    logits = torch.zeros(4, 6, 2)
+    logits[mask] = torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # R R W R
+    task.forward = lambda x, lengths=None: logits
+    task.step((torch.zeros(4, 6, 2), y, mask, lengths), "test")
+    got = {k: v.item() for k, v in task.by_length["test_"].compute().items()}
+    assert got == {"acc_len_3_4": 1.0, "acc_len_5_6": 0.5}
+    task.step((torch.zeros(4, 6, 2), y, mask, lengths), "train")  # not scored per bucket
+    assert "train_" not in task.by_length
+    directions = task.metric_directions()
+    assert directions["val/acc_len_3_4"] == directions["test/acc_len_5_6"] == "higher"
+    assert "test/acc_len_3_4" in task.logged_metrics()
+    assert task.hparams.length_buckets == buckets  # a checkpoint rebuilds the same metrics
+    assert "length_buckets" not in SequenceTask(model={"cell": "gru", "hidden_size": 4},
+                                                input_size=2, num_outputs=2).hparams  # fmt: skip
+
+
+def test_a_regression_answer_is_right_within_the_tolerance() -> None:
+    task = SequenceTask(model={"cell": "gru", "hidden_size": 4}, input_size=2, num_outputs=1,
+                        objective="mse", tolerance=0.5, length_buckets=[[1, 9]])  # fmt: skip
+    out, target = torch.tensor([[0.25], [0.5], [-0.75]]), torch.zeros(3, 1)
+    assert task.correct(out, target).tolist() == [True, False, False]  # strictly closer

@@ -191,25 +191,31 @@ class CharsOptions(DataOptions):
 
 
 @dataclass(kw_only=True)
-class SyntheticOptions(EvalBatchOptions):
-    """What every generated long-memory task takes: split sizes and the data's own seed."""
+class GeneratedOptions(EvalBatchOptions):
+    """What every generated sequence task takes: split sizes and the data's own seed."""
 
-    length: int = option(100, "the sequence length the task is about", ge=1)
     train_size: int = option(20_000, "training examples (a fixed set)", ge=1)
     val_size: int = option(2_000, "validation examples", ge=1)
     test_size: int = option(2_000, "test examples", ge=1)
     data_seed: int | None = option(None, "seed of the examples (null: the run's seed); fix it "
                                    "to give every run the same examples", ge=0)  # fmt: skip
     eval_batch_size: int | None = option(1_000, "examples per validation/test batch", ge=1)
+
+    def train_examples(self) -> int:
+        return self.train_size
+
+
+@dataclass(kw_only=True)
+class SyntheticOptions(GeneratedOptions):
+    """A generated task of one sequence length, the same in every split."""
+
+    length: int = option(100, "the sequence length the task is about", ge=1)
     min_length: ClassVar[int] = 1  # the shortest sequence the task can lay out
 
     def rules(self) -> None:
         if self.length < self.min_length:
             raise ConfigError("length", self.length, f"an integer >= {self.min_length}")
         super().rules()
-
-    def train_examples(self) -> int:
-        return self.train_size
 
 
 @dataclass(kw_only=True)
@@ -255,6 +261,76 @@ class SelectiveCopyOptions(SyntheticOptions):
             raise ConfigError("num_tokens", self.num_tokens, f"at most length={self.length}")
 
 
+@dataclass(kw_only=True)
+class MqarOptions(SyntheticOptions):
+    """``MultiQueryRecall``: distinct keys and values from the vocabulary, room for queries."""
+
+    target: ClassVar[str] = "rnnlab.data.synthetic.MultiQueryRecall"
+
+    length: int = option(64, "steps per sequence (zoology's input_seq_len)", ge=4)
+    vocab_size: int = option(128, "V: keys 1..V/2-1, values V/2..V-1, fillers any", ge=4,
+                             le=MAX_SYMBOLS)  # fmt: skip
+    num_kv_pairs: int = option(8, "key-value pairs, each queried once", ge=1)
+    power_a: float = option(0.01, "query gaps drawn with p(gap i) ~ i^(power_a - 1) (1: uniform)",
+                            gt=0)  # fmt: skip
+
+    def rules(self) -> None:
+        super().rules()
+        keys = self.vocab_size // 2 - 1
+        if self.num_kv_pairs > keys:
+            raise ConfigError("num_kv_pairs", self.num_kv_pairs, f"at most vocab_size // 2 - 1 "
+                              f"= {keys} (distinct keys, from 1 .. {keys})")  # fmt: skip
+        if self.length < 4 * self.num_kv_pairs:
+            raise ConfigError("length", self.length, f"at least 4 * num_kv_pairs = "
+                              f"{4 * self.num_kv_pairs} (the pairs, then two steps per query)")  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class LengthSplitOptions(GeneratedOptions):
+    """A task trained on short sequences and evaluated on longer ones (a length split)."""
+
+    train_max_length: int = option(40, "training lengths are 1 .. this", ge=1)
+    eval_max_length: int = option(100, "val/test lengths: train_max_length + 1 .. this", ge=2)
+    bucket_size: int = option(20, "val/test accuracy per bucket of this many lengths", ge=1)
+
+    def rules(self) -> None:
+        super().rules()
+        if self.eval_max_length <= self.train_max_length:
+            raise ConfigError("eval_max_length", self.eval_max_length,
+                              f"an integer > train_max_length={self.train_max_length}")  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class ParityOptions(LengthSplitOptions):
+    """``Parity``: bit strings of any length."""
+
+    target: ClassVar[str] = "rnnlab.data.synthetic.Parity"
+
+
+ARITHMETIC_OPERATORS = ("+", "+-")
+
+
+@dataclass(kw_only=True)
+class ModularArithmeticOptions(LengthSplitOptions):
+    """``ModularArithmetic``: expressions have odd lengths, so every range must hold one."""
+
+    target: ClassVar[str] = "rnnlab.data.synthetic.ModularArithmetic"
+
+    modulus: int = option(5, "numbers are 0 .. modulus - 1 and so is the answer", ge=2,
+                          le=MAX_SYMBOLS)  # fmt: skip
+    operators: str = option("+-", "the operators drawn between numbers: + (sums) or +- (and "
+                            "differences)", choices=ARITHMETIC_OPERATORS)  # fmt: skip
+    bucket_size: int = option(20, "val/test accuracy per bucket of this many lengths (>= 2: "
+                              "every bucket holds an odd length)", ge=2)  # fmt: skip
+
+    def rules(self) -> None:
+        super().rules()
+        shortest = self.train_max_length + 1 + self.train_max_length % 2  # the next odd length
+        if self.eval_max_length < shortest:
+            raise ConfigError("eval_max_length", self.eval_max_length, f"at least {shortest} "
+                              "(an odd length above train_max_length: expressions are odd)")  # fmt: skip
+
+
 # The options of each datamodule, by the ``_target_`` that names it in a data config.
 OPTIONS: dict[str, type[DataOptions]] = {
     cls.target: cls
@@ -265,6 +341,9 @@ OPTIONS: dict[str, type[DataOptions]] = {
         AddingOptions,
         CopyOptions,
         SelectiveCopyOptions,
+        MqarOptions,
+        ParityOptions,
+        ModularArithmeticOptions,
     )  # fmt: skip
 }
 

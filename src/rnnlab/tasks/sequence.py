@@ -10,6 +10,11 @@ with class ids ``[B, T]``) and whether the loss averages over the marked steps o
 (``loss_on: marked``) or over every step (``all``, as the copying-memory papers do).
 ``*/acc`` is measured on the marked steps: the fraction of correct symbols, or for a
 regression the fraction of outputs within ``tolerance`` of the target.
+
+Data of varying lengths (the length-split tasks) adds ``lengths [B]`` as a 4th element of
+the batch and states ``length_buckets`` (``[[low, high], ...]``); validation and test then
+also log ``*/acc_len_LOW_HIGH``, the accuracy on the marked steps of examples whose length
+lies in each bucket (higher is better).
 """
 
 from __future__ import annotations
@@ -50,6 +55,34 @@ class WithinTolerance(Metric):
         return self.hits.float() / self.total.clamp(min=1)
 
 
+class LengthBucketAccuracy(Metric):
+    """Fraction of right answers per bucket of example lengths (``[[low, high], ...]``)."""
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self, buckets: list[list[int]]) -> None:
+        super().__init__()
+        self.names = [f"acc_len_{low}_{high}" for low, high in buckets]
+        self.register_buffer("low", torch.tensor([b[0] for b in buckets]), persistent=False)
+        self.register_buffer("high", torch.tensor([b[1] for b in buckets]), persistent=False)
+        self.add_state("hits", default=torch.zeros(len(buckets), dtype=torch.long),
+                       dist_reduce_fx="sum")  # fmt: skip
+        self.add_state("total", default=torch.zeros(len(buckets), dtype=torch.long),
+                       dist_reduce_fx="sum")  # fmt: skip
+
+    def update(self, correct: Tensor, lengths: Tensor) -> None:
+        """``correct`` and ``lengths``: one entry per scored step (its example's length)."""
+        inside = (lengths[:, None] >= self.low) & (lengths[:, None] <= self.high)
+        self.hits += (inside & correct[:, None]).sum(0)
+        self.total += inside.sum(0)
+
+    def compute(self) -> dict[str, Tensor]:
+        """Accuracy by bucket name; a bucket with no example scores 0."""
+        values = self.hits.float() / self.total.clamp(min=1)
+        return dict(zip(self.names, values, strict=True))
+
+
 class SequenceTask(BaseTask):
     """A linear head on every step's output; loss and accuracy where the data says.
 
@@ -57,6 +90,8 @@ class SequenceTask(BaseTask):
         objective: ``mse`` or ``cross_entropy``, as the datamodule states it.
         loss_on: ``marked`` (average over the masked steps) or ``all`` (every step).
         tolerance: regression only: an output within this of its target counts as right.
+        length_buckets: ``[[low, high], ...]`` of example lengths to score separately in
+            validation and test, as the datamodule states them (batches then carry lengths).
     """
 
     batch_format = "steps"
@@ -68,13 +103,26 @@ class SequenceTask(BaseTask):
         objective: str = "cross_entropy",
         loss_on: str = "marked",
         tolerance: float = SequenceOptions.tolerance,
+        length_buckets: list[list[int]] | None = None,
         **kwargs: Any,
     ) -> None:
         options = {"objective": objective, "loss_on": loss_on, "tolerance": tolerance}
+        if length_buckets:  # saved only when stated, so other runs' hparams stay as they were
+            options["length_buckets"] = [list(b) for b in length_buckets]
         self.objective, self.tolerance = objective, tolerance
         super().__init__(*args, task_options=options, **kwargs)
         self.head = nn.Linear(self.rnn.output_size, self.hparams.num_outputs)
         self.setup_metrics()
+        self.by_length = nn.ModuleDict(
+            {f"{s}_": LengthBucketAccuracy(length_buckets) for s in ("val", "test")}
+            if length_buckets
+            else {}
+        )
+        names = self.by_length["val_"].names if length_buckets else []
+        self.extra_metrics = {
+            **self.extra_metrics,
+            **{f"{s}/{name}": "higher" for s in ("val", "test") for name in names},
+        }
 
     def stage_metrics(self) -> dict[str, Metric]:
         if self.objective == "mse":
@@ -102,12 +150,39 @@ class SequenceTask(BaseTask):
             return F.mse_loss(out, y)
         return F.cross_entropy(out, y)
 
+    def correct(self, out: Tensor, y: Tensor) -> Tensor:
+        """Which answers are right: the likeliest class, or within ``tolerance``."""
+        if self.objective == "mse":
+            return ((out - y).abs() < self.tolerance).flatten(1).all(1)
+        return out.argmax(-1) == y
+
     def step(self, batch: Any, stage: str) -> Tensor:
         x, y, mask = batch[:3]
         lengths = self.lengths_of(batch)
         out = self(x, lengths)
         self.metrics[f"{stage}_"].update(out[mask], y[mask])
+        if f"{stage}_" in self.by_length:
+            per_step = lengths[:, None].expand_as(mask)[mask]  # the length of each scored step
+            self.by_length[f"{stage}_"].update(self.correct(out[mask], y[mask]), per_step)
         return self.loss(out, y, mask, lengths)
+
+    def _log_by_length(self, stage: str) -> None:
+        """Log the per-bucket accuracies of ``stage`` (none in a sanity pass) and reset them."""
+        if f"{stage}_" not in self.by_length:
+            return
+        metric = self.by_length[f"{stage}_"]
+        if not self.trainer.sanity_checking:
+            for name, value in metric.compute().items():
+                self.log(f"{stage}/{name}", value)
+        metric.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_by_length("val")
+        super().on_validation_epoch_end()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_by_length("test")
+        super().on_test_epoch_end()
 
     def probe_loss(self, outputs: Tensor, state: State, batch: Any) -> Tensor:
         return self.loss(self.head(outputs), batch[1], batch[2], self.lengths_of(batch))

@@ -1,4 +1,4 @@
-"""What the synthetic long-memory tasks share: splits as index streams, batches by index.
+"""What the generated sequence tasks share: splits as index streams, batches by index.
 
 An example is a pure function of ``(data_seed, split, index)`` computed on the device of
 the index tensor (``rnnlab.data.synthetic.counter_rng``), so no data set is stored and
@@ -11,8 +11,9 @@ smaller set's examples and adds more.
 Every batch is ``(x, y, mask)``: ``x`` inputs ``[B, T, F]`` float (one-hot for symbols),
 ``y`` targets per step (``[B, T, 1]`` float for regression, ``[B, T]`` class ids for
 classification; zero where nothing is scored), ``mask`` ``[B, T]`` bool marking the
-scored steps; a task whose sequences vary in length adds ``lengths`` ``[B]`` (each one's real
-steps first, zeros after). ``loss_on`` says which steps the loss averages over: ``marked`` (the mask)
+scored steps. A task whose sequences vary in length (the adding problem with jitter, the
+length splits of ``rnnlab.data.synthetic.length_split``) pads them at the end and adds a
+4th element, ``lengths`` ``[B]``. ``loss_on`` says which steps the loss averages over: ``marked`` (the mask)
 or ``all``. ``baseline()`` gives the value of a trivial strategy on the same metrics, in
 the same units, to print beside a model's.
 """

@@ -51,6 +51,8 @@ def to_uniform(bits: Tensor) -> Tensor:
 def to_integers(bits: Tensor, high: int | Tensor) -> Tensor:
     """Integers uniform on [0, high) by multiply-shift of the top 32 bits.
 
+    ``high`` may be an int64 tensor broadcasting with ``bits`` (a bound per draw, each in
+    ``[1, MAX_HIGH]``; not checked, which would read the tensor back from the device).
     The bias is below high / 2**32 relative, far under what any test of a data set sees.
     ``high`` may be an integer tensor that broadcasts against ``bits`` (a bound per
     example); its values, in [1, 2**31], are the caller's to keep (reading them back from
@@ -107,3 +109,16 @@ class CounterRNG:
         """``[len(index), count]`` int64 uniform on ``[0, high)``; a tensor ``high``
         ``[len(index), 1]`` gives each example its own bound."""
         return to_integers(self.bits(index, count, offset), high)
+
+    def sample(self, index: Tensor, n: int, k: int, offset: int = 0) -> Tensor:
+        """``[len(index), k]`` distinct integers from ``[0, n)`` in random order (a uniform
+        ordered sample without replacement), from draws ``offset .. offset + n - 1``.
+
+        The k of n random keys that are smallest, in the order of their keys; the low bits
+        of each key are replaced by its position, so keys never tie and the sample does not
+        depend on how a device breaks ties.
+        """
+        low = max(1, (n - 1).bit_length())
+        steps = torch.arange(n, device=index.device)
+        keys = (self.bits(index, n, offset) & ~((1 << low) - 1)) | steps
+        return torch.topk(keys, k, dim=1, largest=False).indices

@@ -66,18 +66,9 @@ class SelectiveCopy(SyntheticDataModule):
         return self.length + self.num_tokens
 
     def positions(self, rng: CounterRNG, index: Tensor) -> Tensor:
-        """``[B, K]`` distinct positions in ``[0, L)``, increasing: a uniform K-subset each.
-
-        The K steps with the smallest random keys; the low bits of each key are replaced by
-        its position, so keys never tie and the subset does not depend on how a device
-        breaks ties.
-        """
-        n, k = self.length, self.num_tokens
-        low = max(1, (n - 1).bit_length())
-        steps = torch.arange(n, device=index.device)
-        keys = (rng.bits(index, n, offset=k) & ~((1 << low) - 1)) | steps
-        chosen = torch.topk(keys, k, dim=1, largest=False).indices
-        return chosen.sort(dim=1).values
+        """``[B, K]`` distinct positions in ``[0, L)``, increasing: a uniform K-subset each."""
+        k = self.num_tokens
+        return rng.sample(index, self.length, k, offset=k).sort(dim=1).values
 
     def generate(self, rng: CounterRNG, index: Tensor) -> Batch:
         # Draws per example: the K tokens, then one sort key per step for the positions.
