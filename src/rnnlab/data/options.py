@@ -12,6 +12,7 @@ arguments side by side, so that their shared keys read, and are checked, the sam
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -263,6 +264,83 @@ class SelectiveCopyOptions(SyntheticOptions):
             raise ConfigError("num_symbols", self.num_symbols, f"at most {MAX_SYMBOLS}")
 
 
+SEQUENCE_TARGETS = ("class", "regression")
+MISSING_POLICIES = ("refuse", "zero", "ffill")
+SEQUENCE_SUFFIXES = (".ts", ".csv", ".npz")  # the readers of rnnlab.data.files
+
+
+@dataclass(kw_only=True)
+class SequenceOptions(EvalBatchOptions):
+    """What every variable-length sequence datamodule takes (``SequenceDataModule``)."""
+
+    target: str = "class"  # class: one label per sequence | regression: one number per sequence
+    val_fraction: float = 0.1  # training cases held out for validation (seeded), in [0, 1)
+    missing: str = "refuse"  # missing values (?, NaN): refuse | zero (0 once normalised) | ffill
+    normalize: bool = True  # standardise each channel with the training split's mean and std
+    bucket_by_length: bool = False  # training batches of similar lengths (less padding)
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("target", self.target, SEQUENCE_TARGETS)
+        check_fraction("val_fraction", self.val_fraction)
+        check_choice("missing", self.missing, MISSING_POLICIES)
+        _check_bool("normalize", self.normalize)
+        _check_bool("bucket_by_length", self.bucket_by_length)
+
+
+def _check_sequence_file(key: str, path: Any, required: bool) -> None:
+    if path is None and not required:
+        return
+    ok = isinstance(path, (str, Path)) and Path(path).suffix.lower() in SEQUENCE_SUFFIXES
+    if not (ok and Path(path).expanduser().is_file()):
+        raise ConfigError(key, path, "an existing " + "/".join(SEQUENCE_SUFFIXES) + " file")
+
+
+@dataclass(kw_only=True)
+class SequenceFileOptions(SequenceOptions):
+    """``SequenceDataModule``: a user's own files, and the columns of a long ``.csv``."""
+
+    train_path: str | None = None  # training cases: a .ts, .csv or .npz file (required)
+    test_path: str | None = None  # test cases, the same format (required)
+    val_path: str | None = None  # validation cases; null: data.val_fraction of train_path
+    id_column: str = "id"  # .csv: the column naming each row's sequence
+    time_column: str = "time"  # .csv: the column ordering the rows of a sequence
+    label_column: str = "label"  # .csv: the column of the sequence's label or target
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_sequence_file("train_path", self.train_path, True)
+        _check_sequence_file("test_path", self.test_path, True)
+        _check_sequence_file("val_path", self.val_path, False)
+        for key in ("id_column", "time_column", "label_column"):
+            if not isinstance(getattr(self, key), str) or not getattr(self, key):
+                raise ConfigError(key, getattr(self, key), "a column name")
+        columns = (self.id_column, self.time_column, self.label_column)
+        if len(set(columns)) < 3:
+            raise ConfigError("label_column", self.label_column,
+                              "three different names for id_column, time_column and label_column")  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class UeaOptions(SequenceOptions):
+    """``UEADataModule``: one problem of the UEA/UCR archives, by name."""
+
+    name: str | None = None  # the archive's problem name, e.g. JapaneseVowels (required)
+    data_dir: str | Path = "data/uea"  # problems live in data_dir/<name>/<name>_TRAIN.ts, _TEST.ts
+    download: bool = True  # fetch a missing problem; false: fail and say where to put the files
+    verify: bool = True  # check files against the md5 sums recorded for the problem, if any
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        name = self.name
+        if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_-]+", name)):
+            raise ConfigError("name", name, "a problem name of the archive, e.g. JapaneseVowels")
+        _check_bool("download", self.download)
+        _check_bool("verify", self.verify)
+        self.data_dir = Path(self.data_dir)
+
+
 # The options of each datamodule, by the ``_target_`` that names it in a data config.
 OPTIONS: dict[str, type[DataOptions]] = {
     "rnnlab.data.sine.SineDataModule": SineOptions,
@@ -271,6 +349,8 @@ OPTIONS: dict[str, type[DataOptions]] = {
     "rnnlab.data.synthetic.AddingProblem": AddingOptions,
     "rnnlab.data.synthetic.CopyMemory": CopyOptions,
     "rnnlab.data.synthetic.SelectiveCopy": SelectiveCopyOptions,
+    "rnnlab.data.sequences.SequenceDataModule": SequenceFileOptions,
+    "rnnlab.data.uea.UEADataModule": UeaOptions,
 }
 
 
