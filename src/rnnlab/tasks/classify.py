@@ -15,8 +15,10 @@ from rnnlab.tasks.base import BaseTask
 class ClassificationTask(BaseTask):
     """Cross-entropy on ``head(final_features)``; accuracy per stage, confusion matrix on test.
 
-    A batch is ``(x [B, T, F], labels [B])``. For a bidirectional stack the features
-    are both directions' final states (``RecurrentStack.final_features``).
+    A batch is ``(x [B, T, F], labels [B])``, or ``(x, labels, lengths [B])`` from
+    variable-length data, whose ``lengths`` are not read yet: the stack reads each padded
+    row to its end. For a bidirectional stack the features are both directions' final
+    states (``RecurrentStack.final_features``).
     """
 
     extra_metrics = {"val/acc_best": "higher"}
@@ -43,7 +45,7 @@ class ClassificationTask(BaseTask):
         return self.loss_fn(self.head(self.rnn.final_features(state)), batch[1])
 
     def step(self, batch: Any, stage: str) -> Tensor:
-        x, labels = batch
+        x, labels = batch[0], batch[1]
         logits = self(x)
         self.metrics[f"{stage}_"].update(logits, labels)
         if stage == "test":
