@@ -26,12 +26,15 @@ KEYS = ("x", "y", "lengths")
 
 
 def _load(path: Path) -> dict[str, np.ndarray]:
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    if not zipfile.is_zipfile(path):  # np.load would try to unpickle it
+        raise DataError(f"{path}: not a readable .npz (it is not a zip archive)")
     try:
         with np.load(path, allow_pickle=True) as archive:
             return {key: archive[key] for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        what = "the file is empty" if path.stat().st_size == 0 else f"not a readable .npz ({err})"
-        raise DataError(f"{path}: {what}") from None
+        raise DataError(f"{path}: not a readable .npz ({err})") from None
 
 
 def _as_sequence(path: Path, i: int, seq: object, features: int | None) -> np.ndarray:
