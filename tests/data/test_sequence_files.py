@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sequence_files import csv_text, random_cases, ts_text, write_npz
 
 from rnnlab.data.files import read_sequence_file
 from rnnlab.errors import DataError
+
+from sequence_files import csv_text, random_cases, ts_text, write_npz
 
 
 def _same(read: list[np.ndarray], cases: list[np.ndarray]) -> None:
