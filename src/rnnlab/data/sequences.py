@@ -44,9 +44,8 @@ class SequenceDataModule(TensorDataModule):
                 "test": Path(self.test_path)}  # fmt: skip
 
     def _read(self, path: Path) -> SequenceFile:
-        return read_sequence_file(path, id_column=getattr(self, "id_column", "id"),
-                                  time_column=getattr(self, "time_column", "time"),
-                                  label_column=getattr(self, "label_column", "label"))  # fmt: skip
+        return read_sequence_file(path, id_column=self.id_column, time_column=self.time_column,
+                                  label_column=self.label_column)  # fmt: skip
 
     def load(self) -> None:
         """Read and check every file, and build the splits' tensors (on the CPU)."""
@@ -103,6 +102,7 @@ class SequenceDataModule(TensorDataModule):
 
         def make_batch(idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
             batch_lengths = lengths[idx]
+            # the one read back per batch: the padding length is a shape, known on the host
             return x[idx, : int(batch_lengths.max())], y[idx], batch_lengths
 
         bucket = lengths if split == "train" and self.bucket_by_length else None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.data.download import ensure_files
+from rnnlab.data.files import SequenceFile, read_sequence_file
 from rnnlab.data.options import UeaOptions
 from rnnlab.data.remote import ChecksumError, DownloadError, RemoteFile, verify
 from rnnlab.data.sequences import SequenceDataModule
@@ -83,6 +84,9 @@ class UEADataModule(SequenceDataModule):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._paths: list[Path] | None = None
+
+    def _read(self, path: Path) -> SequenceFile:
+        return read_sequence_file(path)  # .ts files: no csv columns
 
     def file_paths(self) -> dict[str, Path | None]:
         if self._paths is None:

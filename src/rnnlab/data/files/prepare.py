@@ -4,6 +4,7 @@ channels normalised with training statistics only, sequences padded at the end."
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -127,9 +128,11 @@ def forward_fill(seq: np.ndarray) -> np.ndarray:
 def channel_stats(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of each channel over every observed step of ``seqs`` (std 0 -> 1)."""
     steps = np.concatenate(seqs)
-    mean = np.nan_to_num(np.nanmean(steps, axis=0)) if steps.size else 0.0
-    std = np.nan_to_num(np.nanstd(steps, axis=0))
-    return mean, np.where(std > 0, std, 1.0)
+    with warnings.catch_warnings():  # a channel missing everywhere: mean 0, std 1
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, std = np.nanmean(steps, axis=0), np.nanstd(steps, axis=0)
+    std = np.nan_to_num(std)
+    return np.nan_to_num(mean), np.where(std > 0, std, 1.0)
 
 
 def pad(seqs: list[np.ndarray]) -> tuple[Tensor, Tensor]:

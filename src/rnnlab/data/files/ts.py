@@ -75,10 +75,11 @@ def read_ts(path: Path) -> SequenceFile:
     sequences: list[np.ndarray] = []
     labels: list[str] = []
     where: list[str] = []
-    in_data = False
+    in_data, empty = False, True
     with open(path, encoding="utf-8", errors="replace") as lines:
         for number, raw in enumerate(lines, 1):
             line = raw.strip()
+            empty = empty and not line
             if not line or (line.startswith("#") and not in_data):
                 continue
             if not in_data:
@@ -96,18 +97,13 @@ def read_ts(path: Path) -> SequenceFile:
             sequences.append(x)
             labels.append(label)
             where.append(f"line {number}")
+    if empty:
+        raise DataError(f"{path}: the file is empty")
     if not in_data:
-        if number_of_lines(path) == 0:
-            raise DataError(f"{path}: the file is empty")
         raise DataError(f"{path}: no @data line (the cases follow it)")
     if not sequences:
         raise DataError(f"{path}: no cases after @data")
     return SequenceFile(path, sequences, labels, where, header.kind, header.classes)
-
-
-def number_of_lines(path: Path) -> int:
-    with open(path, "rb") as f:
-        return sum(1 for line in f if line.strip())
 
 
 def _case(
