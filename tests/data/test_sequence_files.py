@@ -108,9 +108,9 @@ BAD_TS = {  # name: (file text, what the one line must say)
     "unknown label": ("@classLabel true a b\n@data\n1,2,3:4,5,6:c\n",
                       "line 3: label 'c' is not one of @classLabel a b"),
     "channels vs @dimensions": ("@dimensions 3\n@classLabel true a b\n@data\n1,2:3,4:a\n",
-                                "line 4: 2 channels, but @dimensions has 3"),
+                                "line 4: 2 channel(s), but @dimensions has 3"),
     "channels vs first case": ("@classLabel true a b\n@data\n1,2:3,4:a\n1,2:a\n",
-                               "line 4: 1 channels, but the first case has 2"),
+                               "line 4: 1 channel(s), but the first case has 2"),
     "equal length broken": ("@equalLength true\n@seriesLength 3\n@classLabel true a\n@data\n"
                             "1,2:3,4:a\n", "line 5: 2 steps, but @equalLength true"),
     "bad boolean": ("@univariate maybe\n@data\n1\n", "line 1: @univariate takes true or false"),

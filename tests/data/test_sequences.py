@@ -98,7 +98,10 @@ def test_regression_targets(tmp_path):
     dm.setup()
     assert dm.batch_format == "targets" and dm.spec()["num_outputs"] == 1
     assert dm.tensors["test"][1].tolist() == [i / 2 for i in range(10)]
-    with pytest.raises(ConfigError, match=r"data.target='class'.*declares @targetLabel true"):
+    with pytest.raises(
+        ConfigError,
+        match=r"data.target='class'.*regression with task=sequence_regression for .*declares @targetLabel",
+    ):
         SequenceDataModule(
             train_path=str(tmp_path / "r.ts"), test_path=str(tmp_path / "r.ts")
         ).setup()

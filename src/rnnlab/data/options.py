@@ -5,7 +5,7 @@ One dataclass per datamodule: its fields are the datamodule's arguments (the key
 is built from its options, so the checks run there; ``check_data`` builds the options of
 a ``data`` config before anything heavy is imported, so a mistyped value is answered at
 once. Checks that need the data itself (is the corpus long enough for the batch?) stay in
-the datamodules. It is long (about 290 lines) because it holds every datamodule's
+the datamodules. It is long (about 370 lines) because it holds every datamodule's
 arguments side by side, so that their shared keys read, and are checked, the same way.
 """
 

@@ -36,7 +36,9 @@ def encode_labels(
     for f in files:
         if f.kind is not None and f.kind != target:
             declared = "@classLabel true" if f.kind == "class" else "@targetLabel true"
-            raise ConfigError("data.target", target, f"{f.kind} ({f.path} declares {declared})")
+            task = " with task=sequence_regression" if f.kind == "regression" else ""
+            raise ConfigError("data.target", target,
+                              f"{f.kind}{task} for {f.path} (it declares {declared})")  # fmt: skip
         for i, label in enumerate(f.labels):
             if label in NO_LABEL:
                 raise f.fail(i, "the label is missing")

@@ -122,7 +122,7 @@ def _case(
     dims = header.values.get("dimensions") or (earlier[0].shape[1] if earlier else None)
     if dims is not None and len(parts) != dims:
         said = "@dimensions" if header.values.get("dimensions") else "the first case"
-        raise header.fail(number, f"{len(parts)} channels, but {said} has {dims}"
+        raise header.fail(number, f"{len(parts)} channel(s), but {said} has {dims}"
                           + ("" if header.kind else " (no label is expected: no @classLabel true"
                              " or @targetLabel true)"))  # fmt: skip
     channels = []
