@@ -205,3 +205,14 @@ def test_unknown_suffix_and_missing_file(tmp_path):
         read_sequence_file(tmp_path / "f.txt")
     with pytest.raises(DataError, match="no such file"):
         read_sequence_file(tmp_path / "nope.ts")
+
+
+@pytest.mark.parametrize("suffix", [".ts", ".csv"])
+def test_windows_line_ends_and_a_byte_order_mark(tmp_path, suffix):
+    cases = random_cases(3, 2)
+    text = ts_text(cases, ["a", "b", "a"]) if suffix == ".ts" else csv_text(cases, ["a", "b", "a"])
+    path = tmp_path / f"f{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    f = read_sequence_file(path)
+    _same(f.sequences, cases)
+    assert f.labels == ["a", "b", "a"]

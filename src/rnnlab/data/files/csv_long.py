@@ -28,7 +28,7 @@ def _column(path: Path, header: list[str], name: str, option: str) -> int:
 
 def read_csv(path: Path, *, id_column: str, time_column: str, label_column: str) -> SequenceFile:
     """The sequences of a long-format ``.csv`` file; see the module's docstring."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
         rows = [(n, row) for n, row in enumerate(csv.reader(f), 1) if any(c.strip() for c in row)]
     if not rows:
         raise DataError(f"{path}: the file is empty")

@@ -76,7 +76,7 @@ def read_ts(path: Path) -> SequenceFile:
     labels: list[str] = []
     where: list[str] = []
     in_data, empty = False, True
-    with open(path, encoding="utf-8", errors="replace") as lines:
+    with open(path, encoding="utf-8-sig", errors="replace") as lines:
         for number, raw in enumerate(lines, 1):
             line = raw.strip()
             empty = empty and not line
