@@ -161,6 +161,7 @@ def test_bad_combinations_of_files(tmp_path):
         ({"val_fraction": 1.0}, "val_fraction=1.0 is not allowed: a number in [0, 1)"),
         ({"bucket_by_length": "yes"}, "bucket_by_length='yes' is not allowed: true or false"),
         ({"label_column": "id"}, "three different names"),
+        ({"test_path": "???"}, "test_path='???' is not allowed: a value: it has no default"),
     ],
 )
 def test_option_values_are_checked(tmp_path, options, expected):

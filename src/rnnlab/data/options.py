@@ -292,6 +292,8 @@ class SequenceOptions(EvalBatchOptions):
 def _check_sequence_file(key: str, path: Any, required: bool) -> None:
     if path is None and not required:
         return
+    if path == "???":  # Hydra's mark of a value the config leaves to the command line
+        raise ConfigError(key, path, "a value: it has no default (a .ts, .csv or .npz file)")
     ok = isinstance(path, (str, Path)) and Path(path).suffix.lower() in SEQUENCE_SUFFIXES
     if not (ok and Path(path).expanduser().is_file()):
         raise ConfigError(key, path, "an existing " + "/".join(SEQUENCE_SUFFIXES) + " file")
@@ -335,7 +337,10 @@ class UeaOptions(SequenceOptions):
         super().__post_init__()
         name = self.name
         if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_-]+", name)):
-            raise ConfigError("name", name, "a problem name of the archive, e.g. JapaneseVowels")
+            missing = "a value: it has no default; " if name == "???" else ""
+            raise ConfigError(
+                "name", name, f"{missing}a problem of the archive, e.g. JapaneseVowels"
+            )
         _check_bool("download", self.download)
         _check_bool("verify", self.verify)
         self.data_dir = Path(self.data_dir)
