@@ -16,7 +16,8 @@ from omegaconf import DictConfig, open_dict
 from rnnlab.conf import conf_dir, register_resolvers
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# the real datasets beside the checkout (RNNLAB_SHARED_DATA: elsewhere, e.g. from a worktree)
+SHARED_DATA = Path(os.environ.get("RNNLAB_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 # Small and quick: every test run of the default experiment uses these on top.
 FAST = [

@@ -260,7 +260,7 @@ CASES: dict[str, Case] = {
     # data
     "moved key": train(["data.encoding=onehot"], ["data.encoding='onehot'", "task.encoding"]),
     "moved key added": train(["+data.encoding=onehot"], ["data.encoding='onehot'", "task.encoding"]),
-    "misspelt data option": train(["data=sinee"], ["data='sinee'", "adding, chars, copy, modular_arithmetic, mqar, parity, selective_copy, sine, smnist"], base=[BOUND]),
+    "misspelt data option": train(["data=sinee"], ["data='sinee'", "adding, chars, copy, modular_arithmetic, mqar, parity, selective_copy, sequences, sine, smnist, uea"], base=[BOUND]),
     "window empty": train(["data.window="], ["data.window=''", "positive integer"]),
     "stride a list": train(["data.stride=[1,2]"], ["data.stride=[1, 2]", "positive integer"]),
     "unknown encoding": train(["data=chars", "data.corpus=path", "data.path={text}", "task.encoding=bits"], ["task.encoding='bits'", "embedding, onehot"], base=OTHER),

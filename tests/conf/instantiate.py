@@ -41,8 +41,24 @@ LOGGERS = {"csv": ["CSVLogger"], "tensorboard": ["TensorBoardLogger"],
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
+def _required(tmp_path: Path, group: str, option: str) -> list[str]:
+    """The values an option has no default for: tiny files written here."""
+    if (group, option) == ("data", "sequences"):
+        path = tmp_path / "seq.csv"
+        path.write_text("id,time,f0,label\n" + "".join(f"s{i},0,{i},{i % 2}\n" for i in range(10)))
+        return [f"data.train_path={path}", f"data.test_path={path}"]
+    if (group, option) == ("data", "uea"):
+        folder = tmp_path / "data" / "uea" / "Tiny"
+        folder.mkdir(parents=True)
+        for split in ("TRAIN", "TEST"):
+            rows = "".join(f"{i},1:{i % 2}\n" for i in range(10))
+            (folder / f"Tiny_{split}.ts").write_text(f"@classLabel true 0 1\n@data\n{rows}")
+        return ["data.name=Tiny"]
+    return []
+
+
 def check_option(tmp_path: Path, group: str, option: str) -> None:
-    cfg = make_config(tmp_path, [f"{group}={option}"])
+    cfg = make_config(tmp_path, [f"{group}={option}", *_required(tmp_path, group, option)])
     assert cfg.data._target_.startswith("rnnlab.data.")
     globals()[f"_check_{group}"](cfg, option, tmp_path)
 
@@ -58,6 +74,11 @@ def _check_data(cfg: Any, option: str, tmp_path: Path) -> None:
         x, y = next(iter(dm.train_dataloader()))
         assert x.shape == (cfg.data.batch_size, cfg.data.window, 1)
         assert y.shape == (cfg.data.batch_size, cfg.data.horizon, 1)
+    if option in ("sequences", "uea"):
+        dm.setup("fit")
+        x, y, lengths = next(iter(dm.train_dataloader()))
+        assert x.shape == (9, int(lengths.max()), 1)  # one feature; 10 cases less 1 held out
+        assert y.dtype == torch.long and len(lengths) == 9
 
 
 def _check_model(cfg: Any, option: str, tmp_path: Path) -> None:

@@ -88,6 +88,53 @@ def test_state_counts_batches_served_in_this_epoch():
     assert ids(resumed) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]  # only the first pass resumes
 
 
+# -- length bucketing -------------------------------------------------------------------
+LENGTHS = torch.randint(1, 200, (500,), generator=torch.Generator().manual_seed(3))
+
+
+def bucketed(seed=0, epoch=0, rank=0, world=1, batch=8, lengths=LENGTHS) -> IndexBatches:
+    return IndexBatches(len(lengths), identity, batch, shuffle=True, seed=seed,
+                        epoch=lambda: epoch, rank=rank, world_size=world, bucket_lengths=lengths)  # fmt: skip
+
+
+def spread(batches: list[list[int]], lengths=LENGTHS) -> float:
+    """Mean over batches of (longest - shortest) length: the padding a batch costs."""
+    return sum(int(lengths[b].max() - lengths[b].min()) for b in batches) / len(batches)
+
+
+def test_bucketing_keeps_every_example_once_and_groups_similar_lengths():
+    batches = ids(bucketed())
+    assert sorted(i for b in batches for i in b) == list(range(500))
+    assert [len(b) for b in batches] == [8] * 62 + [4]  # the smaller batch stays last
+    plain = ids(IndexBatches(500, identity, 8, shuffle=True))
+    assert spread(batches) < spread(plain) / 4
+    # the batches are shuffled: not in increasing length through a chunk
+    firsts = [int(LENGTHS[b[0]]) for b in batches[:32]]
+    assert firsts != sorted(firsts)
+
+
+def test_bucketing_is_fixed_by_seed_and_epoch_and_resumes():
+    assert ids(bucketed(1, 2)) == ids(bucketed(1, 2))
+    assert ids(bucketed(1, 2)) != ids(bucketed(1, 3)) and ids(bucketed(1, 2)) != ids(bucketed(2, 2))
+    resumed = bucketed(1, 2)
+    resumed.load_state_dict({"epoch": 2, "batches_done": 40})
+    assert ids(resumed) == ids(bucketed(1, 2))[40:]
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_bucketing_shards_across_ranks_in_lockstep(world):
+    shares = [ids(bucketed(rank=r, world=world)) for r in range(world)]
+    assert len({len(s) for s in shares}) == 1
+    flat = [i for s in shares for b in s for i in b]
+    assert set(flat) == set(range(500)) and len(flat) == -(-500 // world) * world
+    # at each step the ranks' batches come from one bucket of similar lengths
+    step_spread = [spread([sum((s[k] for s in shares), [])]) for k in range(len(shares[0]) - 1)]
+    assert (
+        sum(step_spread) / len(step_spread)
+        < spread(ids(IndexBatches(500, identity, 8 * world, shuffle=True))) / 4
+    )
+
+
 class Ones(TensorDataModule):
     """The base options only: no eval_batch_size, so evaluation uses the training size."""
 

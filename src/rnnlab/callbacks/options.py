@@ -28,7 +28,7 @@ def _epochs(value: Any) -> bool:
 
 @dataclass(kw_only=True)
 class ModelCheckpointOptions(Options):
-    target: ClassVar[str] = "lightning.pytorch.callbacks.ModelCheckpoint"
+    declares: ClassVar[str] = "lightning.pytorch.callbacks.ModelCheckpoint"
     passthrough: ClassVar[tuple[str, ...]] = (
         "verbose", "save_on_exception", "save_weights_only", "every_n_train_steps",
         "train_time_interval", "every_n_epochs", "save_on_train_epoch_end",
@@ -47,7 +47,7 @@ class ModelCheckpointOptions(Options):
 
 @dataclass(kw_only=True)
 class EarlyStoppingOptions(Options):
-    target: ClassVar[str] = "lightning.pytorch.callbacks.EarlyStopping"
+    declares: ClassVar[str] = "lightning.pytorch.callbacks.EarlyStopping"
     passthrough: ClassVar[tuple[str, ...]] = (
         "verbose", "strict", "check_finite", "stopping_threshold", "divergence_threshold",
         "check_on_train_epoch_end", "log_rank_zero_only",
@@ -62,7 +62,7 @@ class EarlyStoppingOptions(Options):
 
 @dataclass(kw_only=True)
 class ProgressBarOptions(Options):
-    target: ClassVar[str] = "lightning.pytorch.callbacks.TQDMProgressBar"
+    declares: ClassVar[str] = "lightning.pytorch.callbacks.TQDMProgressBar"
     passthrough: ClassVar[tuple[str, ...]] = ("process_position", "leave")
 
     refresh_rate: int = option(20, "batches between updates of the bar", ge=1)
@@ -70,21 +70,21 @@ class ProgressBarOptions(Options):
 
 @dataclass(kw_only=True)
 class ModelSummaryOptions(Options):
-    target: ClassVar[str] = "lightning.pytorch.callbacks.ModelSummary"
+    declares: ClassVar[str] = "lightning.pytorch.callbacks.ModelSummary"
 
     max_depth: int = option(1, "module depth printed (-1: all)", ge=-1)
 
 
 @dataclass(kw_only=True)
 class TestFiguresOptions(Options):
-    target: ClassVar[str] = "rnnlab.callbacks.figures.TestFigures"
+    declares: ClassVar[str] = "rnnlab.callbacks.figures.TestFigures"
 
     dirpath: str = option("???", "folder of the figures (the run dir)")
 
 
 @dataclass(kw_only=True)
 class GradientFlowOptions(Options):
-    target: ClassVar[str] = "rnnlab.callbacks.gradient_flow.GradientFlow"
+    declares: ClassVar[str] = "rnnlab.callbacks.gradient_flow.GradientFlow"
 
     dirpath: str = option("???", "folder of gradient_flow.png and .json (the run dir)")
     epochs: Any = option([1, 5, 10], "record after these epochs (and before training)",
@@ -94,7 +94,7 @@ class GradientFlowOptions(Options):
 
 @dataclass(kw_only=True)
 class LastCheckpointOptions(Options):
-    target: ClassVar[str] = "rnnlab.run.interrupt.LastCheckpoint"
+    declares: ClassVar[str] = "rnnlab.run.interrupt.LastCheckpoint"
 
     dirpath: str = option("???", "folder of last.ckpt (the run's checkpoints/)")
     every_n_train_steps: int | None = option(None, "write every n steps (null: by time)", ge=1)
@@ -103,7 +103,7 @@ class LastCheckpointOptions(Options):
 
 @dataclass(kw_only=True)
 class TextSamplesOptions(Options):
-    target: ClassVar[str] = "rnnlab.callbacks.text_samples.TextSamples"
+    declares: ClassVar[str] = "rnnlab.callbacks.text_samples.TextSamples"
 
     dirpath: str = option("???", "folder of samples.txt (the run dir)")
     every_n_epochs: int = option(1, "sample after every n epochs", ge=1)
@@ -117,7 +117,7 @@ class TextSamplesOptions(Options):
 
 @dataclass(kw_only=True)
 class OptunaPruningOptions(Options):
-    target: ClassVar[str] = "rnnlab.launch.pruning.OptunaPruning"
+    declares: ClassVar[str] = "rnnlab.launch.pruning.OptunaPruning"
 
     monitor: str = option("val/loss", "the metric reported to the trial every epoch")
     trial: int | None = option(None, "set by the sweeper", ge=0)
@@ -126,7 +126,7 @@ class OptunaPruningOptions(Options):
 
 
 CALLBACKS = {
-    c.target: c
+    c.declares: c
     for c in (
         ModelCheckpointOptions,
         EarlyStoppingOptions,

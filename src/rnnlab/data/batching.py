@@ -10,6 +10,11 @@ no host-to-device copy in the training loop.
 ``load_state_dict``): a checkpoint saved mid-epoch records how many batches of that
 epoch were trained on, and a run resumed from it continues with the next batch of the
 same permutation instead of restarting the epoch.
+
+With ``bucket_lengths`` (each example's length), a shuffled epoch is cut into chunks of
+``BUCKET_CHUNK`` batches, each chunk is sorted by length and cut into batches, and the
+batches are shuffled: a batch then holds sequences of similar length, so padding it to its
+longest wastes little, while the order stays a function of ``(seed, epoch)``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from rnnlab.data.options import DataOptions, build_options
 
 Batch = Any
 MakeBatch = Callable[[Tensor], Batch]
+BUCKET_CHUNK = 32  # batches sorted together: larger pads less, but mixes lengths less
 
 
 class IndexBatches:
@@ -42,6 +48,7 @@ class IndexBatches:
         drop_last: drop a last, smaller batch.
         num_samples: draw this many indices per epoch instead of each index once.
         replacement: draw ``num_samples`` uniformly with replacement (random sampling).
+        bucket_lengths: each example's length, to batch similar lengths (shuffled epochs).
     """
 
     def __init__(
@@ -59,6 +66,7 @@ class IndexBatches:
         drop_last: bool = False,
         num_samples: int | None = None,
         replacement: bool = False,
+        bucket_lengths: Tensor | None = None,
     ) -> None:
         self.size, self.make_batch, self.batch_size = size, make_batch, batch_size
         self.num_samples, self.replacement = num_samples or size, replacement
@@ -71,6 +79,7 @@ class IndexBatches:
         self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
         self._epoch_served, self._served = -1, 0
         self._resume: tuple[int, int] | None = None
+        self.bucket_lengths = None if bucket_lengths is None else bucket_lengths.cpu()
 
     def _per_rank(self) -> int:
         # Pad to a multiple of world_size, as DistributedSampler does, so ranks step in lockstep.
@@ -86,12 +95,28 @@ class IndexBatches:
             order = torch.randint(self.size, (self.num_samples,), generator=g)
         elif self.shuffle:
             order = torch.randperm(self.size, generator=g)[: self.num_samples]
+            if self.bucket_lengths is not None:
+                order = self._bucketed(order, g)
         else:
             order = torch.arange(self.num_samples)
         if self.world_size > 1:
             total = self._per_rank() * self.world_size
             order = torch.cat([order, order[: total - len(order)]])[self.rank :: self.world_size]
         return order.to(self.device)
+
+    def _bucketed(self, order: Tensor, g: torch.Generator) -> Tensor:
+        """``order`` sorted by length within chunks, cut into the batches of one step (of
+        every rank together) and those shuffled; a last, smaller one stays last."""
+        step = self.batch_size * self.world_size
+        chunk = step * BUCKET_CHUNK
+        parts = []
+        for start in range(0, len(order), chunk):
+            piece = order[start : start + chunk]
+            parts.append(piece[torch.argsort(self.bucket_lengths[piece], stable=True)])
+        steps = list(torch.cat(parts).split(step))
+        full = len(steps) if len(steps[-1]) == step else len(steps) - 1
+        shuffled = [steps[i] for i in torch.randperm(full, generator=g).tolist()]
+        return torch.cat(shuffled + steps[full:])
 
     def __iter__(self) -> Iterator[Batch]:
         epoch = self.epoch()

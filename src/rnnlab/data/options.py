@@ -12,6 +12,7 @@ so that their shared keys read the same way.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -65,7 +66,7 @@ class EvalBatchOptions(DataOptions):
 class SineOptions(EvalBatchOptions):
     """``SineDataModule``: noisy sine waves, split by series."""
 
-    target: ClassVar[str] = "rnnlab.data.sine.SineDataModule"
+    declares: ClassVar[str] = "rnnlab.data.sine.SineDataModule"
 
     num_series: int = option(128, "series generated in all, split by the fractions", ge=1)
     length: int = option(128, "steps per series", ge=1)
@@ -119,7 +120,7 @@ MNIST_TRAIN = {"official": 60_000, "test10k": 8_000}
 class MnistOptions(EvalBatchOptions):
     """``SequentialMNIST``."""
 
-    target: ClassVar[str] = "rnnlab.data.mnist.SequentialMNIST"
+    declares: ClassVar[str] = "rnnlab.data.mnist.SequentialMNIST"
 
     data_dir: str = option("data/mnist", "folder of the four MNIST files")
     mode: str = option("row", "row: 28 steps of 28 pixels; pixel: 784 x 1; permuted: 784 x 1 "
@@ -151,7 +152,7 @@ TEST_TEXTS = ("test", "heldout")
 class CharsOptions(DataOptions):
     """``CharDataModule``; ``eval_streams`` are the validation/test batch."""
 
-    target: ClassVar[str] = "rnnlab.data.chars.CharDataModule"
+    declares: ClassVar[str] = "rnnlab.data.chars.CharDataModule"
 
     corpus: str = option("tinyshakespeare", "the text: tinyshakespeare and ptb are downloaded, "
                          "path reads data.path, stdlib is offline", choices=CORPORA)  # fmt: skip
@@ -222,7 +223,7 @@ class SyntheticOptions(GeneratedOptions):
 class AddingOptions(SyntheticOptions):
     """``AddingProblem``: a length of at least 2, one marker per half."""
 
-    target: ClassVar[str] = "rnnlab.data.synthetic.AddingProblem"
+    declares: ClassVar[str] = "rnnlab.data.synthetic.AddingProblem"
     min_length: ClassVar[int] = 2
 
     length_jitter: float = option(0.0, "each sequence has length..floor(length * (1 + "
@@ -240,7 +241,7 @@ class AddingOptions(SyntheticOptions):
 class CopyOptions(SyntheticOptions):
     """``CopyMemory``: at least one blank between the symbols and the delimiter."""
 
-    target: ClassVar[str] = "rnnlab.data.synthetic.CopyMemory"
+    declares: ClassVar[str] = "rnnlab.data.synthetic.CopyMemory"
 
 
 MAX_SYMBOLS = 1 << 31  # the counter generator draws integers below 2**31
@@ -250,7 +251,7 @@ MAX_SYMBOLS = 1 << 31  # the counter generator draws integers below 2**31
 class SelectiveCopyOptions(SyntheticOptions):
     """``SelectiveCopy``: room for the tokens among the steps, at least two symbols."""
 
-    target: ClassVar[str] = "rnnlab.data.synthetic.SelectiveCopy"
+    declares: ClassVar[str] = "rnnlab.data.synthetic.SelectiveCopy"
 
     num_tokens: int = option(8, "data tokens to recall", ge=1)
     num_symbols: int = option(8, "symbols the tokens are drawn from", ge=2, le=MAX_SYMBOLS)
@@ -265,7 +266,7 @@ class SelectiveCopyOptions(SyntheticOptions):
 class MqarOptions(SyntheticOptions):
     """``MultiQueryRecall``: distinct keys and values from the vocabulary, room for queries."""
 
-    target: ClassVar[str] = "rnnlab.data.synthetic.MultiQueryRecall"
+    declares: ClassVar[str] = "rnnlab.data.synthetic.MultiQueryRecall"
 
     length: int = option(64, "steps per sequence (zoology's input_seq_len)", ge=4)
     vocab_size: int = option(128, "V: keys 1..V/2-1, values V/2..V-1, fillers any", ge=4,
@@ -304,7 +305,7 @@ class LengthSplitOptions(GeneratedOptions):
 class ParityOptions(LengthSplitOptions):
     """``Parity``: bit strings of any length."""
 
-    target: ClassVar[str] = "rnnlab.data.synthetic.Parity"
+    declares: ClassVar[str] = "rnnlab.data.synthetic.Parity"
 
 
 ARITHMETIC_OPERATORS = ("+", "+-")
@@ -314,7 +315,7 @@ ARITHMETIC_OPERATORS = ("+", "+-")
 class ModularArithmeticOptions(LengthSplitOptions):
     """``ModularArithmetic``: expressions have odd lengths, so every range must hold one."""
 
-    target: ClassVar[str] = "rnnlab.data.synthetic.ModularArithmetic"
+    declares: ClassVar[str] = "rnnlab.data.synthetic.ModularArithmetic"
 
     modulus: int = option(5, "numbers are 0 .. modulus - 1 and so is the answer", ge=2,
                           le=MAX_SYMBOLS)  # fmt: skip
@@ -331,9 +332,84 @@ class ModularArithmeticOptions(LengthSplitOptions):
                               "(an odd length above train_max_length: expressions are odd)")  # fmt: skip
 
 
+SEQUENCE_TARGETS = ("class", "regression")
+MISSING_POLICIES = ("refuse", "zero", "ffill")
+SEQUENCE_SUFFIXES = (".ts", ".csv", ".npz")  # the readers of rnnlab.data.files
+
+
+@dataclass(kw_only=True)
+class SequenceOptions(EvalBatchOptions):
+    """What every variable-length sequence datamodule takes (``SequenceDataModule``)."""
+
+    target: str = option("class", "class: one label per sequence; regression: one number per "
+                         "sequence (with task=sequence_regression)", choices=SEQUENCE_TARGETS)  # fmt: skip
+    val_fraction: float = option(0.1, "training cases held out for validation (seeded)", ge=0,
+                                 lt=1)  # fmt: skip
+    missing: str = option("refuse", "missing values (?, NaN): refuse, zero (0 once normalised) "
+                          "or ffill (the step before)", choices=MISSING_POLICIES)  # fmt: skip
+    normalize: bool = option(True, "standardise each channel with the training split's statistics")
+    bucket_by_length: bool = option(False, "training batches of similar lengths (less padding)")
+    batch_size: int = option(32, "sequences per training batch (per rank)", ge=1)
+
+
+def _sequence_file(required: bool):
+    """A test of a ``*_path`` value: an existing .ts, .csv or .npz file (or null)."""
+
+    def check(path) -> bool:
+        if path is None:
+            return not required
+        suffix_ok = isinstance(path, str) and Path(path).suffix.lower() in SEQUENCE_SUFFIXES
+        return suffix_ok and Path(path).expanduser().is_file()
+
+    return check
+
+
+FILE = "an existing " + "/".join(SEQUENCE_SUFFIXES) + " file"
+
+
+@dataclass(kw_only=True)
+class SequenceFileOptions(SequenceOptions):
+    """``SequenceDataModule``: a user's own files, and the columns of a long ``.csv``."""
+
+    declares: ClassVar[str] = "rnnlab.data.sequences.SequenceDataModule"
+
+    train_path: str = option("???", "training cases: a .ts, .csv or .npz file",
+                             check=_sequence_file(True), allowed=FILE)  # fmt: skip
+    test_path: str = option("???", "test cases, in the same format", check=_sequence_file(True),
+                            allowed=FILE)  # fmt: skip
+    val_path: str | None = option(None, "validation cases (null: val_fraction of train_path)",
+                                  check=_sequence_file(False), allowed="null or " + FILE)  # fmt: skip
+    id_column: str = option("id", ".csv: the column naming each row's sequence")
+    time_column: str = option("time", ".csv: the column ordering the rows of a sequence")
+    label_column: str = option("label", ".csv: the column of the sequence's label or target")
+
+    def rules(self) -> None:
+        super().rules()
+        if len({self.id_column, self.time_column, self.label_column}) < 3:
+            raise ConfigError("label_column", self.label_column,
+                              "three different names for id_column, time_column and label_column")  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class UeaOptions(SequenceOptions):
+    """``UEADataModule``: one problem of the UEA/UCR archives, by name."""
+
+    declares: ClassVar[str] = "rnnlab.data.uea.UEADataModule"
+
+    name: str = option("???", "the archive's problem name, e.g. JapaneseVowels",
+                       check=lambda v: isinstance(v, str) and bool(re.fullmatch(r"[A-Za-z0-9_-]+", v)),
+                       allowed="a problem of the archive, e.g. JapaneseVowels")  # fmt: skip
+    data_dir: str = option("data/uea", "problems live in data_dir/<name>/<name>_TRAIN.ts, _TEST.ts")
+    download: bool = option(True, "fetch a missing problem; false: fail and say where to put it")
+    verify: bool = option(True, "check the files against the md5 sums recorded for the problem")
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+
+
 # The options of each datamodule, by the ``_target_`` that names it in a data config.
 OPTIONS: dict[str, type[DataOptions]] = {
-    cls.target: cls
+    cls.declares: cls
     for cls in (
         SineOptions,
         MnistOptions,
@@ -344,7 +420,9 @@ OPTIONS: dict[str, type[DataOptions]] = {
         MqarOptions,
         ParityOptions,
         ModularArithmeticOptions,
-    )  # fmt: skip
+        SequenceFileOptions,
+        UeaOptions,
+    )
 }
 
 

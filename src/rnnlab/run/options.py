@@ -133,7 +133,7 @@ class OptimizerOptions(Options):
 
 @dataclass(kw_only=True)
 class AdamOptions(OptimizerOptions):
-    target: ClassVar[str] = "torch.optim.Adam"
+    declares: ClassVar[str] = "torch.optim.Adam"
     passthrough: ClassVar[tuple[str, ...]] = ("foreach", "maximize", "capturable",
                                               "differentiable", "fused",
                                               "decoupled_weight_decay")  # fmt: skip
@@ -145,7 +145,7 @@ class AdamOptions(OptimizerOptions):
 
 @dataclass(kw_only=True)
 class AdamWOptions(AdamOptions):
-    target: ClassVar[str] = "torch.optim.AdamW"
+    declares: ClassVar[str] = "torch.optim.AdamW"
     passthrough: ClassVar[tuple[str, ...]] = ("foreach", "maximize", "capturable",
                                               "differentiable", "fused")  # fmt: skip
 
@@ -155,7 +155,7 @@ class AdamWOptions(AdamOptions):
 
 @dataclass(kw_only=True)
 class SGDOptions(OptimizerOptions):
-    target: ClassVar[str] = "torch.optim.SGD"
+    declares: ClassVar[str] = "torch.optim.SGD"
     passthrough: ClassVar[tuple[str, ...]] = ("maximize", "foreach", "differentiable", "fused")
 
     lr: float = option(0.1, "learning rate", gt=0)
@@ -184,7 +184,7 @@ class SchedulerOptions(Options):
 
 @dataclass(kw_only=True)
 class CosineOptions(SchedulerOptions):
-    target: ClassVar[str] = "torch.optim.lr_scheduler.CosineAnnealingLR"
+    declares: ClassVar[str] = "torch.optim.lr_scheduler.CosineAnnealingLR"
 
     T_max: int | str = option("auto", "length of the decay in intervals (auto: the run's)",
                               ge=1, choices=("auto",))  # fmt: skip
@@ -193,7 +193,7 @@ class CosineOptions(SchedulerOptions):
 
 @dataclass(kw_only=True)
 class OneCycleOptions(SchedulerOptions):
-    target: ClassVar[str] = "torch.optim.lr_scheduler.OneCycleLR"
+    declares: ClassVar[str] = "torch.optim.lr_scheduler.OneCycleLR"
     passthrough: ClassVar[tuple[str, ...]] = ("last_epoch", "anneal_strategy", "cycle_momentum",
                                               "base_momentum", "max_momentum", "div_factor",
                                               "final_div_factor", "three_phase")  # fmt: skip
@@ -209,7 +209,7 @@ class OneCycleOptions(SchedulerOptions):
 
 @dataclass(kw_only=True)
 class PlateauOptions(SchedulerOptions):
-    target: ClassVar[str] = "torch.optim.lr_scheduler.ReduceLROnPlateau"
+    declares: ClassVar[str] = "torch.optim.lr_scheduler.ReduceLROnPlateau"
     passthrough: ClassVar[tuple[str, ...]] = ("threshold", "threshold_mode", "cooldown", "eps")
 
     monitor: str = option("val/loss", "the logged metric that decides a plateau")
@@ -222,7 +222,7 @@ class PlateauOptions(SchedulerOptions):
 
 @dataclass(kw_only=True)
 class StepOptions(SchedulerOptions):
-    target: ClassVar[str] = "torch.optim.lr_scheduler.StepLR"
+    declares: ClassVar[str] = "torch.optim.lr_scheduler.StepLR"
 
     step_size: int = option(10, "intervals between lr drops", ge=1)
     gamma: float = option(0.5, "lr multiplier at each drop", gt=0, le=1)
@@ -253,7 +253,7 @@ class TrainerOptions(Options):
     """``trainer``: Lightning's Trainer arguments, and ``threads``, rnnlab's own."""
 
     group: ClassVar[str] = "trainer"
-    target: ClassVar[str] = "lightning.pytorch.Trainer"
+    declares: ClassVar[str] = "lightning.pytorch.Trainer"
     passthrough: ClassVar[tuple[str, ...]] = (
         "strategy", "num_nodes", "min_epochs", "min_steps", "max_time", "limit_predict_batches",
         "val_check_interval", "enable_checkpointing", "benchmark", "inference_mode",
@@ -344,7 +344,7 @@ def check_accelerator(accelerator: Any, devices: Any) -> None:
 
 @dataclass(kw_only=True)
 class CSVLoggerOptions(Options):
-    target: ClassVar[str] = "rnnlab.run.loggers.CSVLogger"
+    declares: ClassVar[str] = "rnnlab.run.loggers.CSVLogger"
 
     save_dir: str = option("???", "the run dir")
     name: str = option("csv", "folder of metrics.csv in the run dir")
@@ -352,7 +352,7 @@ class CSVLoggerOptions(Options):
 
 @dataclass(kw_only=True)
 class TensorBoardOptions(Options):
-    target: ClassVar[str] = "lightning.pytorch.loggers.TensorBoardLogger"
+    declares: ClassVar[str] = "lightning.pytorch.loggers.TensorBoardLogger"
     passthrough: ClassVar[tuple[str, ...]] = ("log_graph", "prefix", "sub_dir")
 
     save_dir: str = option("???", "the run dir")
@@ -365,7 +365,7 @@ class TensorBoardOptions(Options):
 
 @dataclass(kw_only=True)
 class WandbOptions(Options):
-    target: ClassVar[str] = "lightning.pytorch.loggers.WandbLogger"
+    declares: ClassVar[str] = "lightning.pytorch.loggers.WandbLogger"
     passthrough: ClassVar[tuple[str, ...]] = ("version", "dir", "id", "anonymous", "experiment",
                                               "prefix", "checkpoint_name", "add_file_policy",
                                               "notes", "mode", "resume", "config")  # fmt: skip
@@ -383,6 +383,6 @@ class WandbOptions(Options):
                             allowed="true, false or all")  # fmt: skip
 
 
-OPTIMIZERS = {c.target: c for c in (AdamOptions, AdamWOptions, SGDOptions)}
-SCHEDULERS = {c.target: c for c in (CosineOptions, OneCycleOptions, PlateauOptions, StepOptions)}
-LOGGERS = {c.target: c for c in (CSVLoggerOptions, TensorBoardOptions, WandbOptions)}
+OPTIMIZERS = {c.declares: c for c in (AdamOptions, AdamWOptions, SGDOptions)}
+SCHEDULERS = {c.declares: c for c in (CosineOptions, OneCycleOptions, PlateauOptions, StepOptions)}
+LOGGERS = {c.declares: c for c in (CSVLoggerOptions, TensorBoardOptions, WandbOptions)}

@@ -229,13 +229,13 @@ def _plain(value: Any) -> Any:
 class Options:
     """Mixin of every options dataclass: the check, the defaults, the keys.
 
-    ``target``: the ``_target_`` this class declares (a datamodule, a task, a callback...);
+    ``declares``: the ``_target_`` this class declares (a datamodule, a task, a callback...);
     ``passthrough``: keys passed on to a library class unchecked (Lightning's other Trainer
     arguments, say), named so that an unknown key is still refused; ``rnnlab_keys``: keys of
     the node that rnnlab reads itself (``_target_``, ``_partial_``).
     """
 
-    target: ClassVar[str | None] = None
+    declares: ClassVar[str | None] = None
     passthrough: ClassVar[tuple[str, ...]] = ()
     group: ClassVar[str] = ""  # what the unknown-key message calls the node ("model", ...)
 
@@ -258,8 +258,8 @@ class Options:
     def defaults(cls) -> dict[str, Any]:
         """Every declared key with its default, lists as lists (what the configs compose)."""
         out = {f.name: _plain(default_of(f)) for f in cls.declared()}
-        if cls.target:
-            out = {"_target_": cls.target, **out}
+        if cls.declares:
+            out = {"_target_": cls.declares, **out}
         return out
 
     @classmethod
@@ -267,6 +267,8 @@ class Options:
         """One value against its declaration (``key`` is a field of this class)."""
         f = next(f for f in cls.declared() if f.name == key)
         tp, b = cls.hints()[key], bound_of(f)
+        if value == "???":  # Hydra's mark of a value the config leaves to the command line
+            raise ConfigError(key, value, f"a value: it has no default ({allowed(tp, b)})")
         if not fits(tp, value, b):
             raise ConfigError(key, _plain(value), allowed(tp, b))
 

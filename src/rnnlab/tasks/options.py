@@ -21,29 +21,34 @@ class TaskOptions(Options):
 
 @dataclass(kw_only=True)
 class RegressionOptions(TaskOptions):
-    target: ClassVar[str] = "rnnlab.tasks.regress.RegressionTask"
+    declares: ClassVar[str] = "rnnlab.tasks.regress.RegressionTask"
 
 
 @dataclass(kw_only=True)
 class ClassificationOptions(TaskOptions):
-    target: ClassVar[str] = "rnnlab.tasks.classify.ClassificationTask"
+    declares: ClassVar[str] = "rnnlab.tasks.classify.ClassificationTask"
 
 
 @dataclass(kw_only=True)
 class SequenceOptions(TaskOptions):
-    target: ClassVar[str] = "rnnlab.tasks.sequence.SequenceTask"
+    declares: ClassVar[str] = "rnnlab.tasks.sequence.SequenceTask"
 
     tolerance: float = option(0.04, "regression targets: within this counts as right", gt=0)
 
 
 @dataclass(kw_only=True)
 class LanguageModelOptions(TaskOptions):
-    target: ClassVar[str] = "rnnlab.tasks.language.LanguageModelTask"
+    declares: ClassVar[str] = "rnnlab.tasks.language.LanguageModelTask"
 
     encoding: str = option("embedding", "how the network reads character ids",
                            choices=ENCODINGS)  # fmt: skip
     embedding_dim: int = option(64, "size of the embedding (encoding=embedding)", ge=1)
 
 
-TASKS = {c.target: c for c in (RegressionOptions, ClassificationOptions, SequenceOptions,
-                               LanguageModelOptions)}  # fmt: skip
+@dataclass(kw_only=True)
+class SequenceRegressionOptions(TaskOptions):
+    declares: ClassVar[str] = "rnnlab.tasks.regress_sequence.SequenceRegressionTask"
+
+
+TASKS = {c.declares: c for c in (RegressionOptions, ClassificationOptions, SequenceOptions,
+                               LanguageModelOptions, SequenceRegressionOptions)}  # fmt: skip
