@@ -21,8 +21,23 @@ from rnnlab.errors import (
     did_you_mean,
 )
 
-CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm")
+CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm", "lru", "s6", "slstm", "mlstm")
 MINIMAL_CELLS = ("mingru", "minlstm")
+MODERN_CELLS = ("lru", "s6", "slstm", "mlstm")
+BLOCKS = ("plain", "residual")
+NORMS = ("layernorm", "rmsnorm")
+# The keys only some cells (or the residual block) read, and who reads them: any other
+# cell must leave them at their defaults, so a key that would be ignored is refused.
+KEY_USERS: dict[str, tuple[str, ...]] = {
+    "d_state": ("lru", "s6"),
+    "r_min": ("lru",),
+    "r_max": ("lru",),
+    "max_phase": ("lru",),
+    "dt_min": ("s6",),
+    "dt_max": ("s6",),
+    "num_heads": ("slstm", "mlstm"),
+}
+S6_D_STATE = 16  # Mamba's default states per channel
 NONLINEARITIES = ("tanh", "relu")
 IMPLS = ("torch", "scratch")
 # Pre-activations per hidden unit of each layer's input map (gates times candidate).
@@ -78,20 +93,54 @@ def check_init(cell: str, init: Any, chrono_t_max: Any = None, forget_bias: Any 
         )
 
 
+def direction_parameters(cell: str, n_in: int, hidden: int, d_state: int | None = None,
+                         num_heads: int = 1) -> int:  # fmt: skip
+    """Parameters of one layer-direction reading ``n_in`` features, as its layer allocates them."""
+    if cell == "lru":  # nu_log, theta_log, gamma_log; complex B, C; D (a vector if square)
+        n = d_state or hidden
+        return 3 * n + 2 * n * n_in + 2 * hidden * n + (hidden if n_in == hidden else hidden * n_in)
+    if cell == "s6":  # in_proj, x_proj (Delta rank, B, C), dt_proj, A_log, D
+        n, rank = d_state or S6_D_STATE, -(-hidden // 16)
+        return (
+            hidden * (n_in + 1) + hidden * (rank + 2 * n) + hidden * (rank + 1) + hidden * (n + 1)
+        )
+    if cell == "slstm":  # input map of z, i, f, o with bias; block-diagonal recurrent map
+        return 4 * hidden * (n_in + 1) + 4 * hidden * (hidden // num_heads)
+    if cell == "mlstm":  # q, k, v, o maps; scalar input and forget gates per head
+        return 4 * hidden * (n_in + 1) + 2 * num_heads * (n_in + 1)
+    if cell in MINIMAL_CELLS:  # one Linear per layer-direction
+        return GATES[cell] * hidden * (n_in + 1)
+    return GATES[cell] * hidden * (n_in + hidden + 2)  # W_ih, W_hh, b_ih, b_hh
+
+
 def stack_parameters(cell: str, input_size: int, hidden_size: int, num_layers: int,
-                     bidirectional: bool) -> int:  # fmt: skip
+                     bidirectional: bool, *, block: str = "plain", norm: str = "layernorm",
+                     mlp_ratio: float = 0.0, d_state: int | None = None,
+                     num_heads: int = 1) -> int:  # fmt: skip
     """Parameters of the stack (with biases), as the layers will allocate them."""
     dirs = 2 if bidirectional else 1
-    gates = GATES[cell]
-    total = 0
-    for layer in range(num_layers):
-        layer_in = input_size if layer == 0 else hidden_size * dirs
-        if cell in MINIMAL_CELLS:  # one Linear per layer-direction
-            per_dir = gates * hidden_size * (layer_in + 1)
-        else:  # W_ih, W_hh, b_ih, b_hh
-            per_dir = gates * hidden_size * (layer_in + hidden_size + 2)
-        total += dirs * per_dir
-    return total
+    width = hidden_size * dirs
+    if block == "plain":
+        return sum(
+            dirs
+            * direction_parameters(
+                cell, input_size if layer == 0 else width, hidden_size, d_state, num_heads
+            )  # fmt: skip
+            for layer in range(num_layers)
+        )
+    norm_params = 2 * width if norm == "layernorm" else width
+    mlp = mlp_width(mlp_ratio, width)
+    per_layer = norm_params + dirs * direction_parameters(cell, width, hidden_size, d_state,
+                                                          num_heads)  # fmt: skip
+    if mlp:  # its pre-norm, the gate-and-value map and the map back
+        per_layer += norm_params + 2 * mlp * (width + 1) + width * (mlp + 1)
+    projection = 0 if input_size == width else width * (input_size + 1)
+    return projection + num_layers * per_layer + norm_params  # the last: the final norm
+
+
+def mlp_width(mlp_ratio: float, width: int) -> int:
+    """Hidden units of the residual block's gated MLP (0: none)."""
+    return max(1, round(mlp_ratio * width)) if mlp_ratio > 0 else 0
 
 
 def available_memory() -> int | None:
@@ -113,6 +162,16 @@ def available_memory() -> int | None:
 TRAINING_BYTES_PER_PARAMETER = 16
 
 
+def _check_number(key: str, value: Any, low: float, high: float, allowed: str, *,
+                  low_open: bool = False, high_open: bool = False) -> None:  # fmt: skip
+    """A finite real in [low, high], either end open as asked."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low)
+    ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        raise ConfigError(key, value, allowed)
+
+
 @dataclass(kw_only=True)
 class StackOptions:
     """The keys of ``model``: building it checks every value and combination."""
@@ -127,6 +186,26 @@ class StackOptions:
     init: str = "default"
     chrono_t_max: int | None = None
     forget_bias: float | None = None
+    # How layers connect: plain (stacked as torch.nn does) | residual (pre-norm, residual add).
+    block: str = "plain"
+    # The residual block's pre-norms: layernorm | rmsnorm (block=residual only).
+    norm: str = "layernorm"
+    # The residual block's gated MLP width over the layer width: 0 (no MLP) or > 0.
+    mlp_ratio: float = 0.0
+    # lru: complex states per layer (null: hidden_size); s6: states per channel (null: 16).
+    d_state: int | None = None
+    # lru: smallest eigenvalue modulus of the ring initialisation, in [0, r_max).
+    r_min: float = 0.0
+    # lru: largest eigenvalue modulus of the ring initialisation, in (r_min, 1].
+    r_max: float = 1.0
+    # lru: eigenvalue phases are drawn uniformly in [0, max_phase]; a positive number.
+    max_phase: float = 2 * math.pi
+    # s6: smallest step Delta at initialisation; a positive number.
+    dt_min: float = 0.001
+    # s6: largest step Delta at initialisation; a number >= dt_min.
+    dt_max: float = 0.1
+    # slstm, mlstm: heads, a divisor of hidden_size.
+    num_heads: int = 1
 
     def __post_init__(self) -> None:
         check_choice("cell", self.cell, CELLS)
@@ -140,10 +219,48 @@ class StackOptions:
         if self.nonlinearity != "tanh" and self.cell != "rnn":
             raise ConfigError("nonlinearity", self.nonlinearity, "tanh unless cell is rnn")
         check_init(self.cell, self.init, self.chrono_t_max, self.forget_bias)
+        self._check_modern()
+
+    def _check_modern(self) -> None:
+        """The residual block's and the modern cells' keys (``rnnlab.nn.lru`` and others)."""
+        check_choice("block", self.block, BLOCKS)
+        check_choice("norm", self.norm, NORMS)
+        ok = isinstance(self.mlp_ratio, (int, float)) and not isinstance(self.mlp_ratio, bool)
+        if not ok or not math.isfinite(self.mlp_ratio) or self.mlp_ratio < 0:
+            raise ConfigError("mlp_ratio", self.mlp_ratio, "a number >= 0 (0: no MLP)")
+        for key, default in (("norm", "layernorm"), ("mlp_ratio", 0.0)):
+            if self.block != "residual" and getattr(self, key) != default:
+                raise ConfigError(key, getattr(self, key), f"{default} unless block is residual")
+        defaults = {f.name: f.default for f in fields(self)}
+        for key, users in KEY_USERS.items():
+            value = getattr(self, key)
+            if self.cell not in users and value != defaults[key]:
+                raise ConfigError(key, value, f"{defaults[key]} (its default) unless cell is "
+                                  + " or ".join(users))  # fmt: skip
+        if self.d_state is not None:
+            check_positive("d_state", self.d_state)
+        _check_number("r_max", self.r_max, 0.0, 1.0, "a number in (0, 1]", low_open=True)
+        _check_number("r_min", self.r_min, 0.0, self.r_max, f"a number in [0, r_max={self.r_max})",
+                      high_open=True)  # fmt: skip
+        _check_number("max_phase", self.max_phase, 0.0, math.inf, "a positive number",
+                      low_open=True)  # fmt: skip
+        _check_number("dt_min", self.dt_min, 0.0, math.inf, "a positive number", low_open=True)
+        _check_number("dt_max", self.dt_max, self.dt_min, math.inf,
+                      f"a number >= dt_min={self.dt_min}")  # fmt: skip
+        check_positive("num_heads", self.num_heads)
+        if self.hidden_size % self.num_heads:
+            raise ConfigError("num_heads", self.num_heads,
+                              f"a divisor of hidden_size={self.hidden_size}")  # fmt: skip
+
+    def cell_options(self) -> dict[str, Any]:
+        """The keys this cell's layer takes, by name (``KEY_USERS``)."""
+        return {k: getattr(self, k) for k, users in KEY_USERS.items() if self.cell in users}
 
     def parameters(self, input_size: int) -> int:
         return stack_parameters(self.cell, input_size, self.hidden_size, self.num_layers,
-                                self.bidirectional)  # fmt: skip
+                                self.bidirectional, block=self.block, norm=self.norm,
+                                mlp_ratio=self.mlp_ratio, d_state=self.d_state,
+                                num_heads=self.num_heads)  # fmt: skip
 
     def check_memory(self, input_size: int) -> None:
         """Training the stack fits in this machine's free memory."""

@@ -86,3 +86,18 @@ class StackedLayers(nn.Module):
         """``run_stack`` over this module's layers and directions."""
         return run_stack(x, step, self.num_layers, self.num_directions, time_dim=time_dim,
                          dropout=self.dropout, training=self.training)  # fmt: skip
+
+
+def valid_steps(lengths: Tensor | None, steps: int, device: torch.device) -> Tensor | None:
+    """``[B, steps]`` booleans, true at each sequence's real steps (they come first), or None
+    when ``lengths`` is None (every step real)."""
+    if lengths is None:
+        return None
+    return torch.arange(steps, device=device) < lengths.to(device).unsqueeze(1)
+
+
+def last_valid(seq: Tensor, lengths: Tensor | None) -> Tensor:
+    """``seq[:, t]`` at each sequence's last real step: ``[B, ...]`` from ``[B, T, ...]``."""
+    if lengths is None:
+        return seq[:, -1]
+    return seq[torch.arange(seq.shape[0], device=seq.device), lengths.to(seq.device) - 1]
