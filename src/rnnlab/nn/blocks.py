@@ -93,4 +93,7 @@ class ResidualLayers(nn.Module):
             features = torch.cat(
                 [features[:, : self.hidden_size], out[:, 0, self.hidden_size :]], -1
             )
-        return out, (features.unsqueeze(0), *(torch.cat(part) for part in zip(*finals, strict=True)))
+        return out, (
+            features.unsqueeze(0),
+            *(torch.cat(part) for part in zip(*finals, strict=True)),
+        )

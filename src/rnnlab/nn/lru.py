@@ -73,7 +73,8 @@ class LRUDirection(nn.Module):
         y = (x @ torch.complex(self.C_re, self.C_im).T.to(ctype)).real + skip
         if valid is not None:
             y = y * valid.unsqueeze(-1)
-        x_last = last_valid(x, lengths)
+        # Padded steps kept the state, so the last step holds each sequence's final state.
+        x_last = x[:, -1]
         return y, (last_valid(y, lengths), torch.cat([x_last.real, x_last.imag], dim=-1))
 
 

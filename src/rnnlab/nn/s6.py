@@ -68,7 +68,8 @@ class S6Direction(nn.Module):
         y = torch.einsum("bthn,btn->bth", h.unflatten(2, (-1, self.n_state)), C_t) + u * self.D
         if valid is not None:
             y = y * valid.unsqueeze(-1)
-        return y, (last_valid(y, lengths), last_valid(h, lengths))
+        # Padded steps kept the state, so the last step holds each sequence's final state.
+        return y, (last_valid(y, lengths), h[:, -1])
 
 
 class S6(StackedLayers):
