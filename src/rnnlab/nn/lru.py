@@ -82,8 +82,9 @@ def _loop(a: Tensor, b: Tensor, h0: Tensor | None) -> Tensor:
     """The recurrence h_t = a_t h_{t-1} + b_t one step at a time."""
     h = torch.zeros_like(b[:, 0]) if h0 is None else h0
     hs = []
-    for t in range(b.shape[1]):
-        h = a[:, t] * h + b[:, t]
+    # unbind, not a[:, t]: indexing's backward writes a whole-sequence gradient per step.
+    for a_t, b_t in zip(a.unbind(1), b.unbind(1), strict=True):
+        h = a_t * h + b_t
         hs.append(h)
     return torch.stack(hs, dim=1)
 

@@ -71,9 +71,10 @@ class SLSTMDirection(nn.Module):
             h, c, n, m = (s.view(batch, self.heads, self.d) for s in state)
         valid = valid_steps(lengths, steps, x.device)
         outs = []
-        for t in range(steps):
+        # unbind, not pre[:, t]: indexing's backward writes a whole-sequence gradient per step.
+        for t, pre_t in enumerate(pre.unbind(1)):
             rec = torch.bmm(h.transpose(0, 1), self.R).transpose(0, 1)  # [B, heads, 4d]
-            z, i_tilde, f_tilde, o = (pre[:, t] + rec.unflatten(2, (4, self.d))).unbind(2)
+            z, i_tilde, f_tilde, o = (pre_t + rec.unflatten(2, (4, self.d))).unbind(2)
             log_f = F.logsigmoid(f_tilde)
             if valid is not None:
                 i_tilde, log_f = _gated_input(i_tilde, log_f, valid[:, t, None, None])
@@ -127,18 +128,20 @@ Memory = tuple[Tensor, Tensor, Tensor]  # C [B, heads, d, d], n [B, heads, d], m
 
 def _mlstm_steps(q, k, v, i_tilde, log_f, mem: Memory | None) -> tuple[Tensor, Memory]:
     """The recurrent form, one step at a time."""
-    batch, heads, steps, d = q.shape
+    batch, heads, _, d = q.shape
     if mem is None:
         mem = (q.new_zeros(batch, heads, d, d), q.new_zeros(batch, heads, d),
                q.new_full((batch, heads), -math.inf))  # fmt: skip
     C, n, m = mem
     outs = []
-    for t in range(steps):
-        m_new = torch.maximum(log_f[..., t] + m, i_tilde[..., t])
-        i = torch.exp(i_tilde[..., t] - m_new).unsqueeze(-1)
-        f = torch.exp(log_f[..., t] + m - m_new).unsqueeze(-1)
-        k_t, q_t = k[:, :, t], q[:, :, t]
-        C = f.unsqueeze(-1) * C + (i * k_t).unsqueeze(-1) * v[:, :, t].unsqueeze(-2)
+    # unbind, not x[:, :, t]: indexing's backward writes a whole-sequence gradient per step.
+    steps_in = zip(q.unbind(2), k.unbind(2), v.unbind(2), i_tilde.unbind(-1), log_f.unbind(-1),
+                   strict=True)  # fmt: skip
+    for q_t, k_t, v_t, i_t, log_f_t in steps_in:
+        m_new = torch.maximum(log_f_t + m, i_t)
+        i = torch.exp(i_t - m_new).unsqueeze(-1)
+        f = torch.exp(log_f_t + m - m_new).unsqueeze(-1)
+        C = f.unsqueeze(-1) * C + (i * k_t).unsqueeze(-1) * v_t.unsqueeze(-2)
         n, m = f * n + i * k_t, m_new
         num = (q_t.unsqueeze(-2) @ C).squeeze(-2)
         den = torch.maximum((n * q_t).sum(-1).abs(), torch.exp(-m)).unsqueeze(-1)
