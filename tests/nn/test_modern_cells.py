@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from rnnlab.nn.lru import LRU
 from rnnlab.nn.recurrent import RecurrentStack
-from rnnlab.nn.s6 import S6
+from rnnlab.nn.s6 import S6, SelectiveScan
 from rnnlab.nn.xlstm import MLSTM, SLSTM, _mlstm_chunked, _mlstm_steps
 
 LAYERS = {"lru": LRU, "s6": S6, "slstm": SLSTM, "mlstm": MLSTM}
@@ -139,6 +139,26 @@ def test_parallel_mode_gradients_equal_the_step_mode_ones(cell):
     ]
     for got, want in zip(*grads, strict=True):
         assert (got - want).abs().max() <= 1e-10 * max(1.0, want.abs().max().item())
+
+
+@pytest.mark.parametrize("with_state", [False, True])
+def test_s6_selective_scan_backward_is_the_gradient(with_state):
+    """Its hand-written backward against finite differences, through an initial state and
+    the final state too (chunked: T = 150 > 2 chunks of 64)."""
+    torch.manual_seed(0)
+    batch, steps, hidden, n = 2, 150, 3, 2
+    delta = torch.rand(batch, steps, hidden, dtype=torch.float64) * 0.5
+    args = [delta, torch.randn(batch, steps, hidden, dtype=torch.float64),
+            -torch.rand(hidden, n, dtype=torch.float64) - 0.1,
+            *torch.randn(2, batch, steps, n, dtype=torch.float64),
+            torch.randn(batch, hidden * n, dtype=torch.float64) if with_state else None]  # fmt: skip
+    args = [a.requires_grad_() if a is not None else None for a in args]
+
+    def scan(*inputs):
+        y, last = SelectiveScan.apply(*inputs)
+        return y, last.square()
+
+    assert torch.autograd.gradcheck(scan, args, fast_mode=True)
 
 
 @pytest.mark.parametrize("cell", list(LAYERS))
