@@ -48,9 +48,12 @@ class SelectiveScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, delta, du, neg_a, B, C, h0):
-        a = torch.mul(delta.unsqueeze(-1), neg_a).exp_()  # [B, T, H, N]
-        b = du.unsqueeze(-1) * B.unsqueeze(2)
-        h = torch.empty_like(a)
+        # Contiguous [B, T, H, N] buffers: a broadcast product may pick other strides, and
+        # flatten(2) would then copy, so that the scan would write into the copy.
+        shape = (*delta.shape, neg_a.shape[1])
+        a = torch.mul(delta.unsqueeze(-1), neg_a, out=delta.new_empty(shape)).exp_()
+        b = torch.mul(du.unsqueeze(-1), B.unsqueeze(2), out=delta.new_empty(shape))
+        h = delta.new_empty(shape)
         scan_into(a.flatten(2), b.flatten(2), h0, h.flatten(2), DEFAULT_CHUNK)
         y = (h @ C.unsqueeze(-1)).squeeze(-1)
         ctx.save_for_backward(delta, du, neg_a, B, C, h0, a, h)
@@ -59,16 +62,16 @@ class SelectiveScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y, grad_last):
         delta, du, neg_a, B, C, h0, a, h = ctx.saved_tensors
-        grad_h = grad_y.unsqueeze(-1) * C.unsqueeze(2)
+        grad_h = torch.mul(grad_y.unsqueeze(-1), C.unsqueeze(2), out=h.new_empty(h.shape))
         grad_h[:, -1] += grad_last.view_as(grad_h[:, -1])
-        g = torch.empty_like(grad_h)
+        g = h.new_empty(h.shape)
         g[:, -1] = grad_h[:, -1]
         a_next, grad_rest, g_rest = (x.flatten(2) for x in (a[:, 1:], grad_h[:, :-1], g[:, :-1]))
         scan_into(a_next, grad_rest, grad_h[:, -1].flatten(1), g_rest, DEFAULT_CHUNK, reverse=True)
         grad_c = (grad_y.unsqueeze(-2) @ h).squeeze(-2)
         grad_du = (g @ B.unsqueeze(-1)).squeeze(-1)
         grad_b = (du.unsqueeze(-2) @ g).squeeze(-2)
-        grad_z = torch.empty_like(g)  # dL/dz = g h_{t-1} a
+        grad_z = h.new_empty(h.shape)  # dL/dz = g h_{t-1} a
         torch.mul(g[:, 1:], h[:, :-1], out=grad_z[:, 1:])
         if h0 is None:
             grad_z[:, 0] = 0
