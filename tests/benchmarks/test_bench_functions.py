@@ -10,10 +10,11 @@ import torch
 
 import rnnlab.benchmarks.batching as batching
 from rnnlab.benchmarks.batching import resident_vs_dataloader
-from rnnlab.benchmarks.cells import padded_vs_fixed, scan_vs_gru, scratch_vs_torch
+from rnnlab.benchmarks.cells import modern_vs_gru, padded_vs_fixed, scan_vs_gru, scratch_vs_torch
 from rnnlab.benchmarks.chars import chars_per_second
 from rnnlab.data.batching import IndexBatches
 from rnnlab.nn.minimal import MinLSTM
+from rnnlab.nn.s6 import S6
 from rnnlab.nn.scan import DEFAULT_CHUNK
 from rnnlab.nn.scratch import SCRATCH
 
@@ -38,6 +39,15 @@ def test_scratch_vs_torch_times_each_side(monkeypatch, cell):
     assert (r["cell"], r["steps"], r["hidden"], r["threads"]) == (cell, 3, 4, 1)
 
 
+def test_modern_vs_gru_times_each_cell(monkeypatch):
+    monkeypatch.setattr(S6, "forward", slowed(S6.forward))
+    r = modern_vs_gru(seq_len=16, batch=2, hidden=4, input_size=3, num_heads=2, repeats=2,
+                      num_threads=1)  # fmt: skip
+    assert r["s6_s"] >= DELAY > max(r["gru_s"], r["lru_s"], r["slstm_s"], r["mlstm_s"])
+    assert r["speedup_s6"] < min(r["speedup_lru"], r["speedup_slstm"], r["speedup_mlstm"])
+    assert (r["seq_len"], r["threads"], r["hidden"]) == (16, 1, 4)
+
+
 def test_scan_vs_gru_times_each_contender(monkeypatch):
     monkeypatch.setattr(MinLSTM, "forward", slowed(MinLSTM.forward))
     r = scan_vs_gru(seq_len=16, batch=2, hidden=4, input_size=3, repeats=2, num_threads=1)
@@ -50,9 +60,9 @@ def test_scan_vs_gru_times_each_contender(monkeypatch):
 
 
 def test_padded_vs_fixed_times_each_path(monkeypatch):
-    import rnnlab.nn.recurrent as recurrent
+    import rnnlab.nn.stacking as stacking
 
-    monkeypatch.setattr(recurrent, "pack_padded_sequence", slowed(recurrent.pack_padded_sequence))
+    monkeypatch.setattr(stacking, "pack_padded_sequence", slowed(stacking.pack_padded_sequence))
     r = padded_vs_fixed(batch=4, steps=6, hidden=4, input_size=3, repeats=3, warmup=1,
                         num_threads=1)  # fmt: skip
     assert r["torch_padded_s"] >= DELAY

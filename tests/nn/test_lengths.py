@@ -176,3 +176,45 @@ def test_bad_lengths_are_refused(lengths, message):
     stack = _stack("gru", "scratch", 1, False)
     with pytest.raises(ValueError, match=message):
         stack(torch.zeros(2, 4, IN, dtype=torch.float64), lengths=lengths)
+
+
+# The modern cells and the residual block, both directions: what a task reads of the stack
+# (per-step outputs and final features) and the gradients; their states have other shapes.
+MODERN = [(cell, "torch", {}) for cell in ("lru", "s6", "slstm", "mlstm")]
+RESIDUAL = [(c, i, {"block": "residual", "mlp_ratio": 1.0}) for c, i, _ in MODERN] + [
+    (cell, impl, {"block": "residual"}) for cell in ("lstm", "gru", "mingru")
+    for impl in ("torch", "scratch") if cell != "mingru" or impl == "torch"
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize(("cell", "impl", "extra"), MODERN + RESIDUAL,
+                         ids=lambda v: v if isinstance(v, str) else v.get("block", ""))  # fmt: skip
+def test_modern_and_residual_stacks_read_each_sequence_to_its_own_end(cell, impl, extra,
+                                                                      bidirectional):  # fmt: skip
+    extra = {**extra, "num_heads": 2} if cell in ("slstm", "mlstm") else extra
+    stack = _stack(cell, impl, 2, bidirectional, **extra)
+    x, lens = _batch(LENGTHS, STEPS)
+    x.requires_grad_(True)
+    torch.manual_seed(2)
+    w_out = torch.randn(len(LENGTHS), STEPS, stack.output_size, dtype=torch.float64)
+    w_feat = torch.randn(len(LENGTHS), stack.output_size, dtype=torch.float64)
+    out, state = stack(x, lengths=lens)
+    feats = stack.final_features(state)
+    stack.zero_grad()
+    ((out * w_out).sum() + (feats * w_feat).sum()).backward()
+    grads = {n: p.grad.clone() for n, p in stack.named_parameters()}
+    summed = {n: torch.zeros_like(p) for n, p in stack.named_parameters()}
+    for b, n in enumerate(LENGTHS):
+        out_b, state_b = stack(x[b : b + 1, :n].detach())
+        feat_b = stack.final_features(state_b)
+        torch.testing.assert_close(out[b, :n], out_b[0], atol=1e-6, rtol=0)
+        torch.testing.assert_close(feats[b], feat_b[0], atol=1e-6, rtol=0)
+        assert torch.equal(out[b, n:], torch.zeros_like(out[b, n:]))
+        assert torch.equal(x.grad[b, n:], torch.zeros_like(x.grad[b, n:]))
+        stack.zero_grad()
+        ((out_b[0] * w_out[b, :n]).sum() + (feat_b[0] * w_feat[b]).sum()).backward()
+        for name, p in stack.named_parameters():
+            summed[name] += p.grad
+    for name in grads:
+        torch.testing.assert_close(grads[name], summed[name], atol=1e-6, rtol=1e-6)

@@ -9,10 +9,13 @@ import pytest
 import torch
 
 from rnnlab.errors import ConfigError
+from rnnlab.nn.lru import LRU
 from rnnlab.nn.minimal import MINIMAL
 from rnnlab.nn.options import CELLS, StackOptions
 from rnnlab.nn.recurrent import TORCH_CELLS, RecurrentStack, cell_names, detach_state
+from rnnlab.nn.s6 import S6
 from rnnlab.nn.scratch import SCRATCH
+from rnnlab.nn.xlstm import MLSTM, SLSTM
 
 
 def test_defaults_are_one_unidirectional_lstm_layer_of_64():
@@ -32,7 +35,8 @@ def test_defaults_are_one_unidirectional_lstm_layer_of_64():
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_impl_picks_the_layer_class(cell, impl):
     layers = RecurrentStack(2, cell=cell, hidden_size=4, impl=impl).layers
-    expected = MINIMAL if cell in MINIMAL else (SCRATCH if impl == "scratch" else TORCH_CELLS)
+    modern = {"lru": LRU, "s6": S6, "slstm": SLSTM, "mlstm": MLSTM}
+    expected = {**(SCRATCH if impl == "scratch" else TORCH_CELLS), **MINIMAL, **modern}
     assert type(layers) is expected[cell]
 
 

@@ -15,7 +15,7 @@ from rnnlab.conf import conf_dir
 
 GROUPS = {
     "data": {"sine", "smnist", "chars"},
-    "model": {"rnn", "lstm", "gru", "mingru", "minlstm"},
+    "model": {"rnn", "lstm", "gru", "mingru", "minlstm", "lru", "s6", "slstm", "mlstm"},
     "optimizer": {"adam", "adamw", "sgd"},
     "scheduler": {"cosine", "plateau", "step", "onecycle", "none"},
     "trainer": {"default", "cpu", "gpu", "ddp"},

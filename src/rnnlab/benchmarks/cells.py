@@ -16,6 +16,7 @@ from torch import nn
 
 from rnnlab.benchmarks.timing import sync, threads
 from rnnlab.nn.minimal import MinGRU, MinLSTM
+from rnnlab.nn.recurrent import RecurrentStack
 from rnnlab.nn.scan import DEFAULT_CHUNK
 from rnnlab.nn.scratch import SCRATCH
 
@@ -189,3 +190,43 @@ def scan_vs_gru(
         "speedup_log": t["gru"] / t["mingru_log"],
         "speedup_minlstm": t["gru"] / t["minlstm"],
     }
+
+
+MODERN_CELLS = ("lru", "s6", "slstm", "mlstm")
+
+
+def modern_vs_gru(
+    seq_len: int = 512,
+    batch: int = 8,
+    hidden: int = 64,
+    input_size: int = 32,
+    cells: tuple[str, ...] | list[str] = MODERN_CELLS,
+    num_heads: int = 4,
+    device: str = "cpu",
+    repeats: int = 3,
+    warmup: int = 1,
+    num_threads: int | None = None,
+) -> dict[str, float | int | str]:
+    """One training step of each modern cell (a one-layer ``RecurrentStack`` with the cell's
+    defaults; ``num_heads`` for slstm and mlstm, as their model configs) against nn.GRU.
+
+    ``<cell>_s`` is its median time and ``speedup_<cell>`` gru_s over it (above 1: faster).
+    """
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    models: dict[str, nn.Module] = {"gru": nn.GRU(input_size, hidden, batch_first=True)}
+    for cell in cells:
+        heads = {"num_heads": num_heads} if cell in ("slstm", "mlstm") else {}
+        models[cell] = RecurrentStack(input_size, cell=cell, hidden_size=hidden, **heads)
+    x = torch.randn(batch, seq_len, input_size, device=dev, requires_grad=True)
+    fns = {name: _train_step(m.to(dev), x) for name, m in models.items()}
+    with threads(num_threads) as n_threads:
+        t = _time_alternating(fns, dev, repeats, warmup)
+    row: dict[str, float | int | str] = {
+        "device": str(dev), "threads": n_threads, "seq_len": seq_len, "batch": batch,
+        "hidden": hidden, "input_size": input_size, "gru_s": t["gru"],
+    }  # fmt: skip
+    for cell in cells:
+        row[f"{cell}_s"] = t[cell]
+        row[f"speedup_{cell}"] = t["gru"] / t[cell]
+    return row

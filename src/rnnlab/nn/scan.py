@@ -17,7 +17,9 @@ mean the state is forgotten. The backward pass is the same scan run backwards in
     dL/dh_0 = a_1 g_1,
 
 so ``LinearScan`` stores only a and h, instead of the graph of a few hundred small ops
-that autograd would record for the loops. It uses only elementwise torch operations on
+that autograd would record for the loops. Complex a, b (the LRU's diagonal recurrence) take
+the same passes; their backward uses the conjugates of a and h, as torch's complex
+gradients are conjugate Wirtinger derivatives. It uses only elementwise torch operations on
 slices, so it runs unchanged on a GPU (each step is then a kernel launch).
 
 ``log`` (``parallel_scan_log``): Heinsen's scan in log space, three whole-sequence
@@ -133,6 +135,9 @@ class LinearScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_h: Tensor):
         a, h, h0 = ctx.saved_tensors
+        if a.is_complex():  # only complex tensors pay for the conjugates
+            a, h = a.conj().resolve_conj(), h.conj().resolve_conj()
+            h0 = None if h0 is None else h0.conj().resolve_conj()
         # A state's gradient reaches the state before it (after it, when reverse) through
         # the next step's a, so g is a scan the other way in time with a shifted by a step.
         # first: the step h0 enters; rest, rest_prev: the other steps and their previous
@@ -168,7 +173,8 @@ class LinearScan(torch.autograd.Function):
 def _backward_graph(
     a: Tensor, h: Tensor, h0: Tensor | None, grad_h: Tensor, chunk: int, reverse: bool
 ) -> tuple[Tensor, Tensor]:
-    """(g, dL/da) from differentiable operations, for a backward pass under create_graph."""
+    """(g, dL/da) from differentiable operations, for a backward pass under create_graph;
+    a, h and h0 arrive conjugated when complex."""
     if reverse:
         a_next = torch.nn.functional.pad(a[:, :-1], (0, 0, 1, 0))
     else:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
 def step_mask(lengths: Tensor, steps: int, time_dim: int, dtype: torch.dtype) -> Tensor:
@@ -155,3 +156,33 @@ class StackedLayers(nn.Module):
         return run_stack(x, step, self.num_layers, self.num_directions, time_dim=time_dim,
                          dropout=self.dropout, training=self.training,
                          lengths=lengths)  # fmt: skip
+
+
+def valid_steps(lengths: Tensor | None, steps: int, device: torch.device) -> Tensor | None:
+    """``[B, steps]`` booleans, true at each sequence's real steps (they come first), or None
+    when ``lengths`` is None (every step real)."""
+    if lengths is None:
+        return None
+    return torch.arange(steps, device=device) < lengths.to(device).unsqueeze(1)
+
+
+def last_valid(seq: Tensor, lengths: Tensor | None) -> Tensor:
+    """``seq[:, t]`` at each sequence's last real step: ``[B, ...]`` from ``[B, T, ...]``."""
+    if lengths is None:
+        return seq[:, -1]
+    return seq[torch.arange(seq.shape[0], device=seq.device), lengths.to(seq.device) - 1]
+
+
+def run_layer(layer: nn.Module, x: Tensor, state: Any = None, lengths: Tensor | None = None):
+    """``layer(x, state)`` with each sequence read to its own end: a torch.nn RNN layer runs
+    packed (cuDNN reads the real steps only), every other layer takes ``lengths`` itself."""
+    if lengths is None:
+        return layer(x, state)
+    if not isinstance(layer, nn.RNNBase):
+        return layer(x, state, lengths=lengths)
+    # pack_padded_sequence wants the lengths on the CPU; reading them is the only sync.
+    lengths = check_lengths(lengths.cpu(), x.shape[0], x.shape[1])
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, state = layer(packed, state)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return out, state

@@ -44,16 +44,12 @@ def idle_cores() -> int:
 
 def step_work(cfg: Mapping[str, Any]) -> int:
     """A rough size of one training step: batch size times the stack's parameters."""
-    from rnnlab.nn.options import stack_parameters
+    from rnnlab.nn.options import stack_options
 
     model = cfg.get("model") or {}
     data = cfg.get("data") or {}
-    try:
-        params = stack_parameters(
-            model.get("cell", "lstm"), int(data.get("input_size", 1) or 1),
-            int(model.get("hidden_size", 128)), int(model.get("num_layers", 1)),
-            bool(model.get("bidirectional", False)),
-        )  # fmt: skip
+    try:  # the checked model config, its defaults from the declaration
+        params = stack_options(model).parameters(int(data.get("input_size", 1) or 1))
         batch = int(data.get("batch_size") or 1)
     except (KeyError, TypeError, ValueError):
         return 0
