@@ -71,3 +71,13 @@ def test_optuna_trial_lookup_and_failing_a_stale_trial():
     optuna_compat.fail_trial(study, trial, "interrupted")
     assert study.trials[0].state == TrialState.FAIL
     assert optuna_compat.trial_attrs(study, trial) == {"interrupted": True}
+
+
+def test_omegaconf_gives_a_value_as_written_before_interpolation():
+    from omegaconf import OmegaConf
+
+    from rnnlab.compat.omegaconf import written_value
+
+    cfg = OmegaConf.create({"a": "${hydra:runtime.output_dir}/x", "b": 3})
+    assert written_value(cfg, "a") == "${hydra:runtime.output_dir}/x"
+    assert written_value(cfg, "b") == 3

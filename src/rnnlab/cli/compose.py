@@ -10,23 +10,15 @@ does not say what is allowed: ``hydra_message``, ``check_syntax``,
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.cli.args import MOVED, config_dir, parts
+from rnnlab.compat.omegaconf import written_value
 from rnnlab.conf import conf_dir
 from rnnlab.errors import ConfigError, did_you_mean
-
-_NOT_FOUND = re.compile(r"Could not find '(?P<path>[^']+)'")
-
-
-_OPTIONS = re.compile(r"Available options in '[^']+':\n(?P<options>(?:\t[^\n]*\n?)*)")
-
-
-NO_KEY = re.compile(r"Could not override '(?P<key>[^']+)'")
 
 
 def compose(config_name: str, overrides: list[str], flags: list[str]) -> DictConfig:
@@ -55,7 +47,7 @@ def plain(node: Any) -> Any:
             try:
                 out[key] = plain(node[key])
             except Exception:  # not resolvable before the job runs
-                out[key] = node._get_node(key)._value()
+                out[key] = written_value(node, key)
         return out
     if OmegaConf.is_list(node):
         return [plain(v) for v in node]
@@ -67,7 +59,7 @@ def plain_item(cfg: DictConfig, key: str) -> Any:
     try:
         return plain(cfg[key])
     except Exception:
-        return cfg._get_node(key)._value()
+        return written_value(cfg, key)
 
 
 def plain_config(cfg: DictConfig) -> dict[str, Any]:
@@ -84,21 +76,18 @@ def plain_config(cfg: DictConfig) -> dict[str, Any]:
 
 
 def hydra_message(err: Exception) -> str:
-    """Hydra's message in one line without its config search path: a missing option of a
-    group as ``group='option' is not allowed: one of ...``, a moved key with its new name."""
-    text = str(err)
-    found, options = _NOT_FOUND.search(text), _OPTIONS.search(text)
-    if found and options and "/" in found["path"]:
-        group, option = found["path"].rsplit("/", 1)
-        choices = [o.strip() for o in options["options"].split("\n")]
-        choices = [c for c in choices if c and not c.startswith("_")]
+    """Hydra's error in one line: a missing option of a group from the exception's own fields
+    (``group='option' is not allowed: one of ...``), any other as its first lines without
+    the config search path."""
+    from hydra.errors import MissingConfigException
+
+    missing, options = getattr(err, "missing_cfg_file", None), getattr(err, "options", None)
+    if isinstance(err, MissingConfigException) and missing and options and "/" in missing:
+        group, option = missing.rsplit("/", 1)
+        choices = [o for o in options if not o.startswith("_")]
         return str(ConfigError(group, option, "one of " + ", ".join(choices)))
-    message = text.split("\nConfig search path:")[0].strip()
-    message = re.sub(r"\s*\n\s*", " ", message)
-    for old, new in MOVED.items():
-        if f"'{old}'" in message or f"{old}=" in message:
-            message = f"{old} is not a key any more: it is {new} now"
-    return message
+    message = str(err).split("\nConfig search path:")[0].strip()
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
 def check_syntax(overrides: list[str]) -> None:
@@ -145,10 +134,6 @@ def group_options(group: str, flags: list[str]) -> list[str]:
     return sorted(n for n in names if not n.startswith("_"))
 
 
-def _keys(node: Any) -> list[str]:
-    return [str(k) for k in node] if isinstance(node, DictConfig) else []
-
-
 def _value(override: str) -> Any:
     """The value of an override as Hydra reads it (``32`` of ``model.hiden_size=32``)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -160,31 +145,38 @@ def _value(override: str) -> Any:
 
 
 def unknown_key(config_name: str, key: str, overrides: list[str], flags: list[str]) -> ConfigError:
-    """``key=value`` for a key the config does not have: the keys it has, a near match."""
-    override = next((o for o in overrides if parts(o)[0] == key), f"{key}=")
-    segments = key.split(".")
-    node: Any = None
+    """``key=value`` for a key the config does not have, answered by the one check: the
+    config without it, with it added, names the keys there are and a near match."""
+    from rnnlab.schema.validate import validate
+
+    override = next((o for o in overrides if parts(o)[0] == key), None)
+    if override is None:  # OmegaConf named the missing parent (``modle`` of modle.hidden_size)
+        override = next((o for o in overrides if parts(o)[0].startswith(key + ".")), f"{key}=")
+        key = parts(override)[0]
+    value = _value(override)
     others = [o for o in overrides if o != override]
+    cfg = None
     # The keys come from the group choices; other values may be just as wrong.
     for attempt in (others, [o for o in others if "." not in parts(o)[0]]):
         try:
-            node = compose(config_name, attempt, flags)
+            cfg = plain_config(compose(config_name, attempt, flags))
             break
         except Exception:
             continue
-    where: list[str] = []
-    for part in segments[:-1]:
-        if part not in _keys(node):
-            break
-        node = node._get_node(part)
-        where.append(part)
-    known = [k for k in _keys(node) if k != "hydra"]
-    scope = ".".join(where) or f"rnnlab-{config_name}'s config"
-    prefix = "".join(f"{w}." for w in where)
-    hint = did_you_mean(segments[len(where)], known).replace("mean ", f"mean {prefix}")
-    allowed = f"a key of {scope}{hint}"
-    if known:
-        allowed += "; the keys are " + ", ".join(known)
-    if not where or where[0] not in ("model", "data"):  # those groups take no other keys
-        allowed += f"; +{key}=... adds a key of your own"
-    return ConfigError(key, _value(override), allowed)
+    if cfg is not None:
+        node, segments = cfg, key.split(".")
+        for part in segments[:-1]:
+            if not isinstance(node.get(part), dict):
+                node = None
+                break
+            node = node[part]
+        if node is not None:
+            node[segments[-1]] = value
+            try:
+                validate(cfg, config_name)
+            except ConfigError as err:
+                return err
+    groups = [k for k in (cfg or {}) if k != "hydra"]
+    return ConfigError(key, value, f"a key of rnnlab-{config_name}'s config"
+                       + did_you_mean(key.split(".")[0], groups)
+                       + "; its groups and keys are " + ", ".join(groups))  # fmt: skip

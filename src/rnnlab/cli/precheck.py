@@ -17,7 +17,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.cli.args import MULTIRUN, PASSTHROUGH, quote_paths, split_args, unquote
 from rnnlab.cli.compose import (
-    NO_KEY,
     check_moved_and_null_groups,
     check_syntax,
     compose,
@@ -89,13 +88,14 @@ def _check_given_once(overrides: list[str], flags: list[str]) -> None:
 def _compose_or_explain(config_name: str, overrides: list[str], flags: list[str]) -> DictConfig:
     """``compose``, with an unknown key answered by the keys there are."""
     from hydra.errors import ConfigCompositionException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
     try:
         return compose(config_name, overrides, flags)
     except ConfigCompositionException as err:
-        match = NO_KEY.search(str(err))
-        if match and "To append to your config" in str(err):
-            raise unknown_key(config_name, match["key"], overrides, flags) from None
+        key = getattr(err.__cause__, "full_key", None)  # OmegaConf names the key it lacks
+        if key and isinstance(err.__cause__, (ConfigAttributeError, ConfigKeyError)):
+            raise unknown_key(config_name, str(key), overrides, flags) from None
         raise
 
 

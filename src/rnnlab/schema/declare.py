@@ -282,8 +282,11 @@ class Options:
             if key not in known and key not in cls.passthrough:
                 everything = [*known, *cls.passthrough]
                 where = f"a key of {cls.group}" if cls.group else "a key here"
-                raise ConfigError(key, _plain(given[key]), where + did_you_mean(key, everything)
-                                  + "; the keys are " + ", ".join(known))  # fmt: skip
+                hint = did_you_mean(key, everything)
+                if cls.group:  # the full key, as the user writes it
+                    hint = hint.replace("mean ", f"mean {cls.group}.")
+                raise ConfigError(key, _plain(given[key]), where + hint + "; the keys are "
+                                  + ", ".join(known))  # fmt: skip
         for key in known:
             if key in given:
                 cls.check_value(key, given[key])
