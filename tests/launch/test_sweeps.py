@@ -182,13 +182,20 @@ def test_multirun_2x2_with_failing_jobs_writes_summary(tmp_path):
     assert all(r["test/mse"] > 0 for r in rows if r["status"] == "completed")
 
 
-def test_value_invalid_for_every_job_is_refused_before_the_sweep_starts(tmp_path):
-    """model.hidden_size=0 is wrong whatever it is combined with: one line, exit 2, and no
-    sweep directory."""
-    proc = run_sweep(["seed=1,2", "model.hidden_size=16,0"], tmp_path)
+@pytest.mark.parametrize(
+    ("swept", "line"),
+    [
+        ("model.hidden_size=16,0", "error: model.hidden_size=0 is not allowed: a positive integer"),
+        ("model=gru,transformer", "error: model='transformer' is not allowed: one of gru, lru, "
+                                  "lstm, mingru, minlstm, mlstm, rnn, s6, slstm"),
+    ],
+)  # fmt: skip
+def test_value_invalid_for_every_job_is_refused_before_the_sweep_starts(tmp_path, swept, line):
+    """A value wrong whatever it is combined with: one line, exit 2, and no sweep directory."""
+    proc = run_sweep(["seed=1,2", swept], tmp_path)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
-    assert lines[0] == "error: model.hidden_size=0 is not allowed: a positive integer"
+    assert lines[0] == line
     assert not (tmp_path / "sweep").exists()
 
 

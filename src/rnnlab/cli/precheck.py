@@ -119,8 +119,12 @@ def _check_sweep(config_name: str, overrides: list[str], flags: list[str]) -> No
                 values = list(override.sweep_iterator())
             except Exception:  # an interval: the Optuna sweeper draws within it
                 continue
+            key = override.get_key_element().lstrip("+~")
+            options = group_options(key, flags)
             for value in values:
-                check_key(plain, override.get_key_element().lstrip("+~"), value)
+                if options and value not in options:  # a config group's option that is not there
+                    raise ConfigError(key, value, "one of " + ", ".join(options))
+                check_key(plain, key, value)
     launcher = plain.get("launcher")
     choice = cfg.hydra.runtime.choices.get("launcher")
     if launcher is not None and choice in ("slurm",):
