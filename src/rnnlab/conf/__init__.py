@@ -30,7 +30,7 @@ def conf_dir() -> str:
 
 
 def register_resolvers() -> None:
-    """``${repo_root:}`` and ``${first_set:a,b}``, used by ``paths`` and ``hydra`` configs."""
+    """``${repo_root:}`` and ``${first_set:a,b}`` (``paths``, ``hydra``), ``${if_equal:a,b,x,y}``."""
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver("repo_root"):
@@ -39,4 +39,10 @@ def register_resolvers() -> None:
         # the first argument that is neither null nor empty (``resume_dir`` or a new run dir)
         OmegaConf.register_new_resolver(
             "first_set", lambda *values: next((v for v in values if v not in (None, "")), None)
+        )
+    if not OmegaConf.has_resolver("if_equal"):
+        # x where a == b, else y: a recipe whose value depends on another choice (the IRNN's
+        # smaller lr in the long-memory experiments), stated in that recipe's own config
+        OmegaConf.register_new_resolver(
+            "if_equal", lambda a, b, then, otherwise: then if a == b else otherwise
         )

@@ -86,7 +86,7 @@ def read_run(path: str | os.PathLike) -> RunRecord:
             record.problems["config"] = f"unreadable .hydra/config.yaml: {exc}"
         else:
             if isinstance(config, dict):
-                record.config = config
+                record.config = resolve_where_possible(config)
             else:
                 record.problems["config"] = ".hydra/config.yaml is not a mapping"
     try:
@@ -104,6 +104,27 @@ def read_run(path: str | os.PathLike) -> RunRecord:
     if not record.overrides:
         record.overrides = [str(o) for o in (hydra.get("overrides") or {}).get("task") or []]
     return record
+
+
+def resolve_where_possible(config: dict[str, Any]) -> dict[str, Any]:
+    """Hydra saves interpolations as written (``lr: ${if_equal:...}``): the value a run used
+    is what a table groups by. One that needs the live job (``${hydra:...}``) stays as text."""
+    from omegaconf import OmegaConf
+
+    from rnnlab.conf import register_resolvers
+
+    register_resolvers()
+    tree = OmegaConf.create(config)
+
+    def walk(node: Any, path: str) -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v, f"{path}{k}.") for k, v in node.items()}
+        if isinstance(node, str) and "${" in node:
+            with contextlib.suppress(Exception):
+                return OmegaConf.select(tree, path[:-1], throw_on_resolution_failure=True)
+        return node
+
+    return walk(config, "")
 
 
 def is_run_dir(path: Path) -> bool:
