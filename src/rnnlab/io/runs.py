@@ -22,6 +22,7 @@ HYDRA_DIR = ".hydra"
 CONFIG_FILE = os.path.join(HYDRA_DIR, "config.yaml")
 OVERRIDES_FILE = os.path.join(HYDRA_DIR, "overrides.yaml")
 HYDRA_FILE = os.path.join(HYDRA_DIR, "hydra.yaml")
+PRUNED_AT = "pruned_at_epoch"  # in metrics.json of an Optuna trial that was pruned
 
 
 @dataclass
@@ -37,10 +38,12 @@ class RunRecord:
 
     @property
     def status(self) -> str:
-        """``completed``, ``failed``, ``interrupted``; a run without metrics did not finish."""
+        """``completed``, ``pruned`` (an Optuna trial stopped early, then tested as usual),
+        ``failed``, ``interrupted``; a run without metrics did not finish."""
         if self.metrics is None:
             return "failed"
-        return str(self.metrics.get("status", "completed"))
+        status = str(self.metrics.get("status", "completed"))
+        return "pruned" if status == "completed" and PRUNED_AT in self.metrics else status
 
     @property
     def error(self) -> str:
