@@ -21,6 +21,7 @@ from rnnlab.errors import ConfigError
 from rnnlab.io.atomic import atomic_write_text, remove_stale_temporaries, write_json
 from rnnlab.io.runs import flatten
 from rnnlab.run.allocator import keep_freed_memory
+from rnnlab.run.config_tree import config_tree
 from rnnlab.run.metrics import floats, job_ended, process_seconds, summarize
 from rnnlab.run.options import check_run
 from rnnlab.run.threads import apply_threads
@@ -32,6 +33,8 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Fit, test the best checkpoint, write ``metrics.json``; return the metrics."""
     os.environ.setdefault("MPLBACKEND", "Agg")
     check_run(OmegaConf.to_container(cfg, resolve=True))
+    if cfg.get("print_config", True):
+        log.info("%s", config_tree(OmegaConf.to_container(cfg, resolve=True)))
     threads = apply_threads(cfg.trainer.get("threads", "auto"), cfg)
     keep_freed_memory()
     import lightning.pytorch as pl

@@ -22,6 +22,7 @@ import math
 import os
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from rnnlab.errors import (
@@ -258,12 +259,24 @@ def check_launcher(name: Any, target: Any) -> None:
         )  # fmt: skip
 
 
+@dataclass
+class DisplayOptions:
+    """Run-level keys of what a run shows (declared once each)."""
+
+    print_config: Any = True  # print the composed config as a tree when a run starts: true | false
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.print_config, bool):
+            raise ConfigError("print_config", self.print_config, "true or false")
+
+
 def check_run(cfg: Mapping[str, Any]) -> None:
     """Every value of a training config that can be checked without building anything."""
     from rnnlab.data.options import check_data
     from rnnlab.nn.options import check_model
 
     check_seed(cfg.get("seed"))
+    DisplayOptions(**{k: cfg[k] for k in ("print_config",) if k in cfg})
     check_ckpt_path(cfg.get("ckpt_path"))
     with config_group("optimizer"):
         check_optimizer(cfg["optimizer"])
