@@ -2,7 +2,8 @@
 
 A run directory is what ``rnnlab-train`` leaves behind: ``metrics.json`` (final numbers and
 ``status``), ``.hydra/config.yaml`` (the resolved config), ``.hydra/overrides.yaml`` and
-``.hydra/hydra.yaml`` (the job number in a sweep). Unfinished or broken runs are common in a
+``.hydra/hydra.yaml`` (the job number in a sweep); ``rnnlab-eval``'s also
+``.hydra/evaluated_config.yaml``, the config of the run it tested, read as its config. Unfinished or broken runs are common in a
 sweep, so reading never raises for one bad directory: what could not be read is recorded
 with the reason.
 """
@@ -22,6 +23,8 @@ HYDRA_DIR = ".hydra"
 CONFIG_FILE = os.path.join(HYDRA_DIR, "config.yaml")
 OVERRIDES_FILE = os.path.join(HYDRA_DIR, "overrides.yaml")
 HYDRA_FILE = os.path.join(HYDRA_DIR, "hydra.yaml")
+# rnnlab-eval's run dir: the config of the run whose checkpoint it tested
+EVALUATED_CONFIG_FILE = os.path.join(HYDRA_DIR, "evaluated_config.yaml")
 PRUNED_AT = "pruned_at_epoch"  # in metrics.json of an Optuna trial that was pruned
 
 
@@ -92,6 +95,12 @@ def read_run(path: str | os.PathLike) -> RunRecord:
                 record.config = resolve_where_possible(config)
             else:
                 record.problems["config"] = ".hydra/config.yaml is not a mapping"
+    evaluated = record.path / EVALUATED_CONFIG_FILE
+    if evaluated.is_file():
+        with contextlib.suppress(Exception):  # unreadable: the evaluation's own config
+            ckpt = {"ckpt_path": (record.config or {}).get("ckpt_path")}
+            record.config = {**_yaml(evaluated), **ckpt}
+            record.problems.pop("config", None)
     try:
         overrides = _yaml(record.path / OVERRIDES_FILE)
         if isinstance(overrides, list):

@@ -211,6 +211,7 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     del ckpt
     build.prepare_data(dm)  # missing data files are refused before the run dir is written
     rundir.commit(output_dir)
+    rundir.record_evaluated_config(output_dir, run_cfg)  # what tables group evaluations by
     trainer = build.build_trainer(cfg, [], [])
     (results,) = trainer.test(task, datamodule=dm, verbose=False)
     metrics = {**floats(results), **dm.stats(), "test/ckpt": str(cfg.ckpt_path)}
