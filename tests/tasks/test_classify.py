@@ -43,3 +43,14 @@ def test_each_metric_says_which_way_is_better():
         assert directions[f"{stage}/loss"] == "lower" and directions[f"{stage}/acc"] == "higher"
     regress = RegressionTask(model=model, input_size=1, num_outputs=1, optimizer=OPT)
     assert {v for k, v in regress.metric_directions().items() if "/m" in k} == {"lower"}
+
+
+def test_accuracy_is_over_examples_not_averaged_per_class():
+    # three examples of class 0 right, one of class 1 wrong: 3/4 (per class it would be 1/2)
+    logits = torch.tensor([[5.0, 0, 0], [5.0, 0, 0], [5.0, 0, 0], [5.0, 0, 0]])
+    labels = torch.tensor([0, 0, 0, 1])
+    task = ClassificationTask(model={"cell": "gru", "hidden_size": 4}, input_size=3,
+                              num_outputs=3, optimizer=OPT)  # fmt: skip
+    acc = task.stage_metrics()["acc"]
+    acc.update(logits, labels)
+    assert acc.compute() == torch.tensor(0.75)

@@ -67,3 +67,11 @@ def test_loss_over_the_marked_steps_or_all_of_them():
     mse = sequence_task(objective="mse")
     target = torch.randn(2, 5, 4)
     torch.testing.assert_close(mse.loss(out, target, mask), F.mse_loss(out[mask], target[mask]))
+
+
+def test_accuracy_is_over_marked_steps_not_averaged_per_class():
+    # recall answers: three steps of symbol 0 right, one of symbol 1 wrong: 3/4, not 1/2
+    logits = torch.tensor([[5.0, 0, 0, 0]] * 4)
+    acc = sequence_task().stage_metrics()["acc"]
+    acc.update(logits, torch.tensor([0, 0, 0, 1]))
+    assert acc.compute() == torch.tensor(0.75)
