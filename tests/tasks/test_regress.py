@@ -41,3 +41,21 @@ def test_prediction_figure_joins_the_window_to_truth_and_rollout():
     legend = axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["input window", "truth", "rollout"]
     assert axes[1].get_legend() is None
+
+
+def test_rollout_feeds_each_prediction_back_as_the_newest_step():
+    task = RegressionTask(model={"cell": "gru", "hidden_size": 4}, input_size=1, num_outputs=1,
+                          optimizer=OPT)  # fmt: skip
+    seen = []
+
+    def forward(window):  # a stand-in model: the next value is the window's sum
+        seen.append(window.clone())
+        return window.sum(dim=1)
+
+    task.forward = forward
+    window = torch.arange(1.0, 5.0).reshape(1, 4, 1)
+    preds = task.rollout(window, 3)
+    assert torch.equal(seen[0], window)
+    for before, pred, after in zip(seen, preds[0], seen[1:], strict=False):
+        assert torch.equal(after[0, :, 0], torch.cat([before[0, 1:, 0], pred]))
+    assert preds[0, :, 0].tolist() == [10.0, 19.0, 36.0]  # 1+2+3+4, 2+3+4+10, 3+4+10+19
