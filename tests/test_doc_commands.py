@@ -152,7 +152,7 @@ def _train(tmp: Path, name: str, overrides: list[str]) -> Path:
 
 def tiny(shown: Shown, tmp: Path) -> list[str]:
     """The command's words with its placeholders filled and the small overrides appended."""
-    words = shlex.split(shown.text)
+    words = [w.replace("<stamp>", "stamp") for w in shlex.split(shown.text)]
     tool = words[0]
     if tool == "rnnlab-train":
         words = [w if w != "data.path=my.txt" else f"data.path={_text_file(tmp)}" for w in words]
@@ -167,10 +167,11 @@ def tiny(shown: Shown, tmp: Path) -> list[str]:
                      ["experiment=chars_stdlib", "model.hidden_size=16"] if chars else [])  # fmt: skip
         words = [f"ckpt_path={run}/checkpoints/best.ckpt" if w.startswith("ckpt_path=") else w
                  for w in words]  # fmt: skip
-        return [*words, f"hydra.run.dir={tmp}/eval", "trainer.limit_test_batches=1"]
+        small = [] if chars else ["trainer.limit_test_batches=1"]
+        return [*words, f"hydra.run.dir={tmp}/{tool}", *small]
     if tool == "rnnlab-table":
         runs = tmp / "runs"
-        _train(runs, "a", ["seed=1"]), _train(runs, "b", ["seed=2", "model=gru"])
+        _train(tmp, "runs/a", ["seed=1"]), _train(tmp, "runs/b", ["seed=2", "model=gru"])
         out = []
         for w in words:
             if w.startswith("logs/") or w == "RUN_DIRS...":
