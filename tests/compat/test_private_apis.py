@@ -71,3 +71,14 @@ def test_optuna_trial_lookup_and_failing_a_stale_trial():
     optuna_compat.fail_trial(study, trial, "interrupted")
     assert study.trials[0].state == TrialState.FAIL
     assert optuna_compat.trial_attrs(study, trial) == {"interrupted": True}
+
+
+def test_wandb_logger_keeps_its_init_arguments_where_rnnlab_drops_anonymous(tmp_path):
+    from lightning.pytorch.loggers import WandbLogger
+
+    from rnnlab.compat.lightning import drop_wandb_anonymous
+
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True)
+    assert "anonymous" in logger._wandb_init  # what W&B warns about
+    drop_wandb_anonymous(logger)
+    assert "anonymous" not in logger._wandb_init and logger._wandb_init["dir"] == str(tmp_path)

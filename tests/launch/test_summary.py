@@ -38,14 +38,15 @@ def make_sweep(tmp_path):
 
 
 def test_rows_hold_each_jobs_overrides_status_error_and_flat_metrics(tmp_path):
-    rows = collect_jobs(make_sweep(tmp_path))
+    sweep = make_sweep(tmp_path)
+    rows = collect_jobs(sweep)
     assert rows == [
         {"job": 0, "overrides": "model=gru seed=1", "status": "completed", "error": "",
-         "dir": "0", "val/loss": 0.5, "test/mse": 0.25},
+         "dir": f"{sweep}/0", "val/loss": 0.5, "test/mse": 0.25},
         {"job": 1, "overrides": "model=rnn seed=1", "status": "failed", "error": "boom",
-         "dir": "1"},
+         "dir": f"{sweep}/1"},
         {"job": 2, "overrides": "model=lstm seed=1", "status": "failed",
-         "error": "no metrics.json: the run did not finish", "dir": "2"},
+         "error": "no metrics.json: the run did not finish", "dir": f"{sweep}/2"},
     ]  # fmt: skip
 
 
@@ -58,7 +59,7 @@ def test_json_and_csv_hold_the_same_rows(tmp_path):
         header, table = reader.fieldnames, list(reader)
     assert header == ["job", "overrides", "status", "error", "dir", "test/mse", "val/loss"]
     assert table[0] == {"job": "0", "overrides": "model=gru seed=1", "status": "completed",
-                        "error": "", "dir": "0", "test/mse": "0.25", "val/loss": "0.5"}  # fmt: skip
+                        "error": "", "dir": f"{sweep}/0", "test/mse": "0.25", "val/loss": "0.5"}  # fmt: skip
     assert table[1]["test/mse"] == "" and table[2]["val/loss"] == ""  # missing: an empty cell
     assert sorted(p.name for p in sweep.iterdir()) == [
         "0", "1", "2", "not_a_job", "summary.csv", "summary.json",

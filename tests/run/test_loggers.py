@@ -19,6 +19,7 @@ def test_offline_run_holds_config_metrics_and_figure(tmp_path):
     proc = run_cli("train", [*FAST, "logger=wandb", "tags=[smoke,sine]"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "wandb sync" in proc.stdout + proc.stderr
+    assert "anonymous setting" not in proc.stdout + proc.stderr
     (run_dir,) = _runs(tmp_path / "run")
     run = read_offline_run(run_dir)
     assert run["config"]["model.cell"] == "lstm"
@@ -30,6 +31,7 @@ def test_offline_run_holds_config_metrics_and_figure(tmp_path):
     assert run["run"].job_type == "regression"
     assert list(run["run"].tags) == ["smoke", "sine"]
     assert run["run"].run_group == "train"
+    assert run["run"].display_name == "lstm data.length=48 model.hidden_size=16 seed=42"
 
 
 def test_each_sweep_job_is_its_own_run_in_one_group(tmp_path):
@@ -42,7 +44,9 @@ def test_each_sweep_job_is_its_own_run_in_one_group(tmp_path):
     assert runs[0].run_id != runs[1].run_id
     assert runs[0].run_group == runs[1].run_group
     assert runs[0].run_group.startswith("train/")
-    assert {r.display_name for r in runs} == {f"{runs[0].run_group}/{n}" for n in (0, 1)}
+    # the model, the chosen overrides, the seed and the job number
+    assert {r.display_name for r in runs} == {"lstm data.length=48 model.hidden_size=16 seed=1 #0",
+                                              "lstm data.length=48 model.hidden_size=16 seed=2 #1"}  # fmt: skip
 
 
 @pytest.mark.slow
@@ -70,7 +74,10 @@ def test_a_resumed_run_reopens_the_same_wandb_run(tmp_path, monkeypatch):
     run = tmp_path / "run"
     proc = run_cli("train", [f"resume_dir={run}", "~callbacks.stop"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    first, second = (read_offline_run(d) for d in sorted(_runs(run), key=lambda p: p.name))
+    folders = sorted(_runs(run), key=lambda p: p.name)
+    # one command uploads both folders of the resumed run
+    assert f"wandb sync {folders[0]} {folders[1]}" in proc.stdout + proc.stderr
+    first, second = (read_offline_run(d) for d in folders)
     assert first["run"].run_id == second["run"].run_id
     steps = [row["trainer/global_step"] for row in second["history"]
              if "trainer/global_step" in row]  # fmt: skip

@@ -38,7 +38,7 @@ def collect_jobs(sweep_dir: str | Path) -> list[dict[str, Any]]:
             "overrides": " ".join(record.overrides),
             "status": record.status,
             "error": record.error,
-            "dir": str(record.path.relative_to(sweep_dir)),
+            "dir": str(record.path),  # the job directory itself, to open or resume
         }
         row.update({k: v for k, v in metrics.items() if k not in ("status", "error")})
         rows.append(row)

@@ -68,7 +68,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     if resume is not None:  # a kill during a save may have left a temporary file
         for folder in (output_dir / "checkpoints", output_dir / "csv"):
             remove_stale_temporaries(folder)
-    identity = loggers.run_identity(cfg.task_name, _kind(task))
+    identity = loggers.run_identity(cfg.task_name, _kind(task), cfg)
     run_loggers = loggers.build_loggers(cfg.get("logger"), identity, resume)
     params = {**flatten(run_config), "model/params": task.num_parameters}
     metrics: dict[str, Any] = {"model/params": task.num_parameters, "threads": threads}

@@ -26,7 +26,7 @@ from typing import Any
 
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.io.atomic import atomic_write_text
 
@@ -161,19 +161,40 @@ def existing_wandb_id(save_dir: str | Path) -> str | None:
     return _WANDB_RUN_DIR.match(newest.name)["id"]
 
 
-def run_identity(task_name: str, job_type: str) -> dict[str, str]:
-    """W&B group, name and job type: a sweep's jobs share a group named after the sweep."""
+# Overrides that name what was chosen (not where outputs go or how the run is shown).
+_NAMING = ("model.", "optimizer.", "scheduler.", "data.length", "data.corpus", "data.mode")
+_NOT_NAMING = ("seed", "model", "hydra", "paths", "logger", "callbacks", "trainer", "launcher",
+               "debug", "tags", "resume_dir", "ckpt_path", "optuna", "print_config")  # fmt: skip
+
+
+def run_name(cfg: Any, overrides: list[str]) -> str:
+    """``gru optimizer.lr=0.001 seed=1``: the cell, the chosen overrides and the seed."""
+    words = [str(OmegaConf.select(cfg, "model.cell", default="") or cfg.get("task_name", ""))]
+    for override in overrides:
+        key = override.lstrip("+~").split("=", 1)[0]
+        group_choice = "." not in key and key not in _NOT_NAMING
+        if key.startswith(_NAMING) or group_choice:
+            words.append(override.lstrip("+"))
+    words.append(f"seed={cfg.get('seed')}")
+    return " ".join(words)[:128]
+
+
+def run_identity(task_name: str, job_type: str, cfg: Any = None) -> dict[str, str]:
+    """W&B group, name and job type: a sweep's jobs share a group named after the sweep;
+    a run's name says its model, chosen overrides and seed (and its job number)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     try:
         hcfg = HydraConfig.get()
     except ValueError:  # not under Hydra (tests, notebooks)
-        return {"group": task_name, "name": task_name, "job_type": job_type}
+        name = run_name(cfg, []) if cfg is not None else task_name
+        return {"group": task_name, "name": name, "job_type": job_type}
+    name = run_name(cfg, list(hcfg.overrides.task)) if cfg is not None else task_name
     if hcfg.mode == RunMode.MULTIRUN:
         group = f"{task_name}/{Path(hcfg.sweep.dir).name}"
-        return {"group": group, "name": f"{group}/{hcfg.job.num}", "job_type": job_type}
-    return {"group": task_name, "name": Path(hcfg.runtime.output_dir).name, "job_type": job_type}
+        return {"group": group, "name": f"{name} #{hcfg.job.num}", "job_type": job_type}
+    return {"group": task_name, "name": name, "job_type": job_type}
 
 
 def build_loggers(
@@ -204,6 +225,10 @@ def build_loggers(
                 log.info("W&B: no credentials or offline mode, logging offline to %s",
                          lcfg.get("save_dir"))  # fmt: skip
         loggers.append(instantiate(lcfg, **kwargs))
+        if target.endswith("WandbLogger"):
+            from rnnlab.compat.lightning import drop_wandb_anonymous
+
+            drop_wandb_anonymous(loggers[-1])
         log.debug("logger %s: %s", name, type(loggers[-1]).__name__)
     return loggers
 
@@ -233,7 +258,10 @@ def finish_loggers(loggers: list[Any], failed: bool = False, announce: bool = Tr
         if run is None:
             continue
         offline = run.settings.mode in ("offline", "dryrun") or getattr(run, "offline", False)
-        directory = os.path.dirname(run.dir)
+        directory = Path(run.dir).parent
+        # a resumed run adds a folder with the same id: one command uploads them all
+        folders = sorted(directory.parent.glob(f"offline-run-*-{run.id}")) or [directory]
         wandb.finish(exit_code=1 if failed else 0)
         if offline and announce:
-            log.info("W&B run saved offline; upload it with: wandb sync %s", directory)
+            log.info("W&B run saved offline; upload it with: wandb sync %s",
+                     " ".join(str(f) for f in folders))  # fmt: skip
