@@ -112,3 +112,32 @@ def _session_starts(log_dir: Path) -> list[int]:
         for event in EventFileLoader(str(path)).Load()
         if event.HasField("session_log") and event.session_log.status == SessionLog.START
     ]
+
+
+def test_tensorboard_keeps_the_last_weights_test_apart_and_shows_the_chosen_settings(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    from rnnlab.run.job import train
+
+    from helpers import make_config
+
+    cfg = make_config(tmp_path, [*FAST, "logger=tensorboard", "test_last=true", "model=gru"])
+    metrics = train(cfg, tmp_path)
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    # test/*: the best checkpoint's test, and its copy at step 0 for the HPARAMS tab; the
+    # last weights' test only under test_last/*
+    last, best = events.Scalars("test_last/mse"), events.Scalars("test/mse")
+    step = max(e.step for e in last)
+    assert step > 0 and sorted(e.step for e in last) == sorted(e.step for e in best) == [0, step]
+    assert [e.value for e in last] == pytest.approx([metrics["test_last/mse"]] * 2)
+    assert [e.value for e in best] == pytest.approx([metrics["test/mse"]] * 2)
+    assert "test_last/rollout_mse" in scalars
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    shown = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    assert {"model.cell", "optimizer.lr", "seed", "data._target_"} <= set(shown)
+    assert shown["model.cell"].string_value == "gru"
+    assert shown["data._target_"].string_value == "SineDataModule"
+    assert len(shown) < 20  # not the 90-odd keys of the whole config

@@ -94,10 +94,16 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
                     # the weights at the end of training, as papers often report them
                     # (tested first, so the figures show the best checkpoint)
                     last = str(output_dir / checkpoints.LAST)
-                    (results,) = trainer.test(task, datamodule=dm, ckpt_path=last, verbose=False)
+                    with loggers.detached(trainer):  # logged below under test_last/*
+                        (results,) = trainer.test(
+                            task, datamodule=dm, ckpt_path=last, verbose=False
+                        )
+                    last_results = {}
                     for key, value in floats(results).items():
-                        metrics[key.replace("test/", "test_last/", 1)] = value
+                        last_results[key.replace("test/", "test_last/", 1)] = value
                         directions[key.replace("test/", "test_last/", 1)] = directions.get(key)
+                    metrics.update(last_results)
+                    loggers.log_metrics(trainer, last_results)
                 if cfg.get("test", True):
                     test_ckpt = _best_checkpoint(trainer) if cfg.get("train", True) else ckpt_path
                     (results,) = trainer.test(

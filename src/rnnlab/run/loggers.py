@@ -8,18 +8,20 @@
   checkpoint's step, so TensorBoard drops the events the lost steps had written.
 - W&B: a resumed run reopens the same run id with ``resume="allow"``; W&B is put offline
   when there are no credentials, and the command that uploads the run is printed.
-The hyper-parameters (the whole config, flattened) go to every logger at the start, and
-to TensorBoard's HPARAMS tab together with the final metrics at the end.
+The hyper-parameters (the whole config, flattened) go to every logger at the start; TensorBoard's
+HPARAMS tab gets the key settings and the overridden keys with the final metrics at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
 import netrc
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,6 +235,57 @@ def build_loggers(
     return loggers
 
 
+@contextlib.contextmanager
+def detached(trainer: Any) -> Iterator[None]:
+    """No logger sees what runs inside (the last weights' test, which would otherwise log
+    its numbers under the test/* tags of the best checkpoint's test)."""
+    attached = trainer.loggers
+    trainer.loggers = []
+    try:
+        yield
+    finally:
+        trainer.loggers = attached
+
+
+def log_metrics(trainer: Any, metrics: dict[str, float]) -> None:
+    """Numbers computed outside a logging hook, at the trainer's step (rank 0 only)."""
+    if trainer.is_global_zero:
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
+
+
+# What TensorBoard's HPARAMS tab shows besides the keys of the command's overrides: the
+# settings a reader compares runs by (the whole config has 90 or more keys, mostly paths).
+KEY_SETTINGS = ("task_name", "seed", "data._target_", "model.cell", "model.hidden_size",
+                "model.num_layers", "model.bidirectional", "model.init", "optimizer._target_",
+                "optimizer.lr", "scheduler._target_", "trainer.max_epochs", "data.batch_size",
+                "model/params")  # fmt: skip
+
+
+def chosen_hparams(params: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """The key settings and every overridden key, a class path as its class name."""
+    keys = [*KEY_SETTINGS, *(o.lstrip("+~").split("=", 1)[0] for o in overrides)]
+    chosen = {}
+    for key in dict.fromkeys(keys):
+        if key in params:
+            value = params[key]
+            chosen[key] = (
+                value.rsplit(".", 1)[-1]
+                if key.endswith("_target_") and isinstance(value, str)
+                else value
+            )
+    return chosen
+
+
+def _task_overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:  # not under Hydra
+        return []
+
+
 def log_final(
     loggers: list[Any], params: dict[str, Any], metrics: dict[str, float], better: dict[str, str]
 ) -> None:
@@ -241,7 +294,7 @@ def log_final(
     for logger in loggers:
         name = type(logger).__name__
         if name == "TensorBoardLogger":
-            logger.log_hyperparams(params, metrics=metrics)
+            logger.log_hyperparams(chosen_hparams(params, _task_overrides()), metrics=metrics)
             logger.experiment.flush()  # on disk when the run returns, not at process exit
         elif name == "WandbLogger":
             logger.experiment.summary.update({**metrics, "better": better})
