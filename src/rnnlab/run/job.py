@@ -123,7 +123,9 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         metrics["status"] = "completed"
         if trainer.is_global_zero:
             write_json(output_dir / "metrics.json", metrics)
-            loggers.log_final(trainer.loggers, params, floats(metrics), metrics["better"])
+            loggers.log_final(
+                trainer.loggers, params, floats(metrics), metrics["better"], trainer.global_step
+            )
             summarize(metrics, output_dir)
         failed = False
         return metrics

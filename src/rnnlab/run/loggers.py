@@ -277,6 +277,15 @@ def chosen_hparams(params: dict[str, Any], overrides: list[str]) -> dict[str, An
     return chosen
 
 
+def _write_hparams(logger: Any, shown: dict[str, Any], metrics: dict[str, float]) -> None:
+    """TensorBoard's HPARAMS tab: the settings shown, with the final metrics' tags."""
+    from torch.utils.tensorboard.summary import hparams
+
+    plain = {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in shown.items()}
+    for summary in hparams(plain, metrics):
+        logger.experiment.file_writer.add_summary(summary)
+
+
 def _task_overrides() -> list[str]:
     from hydra.core.hydra_config import HydraConfig
 
@@ -287,14 +296,21 @@ def _task_overrides() -> list[str]:
 
 
 def log_final(
-    loggers: list[Any], params: dict[str, Any], metrics: dict[str, float], better: dict[str, str]
+    loggers: list[Any],
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    better: dict[str, str],
+    step: int = 0,
 ) -> None:
     """The run's final numbers: TensorBoard's HPARAMS tab gets the hyper-parameters with
     them; the W&B summary gets them with which way each metric is better (for tables)."""
     for logger in loggers:
         name = type(logger).__name__
         if name == "TensorBoardLogger":
-            logger.log_hyperparams(chosen_hparams(params, _task_overrides()), metrics=metrics)
+            # the numbers at the run's last step (Lightning's log_hyperparams would put them
+            # at step 0, where curves read from the events would start with the final value)
+            logger.log_metrics(metrics, step=step)
+            _write_hparams(logger, chosen_hparams(params, _task_overrides()), metrics)
             logger.experiment.flush()  # on disk when the run returns, not at process exit
         elif name == "WandbLogger":
             logger.experiment.summary.update({**metrics, "better": better})
