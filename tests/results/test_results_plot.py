@@ -53,7 +53,7 @@ def test_plot_reports_groups_without_curves(tmp_path: Path):
     out, empty = plot_learning_curves(build_table(runs).groups, tmp_path / "x.png")
     assert out is None and not (tmp_path / "x.png").exists()
     # what was looked in is named, not an exit status
-    assert empty == ["all runs (looked in a: wandb (not read: upload it and use --wandb))"]
+    assert empty == ["all runs (looked in a: wandb (online: read it with --wandb))"]
 
 
 def test_versioned_csv_logger_folder(tmp_path: Path):

@@ -32,6 +32,14 @@ def test_offline_run_holds_config_metrics_and_figure(tmp_path):
     assert list(run["run"].tags) == ["smoke", "sine"]
     assert run["run"].run_group == "train"
     assert run["run"].display_name == "lstm data.length=48 model.hidden_size=16 seed=42"
+    # rnnlab-table --plot reads the curve of a run that logged to W&B only
+    from rnnlab.results.plot import read_curve
+
+    assert not (tmp_path / "run" / "csv").exists()
+    curve = read_curve(tmp_path / "run", "val/loss")
+    val_rows = [row for row in run["history"] if "val/loss" in row]
+    assert curve == {float(r["trainer/global_step"]): r["val/loss"] for r in val_rows}
+    assert len(curve) == 2  # one per epoch
 
 
 def test_each_sweep_job_is_its_own_run_in_one_group(tmp_path):

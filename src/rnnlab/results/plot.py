@@ -1,7 +1,7 @@
 """Learning curves per group, read from whichever logger each run used.
 
-Each run contributes one curve: ``<run>/csv/metrics.csv``, or its TensorBoard event files
-(a W&B offline run is named as not read: ``rnnlab-table --wandb`` reads uploaded runs); curves of the runs in a
+Each run contributes one curve: ``<run>/csv/metrics.csv``, or its TensorBoard event files,
+or its offline W&B run (an uploaded one: ``rnnlab-table --wandb``); curves of the runs in a
 group (usually seeds) are aligned on the x value and drawn as a mean line with a
 plus/minus one standard deviation band. A loss curve gets the trivial strategy's loss
 beside it (``baseline/loss`` of the runs' ``metrics.json``, written by the tasks that know
@@ -41,10 +41,13 @@ def _csv_file(run_dir: Path) -> Path | None:
 
 def read_curve(run_dir: Path, metric: str, x: str = "step") -> dict[float, float]:
     """``{x: value}`` of ``metric`` from whichever logger the run used: its CSV file, else
-    its TensorBoard event files; empty when neither holds the metric."""
-    return _read_csv_curve(Path(run_dir), metric, x) or _read_tensorboard_curve(
-        Path(run_dir), metric, x
-    )
+    its TensorBoard event files, else its offline W&B run; empty when none holds it."""
+    run_dir = Path(run_dir)
+    for read in (_read_csv_curve, _read_tensorboard_curve, _read_wandb_curve):
+        curve = read(run_dir, metric, x)
+        if curve:
+            return curve
+    return {}
 
 
 def curve_sources(run_dir: Path) -> list[str]:
@@ -52,9 +55,32 @@ def curve_sources(run_dir: Path) -> list[str]:
     found = ["csv"] if _csv_file(Path(run_dir)) else []
     if _event_files(Path(run_dir)):
         found.append("tensorboard")
-    if list(Path(run_dir).glob("wandb/*run-*")):
-        found.append("wandb (not read: upload it and use --wandb)")
+    if list(Path(run_dir).glob("wandb/offline-run-*/run-*.wandb")):
+        found.append("wandb offline")
+    elif list(Path(run_dir).glob("wandb/*run-*")):
+        found.append("wandb (online: read it with --wandb)")
     return found
+
+
+# The x of a W&B history row: Lightning's WandbLogger logs the trainer's step with each row.
+_WANDB_X = {"step": "trainer/global_step"}
+
+
+def _read_wandb_curve(run_dir: Path, metric: str, x: str) -> dict[float, float]:
+    if not list(run_dir.glob("wandb/offline-run-*")):
+        return {}
+    from rnnlab.results.wandb_offline import history
+
+    curve: dict[float, float] = {}
+    try:
+        rows = history(run_dir)
+    except Exception:  # a damaged or foreign file: named by curve_sources, not fatal
+        return curve
+    for row in rows:
+        xv, yv = row.get(_WANDB_X.get(x, x)), row.get(metric)
+        if isinstance(xv, (int, float)) and isinstance(yv, (int, float)) and math.isfinite(yv):
+            curve[float(xv)] = float(yv)
+    return curve
 
 
 def _event_files(run_dir: Path) -> list[Path]:
