@@ -180,7 +180,7 @@ def tiny(shown: Shown, tmp: Path) -> list[str]:
                 out.append(w)
         return out
     if tool == "rnnlab-bench":
-        return [*words, "write_docs=false"]
+        return [*words, "write_docs=false", f"hydra.run.dir={tmp}/bench"]
     raise AssertionError(f"{shown.id}: no tiny form for {tool}")
 
 
