@@ -1,6 +1,6 @@
 # Shared by the long-memory recipes (adding.sh, copy.sh, selective_copy.sh): the six cells
 # at T = 100 and 50, seeds 1-3, two jobs at a time with one torch thread each; the IRNN in
-# its own sweep with its own (smaller) learning rate. Then one table and one
+# its own sweep (its experiment gives it a smaller learning rate). Then one table and one
 # learning-curve figure per length next to the runs, and the table of both lengths.
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 long_memory() {  # long_memory TASK [extra arguments for every run]
@@ -8,7 +8,7 @@ long_memory() {  # long_memory TASK [extra arguments for every run]
   shift
   local sweep=logs/tables/$task/$STAMP
   local parallel=(launcher=local launcher.n_jobs=2 trainer.threads=1)
-  local irnn=(model=rnn model.nonlinearity=relu model.init=identity optimizer.lr=0.0001)
+  local irnn=(model=rnn model.nonlinearity=relu model.init=identity)  # lr: the experiment's
   for T in 100 50; do
     train -m experiment="$task" model=rnn,lstm,gru,mingru,minlstm data.length=$T seed=1,2,3 \
       "${parallel[@]}" hydra.sweep.dir="$sweep/T$T/cells" "$@"

@@ -56,8 +56,8 @@ def test_callback_saves_figure_and_norms(tmp_path):
     train(cfg, tmp_path)
     data = json.loads((tmp_path / "gradient_flow.json").read_text())
     assert data["cell"] == "lstm"
-    assert set(data["norms"]) == {"epoch 0", "epoch 2"}
-    assert len(data["norms"]["epoch 0"]) == 12  # one norm per step of data.window
+    assert set(data["norms"]) == {"before training", "epoch 2"}
+    assert len(data["norms"]["before training"]) == 12  # one norm per step of data.window
     assert (tmp_path / "gradient_flow.png").stat().st_size > 0
 
 
@@ -106,10 +106,10 @@ def test_callback_records_the_long_memory_and_language_tasks(tmp_path, data):
                                  "callbacks=gradient_flow", "callbacks.gradient_flow.epochs=[1]"])  # fmt: skip
     train(cfg, tmp_path)
     record = json.loads((tmp_path / "gradient_flow.json").read_text())
-    assert set(record["norms"]) == {"epoch 0", "epoch 1"}
+    assert set(record["norms"]) == {"before training", "epoch 1"}
     assert all(len(v) == 12 and min(v) > 0 for v in record["norms"].values())
     if data == "adding":  # the two marked steps: the gradient that reaches what the answer needs
-        assert set(record["cue_norm"]) == {"epoch 0", "epoch 1"}
+        assert set(record["cue_norm"]) == {"before training", "epoch 1"}
 
 
 def _recorded(root, name, cell, norms, cue=None):

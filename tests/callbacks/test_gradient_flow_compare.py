@@ -83,3 +83,17 @@ def test_runs_with_the_same_folder_name_are_told_apart(tmp_path, capsys):
     b = run_dir(tmp_path / "irnn", "0", "rnn", {"epoch 0": [1.0, 1.0]})
     main([str(a), str(b), "--output", str(tmp_path / "x.png")])
     assert [r[0] for r in table_rows(capsys.readouterr().out)] == ["cells/0", "irnn/0"]
+
+
+def test_legend_names_the_cells_and_the_untrained_recording(tmp_path, monkeypatch):
+    import rnnlab.callbacks.gradient_flow as gradient_flow
+
+    figures = []
+    monkeypatch.setattr(gradient_flow, "write_png", lambda path, fig: figures.append(fig))
+    stamps = ["2026-12-06_01-00-00-123456", "2026-12-06_01-00-01-654321", "2026-12-06_01-02-03-1"]
+    runs = [run_dir(tmp_path, stamp, cell, {"epoch 0": [0.5, 1.0], "epoch 5": [1.0, 1.0]})
+            for stamp, cell in zip(stamps, ["rnn", "lstm", "rnn"], strict=True)]  # fmt: skip
+    gradient_flow.compare([str(r) for r in runs], str(tmp_path / "x.png"))
+    legend = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
+    assert legend == ["rnn #1, before training", "rnn #1, epoch 5", "lstm, before training",
+                      "lstm, epoch 5", "rnn #3, before training", "rnn #3, epoch 5"]  # fmt: skip

@@ -81,3 +81,14 @@ def test_omegaconf_gives_a_value_as_written_before_interpolation():
     cfg = OmegaConf.create({"a": "${hydra:runtime.output_dir}/x", "b": 3})
     assert written_value(cfg, "a") == "${hydra:runtime.output_dir}/x"
     assert written_value(cfg, "b") == 3
+
+
+def test_wandb_logger_keeps_its_init_arguments_where_rnnlab_drops_anonymous(tmp_path):
+    from lightning.pytorch.loggers import WandbLogger
+
+    from rnnlab.compat.lightning import drop_wandb_anonymous
+
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True)
+    assert "anonymous" in logger._wandb_init  # what W&B warns about
+    drop_wandb_anonymous(logger)
+    assert "anonymous" not in logger._wandb_init and logger._wandb_init["dir"] == str(tmp_path)

@@ -99,3 +99,22 @@ def test_debug_profiler_reports_where_time_goes(tmp_path, monkeypatch, caplog):
         "[LightningModule]RegressionTask.optimizer_step",
     ):
         assert action in report, action
+
+
+@pytest.mark.parametrize(
+    "experiment", [p.stem for p in (Path(conf_dir()) / "experiment").glob("*.yaml")]
+)
+def test_every_experiment_shows_progress(tmp_path, experiment):
+    # long runs (the long-memory tasks: minutes per epoch) must show how far they are
+    cfg = make_config(tmp_path, [f"experiment={experiment}"])
+    assert cfg.trainer.enable_progress_bar
+    assert cfg.callbacks.get("progress_bar") is not None
+
+
+@pytest.mark.parametrize(
+    "experiment", [p.stem for p in (Path(conf_dir()) / "experiment").glob("chars_*.yaml")]
+)
+def test_every_char_experiment_writes_text_samples(tmp_path, experiment):
+    # the README promises samples.txt from the char experiments
+    cfg = make_config(tmp_path, [f"experiment={experiment}"])
+    assert cfg.callbacks.text_samples.filename == "samples.txt"

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from hydra_plugins.rnnlab_optuna.config import RnnlabOptunaSweeperConf
 from hydra_plugins.rnnlab_optuna.sweeper import RnnlabOptunaSweeper
 from rnnlab.errors import ConfigError
+from rnnlab.io.runs import PRUNED_AT
 from rnnlab.launch.pruning import OptunaPruning, make_pruner
 
 EPOCHS = 4
@@ -48,7 +49,8 @@ class FakeLauncher:
                     strategy=SimpleNamespace(broadcast=lambda obj, src=0: obj),
                 )  # fmt: skip
                 callback.on_validation_end(trainer, None)
-                if trainer.should_stop:
+                if trainer.should_stop:  # pruned: marked for metrics.json and the tables
+                    assert trainer.callback_metrics[PRUNED_AT] == epoch
                     break
             results.append(SimpleNamespace(return_value=min(losses)))
         return results

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from run_factory import base_config, write_run
 
+from rnnlab.io.runs import read_run
 from rnnlab.results.collect import Run, collect_runs, flatten
 
 
@@ -51,3 +52,16 @@ def test_does_not_descend_into_a_run(tmp_path: Path):
     write_run(run, "eval", base_config(), {"test/acc": 0.1})
     runs, _ = collect_runs([tmp_path])
     assert [r.path.name for r in runs] == ["r"]
+
+
+def test_a_saved_interpolation_is_read_as_the_value_the_run_used(tmp_path):
+    # Hydra saves `lr: ${if_equal:...}` as written; a table groups by the value (1e-4).
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text(
+        "model: {init: identity}\n"
+        "optimizer: {lr: '${if_equal:${model.init},identity,0.0001,0.01}'}\n"
+        "out: '${hydra:runtime.output_dir}'\n"
+    )
+    config = read_run(tmp_path).config
+    assert config["optimizer"]["lr"] == 0.0001
+    assert config["out"] == "${hydra:runtime.output_dir}"  # needs the live job: kept as text

@@ -49,8 +49,11 @@ def test_png_with_one_line_per_group(sweep: Path, tmp_path: Path):
 def test_plot_reports_groups_without_curves(tmp_path: Path):
     write_run(tmp_path, "a", base_config("lstm"), {"test/acc": 0.9})
     runs, _ = collect_runs([tmp_path])
-    with pytest.raises(ValueError, match="no run has"):
-        plot_learning_curves(build_table(runs).groups, tmp_path / "x.png")
+    (tmp_path / "a" / "wandb" / "offline-run-20260101_000000-abc").mkdir(parents=True)
+    out, empty = plot_learning_curves(build_table(runs).groups, tmp_path / "x.png")
+    assert out is None and not (tmp_path / "x.png").exists()
+    # what was looked in is named, not an exit status
+    assert empty == ["all runs (looked in a: wandb (online: read it with --wandb))"]
 
 
 def test_versioned_csv_logger_folder(tmp_path: Path):
@@ -111,3 +114,35 @@ def test_no_baseline_beside_other_metrics_or_without_one(tmp_path: Path, sweep: 
     runs, _ = collect_runs([sweep])  # runs that wrote no baseline/loss
     fig, _ = make_figure(build_table(runs).groups, "val/loss")
     assert _dashed(fig.axes[0]) == []
+
+
+def _tensorboard_run(root: Path, name: str, losses: list[float]) -> Path:
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = write_run(root, name, base_config("gru"), {"test/acc": 0.5})
+    writer = SummaryWriter(str(run / "tensorboard"))
+    for epoch, loss in enumerate(losses):
+        step = 10 * (epoch + 1)
+        writer.add_scalar("val/loss", loss, step)
+        writer.add_scalar("epoch", epoch, step)
+    writer.close()
+    return run
+
+
+def test_curves_are_read_from_tensorboard_when_there_is_no_csv(tmp_path: Path):
+    run = _tensorboard_run(tmp_path, "tb", [2.0, 0.5, 0.01])
+    assert read_curve(run, "val/loss") == pytest.approx({10.0: 2.0, 20.0: 0.5, 30.0: 0.01})
+    assert read_curve(run, "val/loss", "epoch") == pytest.approx({0.0: 2.0, 1.0: 0.5, 2.0: 0.01})
+    runs, _ = collect_runs([tmp_path])
+    fig, empty = make_figure(build_table(runs).groups, "val/loss")
+    assert empty == [] and len(fig.axes[0].lines) == 1
+
+
+def test_the_figure_has_a_title_and_a_log_axis_for_a_loss_over_decades(tmp_path: Path, sweep: Path):
+    _tensorboard_run(tmp_path, "tb", [2.0, 0.5, 0.01])
+    runs, _ = collect_runs([tmp_path])
+    ax = make_figure(build_table(runs).groups, "val/loss")[0].axes[0]
+    assert ax.get_title() == "train: val/loss, mean ± std over each group's runs"
+    assert ax.get_yscale() == "log"  # 2.0 down to 0.01
+    runs, _ = collect_runs([sweep])
+    assert make_figure(build_table(runs).groups, "val/loss")[0].axes[0].get_yscale() == "linear"

@@ -19,6 +19,7 @@ def test_offline_run_holds_config_metrics_and_figure(tmp_path):
     proc = run_cli("train", [*FAST, "logger=wandb", "tags=[smoke,sine]"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "wandb sync" in proc.stdout + proc.stderr
+    assert "anonymous setting" not in proc.stdout + proc.stderr
     (run_dir,) = _runs(tmp_path / "run")
     run = read_offline_run(run_dir)
     assert run["config"]["model.cell"] == "lstm"
@@ -30,6 +31,15 @@ def test_offline_run_holds_config_metrics_and_figure(tmp_path):
     assert run["run"].job_type == "regression"
     assert list(run["run"].tags) == ["smoke", "sine"]
     assert run["run"].run_group == "train"
+    assert run["run"].display_name == "lstm data.length=48 model.hidden_size=16 seed=42"
+    # rnnlab-table --plot reads the curve of a run that logged to W&B only
+    from rnnlab.results.plot import read_curve
+
+    assert not (tmp_path / "run" / "csv").exists()
+    curve = read_curve(tmp_path / "run", "val/loss")
+    val_rows = [row for row in run["history"] if "val/loss" in row]
+    assert curve == {float(r["trainer/global_step"]): r["val/loss"] for r in val_rows}
+    assert len(curve) == 2  # one per epoch
 
 
 def test_each_sweep_job_is_its_own_run_in_one_group(tmp_path):
@@ -42,7 +52,9 @@ def test_each_sweep_job_is_its_own_run_in_one_group(tmp_path):
     assert runs[0].run_id != runs[1].run_id
     assert runs[0].run_group == runs[1].run_group
     assert runs[0].run_group.startswith("train/")
-    assert {r.display_name for r in runs} == {f"{runs[0].run_group}/{n}" for n in (0, 1)}
+    # the model, the chosen overrides, the seed and the job number
+    assert {r.display_name for r in runs} == {"lstm data.length=48 model.hidden_size=16 seed=1 #0",
+                                              "lstm data.length=48 model.hidden_size=16 seed=2 #1"}  # fmt: skip
 
 
 @pytest.mark.slow
@@ -70,7 +82,10 @@ def test_a_resumed_run_reopens_the_same_wandb_run(tmp_path, monkeypatch):
     run = tmp_path / "run"
     proc = run_cli("train", [f"resume_dir={run}", "~callbacks.stop"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    first, second = (read_offline_run(d) for d in sorted(_runs(run), key=lambda p: p.name))
+    folders = sorted(_runs(run), key=lambda p: p.name)
+    # one command uploads both folders of the resumed run
+    assert f"wandb sync {folders[0]} {folders[1]}" in proc.stdout + proc.stderr
+    first, second = (read_offline_run(d) for d in folders)
     assert first["run"].run_id == second["run"].run_id
     steps = [row["trainer/global_step"] for row in second["history"]
              if "trainer/global_step" in row]  # fmt: skip
@@ -105,3 +120,33 @@ def _session_starts(log_dir: Path) -> list[int]:
         for event in EventFileLoader(str(path)).Load()
         if event.HasField("session_log") and event.session_log.status == SessionLog.START
     ]
+
+
+def test_tensorboard_keeps_the_last_weights_test_apart_and_shows_the_chosen_settings(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    from rnnlab.run.job import train
+
+    from helpers import make_config
+
+    cfg = make_config(tmp_path, [*FAST, "logger=tensorboard", "test_last=true", "model=gru"])
+    metrics = train(cfg, tmp_path)
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    # test/*: the best checkpoint's test (and the final numbers for the HPARAMS tab, at the
+    # same last step: nothing at step 0); the last weights' test only under test_last/*
+    last, best = events.Scalars("test_last/mse"), events.Scalars("test/mse")
+    step = max(e.step for e in last)
+    assert step > 0 and [e.step for e in last] == [e.step for e in best] == [step, step]
+    assert min(e.step for e in events.Scalars("val/loss")) > 0
+    assert [e.value for e in last] == pytest.approx([metrics["test_last/mse"]] * 2)
+    assert [e.value for e in best] == pytest.approx([metrics["test/mse"]] * 2)
+    assert "test_last/rollout_mse" in scalars
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    shown = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    assert {"model.cell", "optimizer.lr", "seed", "data._target_"} <= set(shown)
+    assert shown["model.cell"].string_value == "gru"
+    assert shown["data._target_"].string_value == "SineDataModule"
+    assert len(shown) < 20  # not the 90-odd keys of the whole config

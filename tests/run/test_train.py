@@ -84,3 +84,20 @@ def test_eval_reproduces_train_test_metrics(tmp_path):
     assert {"test/mse", "test/rollout_mse", "test/loss"} <= set(test_keys)
     for key in test_keys:
         assert evaluated[key] == trained[key], key
+
+
+def test_evaluations_of_two_models_are_two_rows_of_a_table(tmp_path):
+    from rnnlab.results.collect import collect_runs
+    from rnnlab.results.table import build_table
+    from rnnlab.run.job import evaluate
+
+    for cell in ("lstm", "gru"):
+        trained = tmp_path / cell / "train"
+        train(make_config(trained, [*FAST, "trainer.max_epochs=1", f"model={cell}"]), trained)
+        ckpt = f"ckpt_path={trained}/checkpoints/best.ckpt"
+        evaluated = tmp_path / "eval" / cell
+        evaluate(make_config(evaluated, [ckpt, "trainer.accelerator=cpu"], "eval"), evaluated)
+    runs, skipped = collect_runs([tmp_path / "eval"])
+    assert skipped == [] and len(runs) == 2
+    table = build_table(runs)
+    assert "model.cell" in table.keys and len(table.groups) == 2

@@ -58,3 +58,14 @@ def test_a_batch_with_lengths_classifies_each_sequence_from_its_own_end():
     logits = torch.cat([task(x[b : b + 1, :n]) for b, n in enumerate(lengths.tolist())])
     torch.testing.assert_close(loss, F.cross_entropy(logits, labels))
     assert task.metrics["train_"]["acc"].compute() == (logits.argmax(1) == labels).float().mean()
+
+
+def test_accuracy_is_over_examples_not_averaged_per_class():
+    # three examples of class 0 right, one of class 1 wrong: 3/4 (per class it would be 1/2)
+    logits = torch.tensor([[5.0, 0, 0], [5.0, 0, 0], [5.0, 0, 0], [5.0, 0, 0]])
+    labels = torch.tensor([0, 0, 0, 1])
+    task = ClassificationTask(model={"cell": "gru", "hidden_size": 4}, input_size=3,
+                              num_outputs=3, optimizer=OPT)  # fmt: skip
+    acc = task.stage_metrics()["acc"]
+    acc.update(logits, labels)
+    assert acc.compute() == torch.tensor(0.75)

@@ -23,11 +23,15 @@ def test_prediction_figure_joins_the_window_to_truth_and_rollout():
     rollout = truth + 0.5
     task._example = (window, truth, rollout)
     fig = task.test_figures()["predictions"]
-    assert fig._suptitle.get_text() == "Test windows: free-running prediction against truth"
+    assert fig._suptitle.get_text() == (  # what was run, for a reader who did not run it
+        "Test windows: free-running prediction against truth\n"
+        "gru, 4 units × 1 layer; window 4, horizon 3"
+    )
     assert tuple(fig.get_size_inches()) == (7.0, 3.6)  # 1.8 inches a window
     axes = fig.axes
-    assert len(axes) == 2 and axes[-1].get_xlabel() == "time step (normalised values)"
+    assert len(axes) == 2 and axes[-1].get_xlabel() == "time step"
     for k, ax in enumerate(axes):
+        assert ax.get_ylabel() == "value (normalised)"
         lines = {line.get_label(): line for line in ax.get_lines()}
         assert set(lines) == {"input window", "truth", "rollout"}
         w = window[k, :, 0].numpy()
@@ -41,3 +45,31 @@ def test_prediction_figure_joins_the_window_to_truth_and_rollout():
     legend = axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["input window", "truth", "rollout"]
     assert axes[1].get_legend() is None
+
+
+def test_rollout_feeds_each_prediction_back_as_the_newest_step():
+    task = RegressionTask(model={"cell": "gru", "hidden_size": 4}, input_size=1, num_outputs=1,
+                          optimizer=OPT)  # fmt: skip
+    seen = []
+
+    def forward(window):  # a stand-in model: the next value is the window's sum
+        seen.append(window.clone())
+        return window.sum(dim=1)
+
+    task.forward = forward
+    window = torch.arange(1.0, 5.0).reshape(1, 4, 1)
+    preds = task.rollout(window, 3)
+    assert torch.equal(seen[0], window)
+    for before, pred, after in zip(seen, preds[0], seen[1:], strict=False):
+        assert torch.equal(after[0, :, 0], torch.cat([before[0, 1:, 0], pred]))
+    assert preds[0, :, 0].tolist() == [10.0, 19.0, 36.0]  # 1+2+3+4, 2+3+4+10, 3+4+10+19
+
+
+def test_the_run_summary_names_the_model_its_settings_and_the_seed():
+    model = {"cell": "rnn", "hidden_size": 8, "num_layers": 2, "bidirectional": True,
+             "nonlinearity": "relu", "init": "identity"}  # fmt: skip
+    task = RegressionTask(model=model, input_size=1, num_outputs=1, optimizer=OPT,
+                          run_config={"seed": 7})  # fmt: skip
+    assert task.run_summary() == (
+        "rnn, 8 units × 2 layers, bidirectional, relu, init=identity, seed 7"
+    )

@@ -135,3 +135,11 @@ def test_a_regression_answer_is_right_within_the_tolerance() -> None:
                         objective="mse", tolerance=0.5, length_buckets=[[1, 9]])  # fmt: skip
     out, target = torch.tensor([[0.25], [0.5], [-0.75]]), torch.zeros(3, 1)
     assert task.correct(out, target).tolist() == [True, False, False]  # strictly closer
+
+
+def test_accuracy_is_over_marked_steps_not_averaged_per_class():
+    # recall answers: three steps of symbol 0 right, one of symbol 1 wrong: 3/4, not 1/2
+    logits = torch.tensor([[5.0, 0, 0, 0]] * 4)
+    acc = sequence_task().stage_metrics()["acc"]
+    acc.update(logits, torch.tensor([0, 0, 0, 1]))
+    assert acc.compute() == torch.tensor(0.75)

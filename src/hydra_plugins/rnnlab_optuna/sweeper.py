@@ -75,6 +75,8 @@ class RnnlabOptunaSweeper(Sweeper):
 
         from rnnlab.launch.pruning import make_pruner  # imported with the sweep: Lightning
 
+        # Optuna's own line per trial prints every float with 17 digits; _tell says it briefly
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
         fixed, space = self._split_arguments(arguments)
         dists = distributions(space, self.hydra_context.config_loader)
         storage, name = self.storage_url(), str(self.conf.study_name)
@@ -138,8 +140,12 @@ class RnnlabOptunaSweeper(Sweeper):
         attrs = trial_attrs(study, trial)
         if "pruned_at_epoch" in attrs:
             study.tell(trial, state=TrialState.PRUNED)
+            log.info("trial %d: pruned at epoch %d", trial.number, attrs["pruned_at_epoch"])
         elif isinstance(value, (int, float)) and math.isfinite(value):
             study.tell(trial, float(value))
+            params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in trial.params.items())  # fmt: skip
+            log.info("trial %d: %.4g (%s)", trial.number, value, params)
         else:
             log.warning("trial %d has no finite objective (%r): failed", trial.number, value)
             study.tell(trial, state=TrialState.FAIL)

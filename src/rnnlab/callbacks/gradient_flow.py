@@ -141,7 +141,7 @@ class GradientFlow(pl.Callback):
             self.cue[label] = float(norms[cue].nanmean())
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._record(trainer, pl_module, "epoch 0")
+        self._record(trainer, pl_module, BEFORE)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
@@ -207,6 +207,7 @@ def run_names(run_dirs: Sequence[str]) -> dict[str, str]:
     return {run: str(run) for run in run_dirs}
 
 
+BEFORE = "before training"  # the recording of the untrained network (older files: "epoch 0")
 BACK = (10, 50)  # the spans (steps back from T) the comparison table reports
 
 
@@ -254,7 +255,7 @@ def flow_rows(
     (``‖∂L/∂h_{T-k}‖ / ‖∂L/∂h_T‖`` for each ``k`` in ``back``), the mean per-step factor
     over the longest of those spans, ``‖∂L/∂h_1‖ / ‖∂L/∂h_T‖``, and, on the long-memory
     tasks, the mean norm at the steps the answer needs. ``labels``: the recordings to
-    use (``epoch 0`` is before training); all of each run's when None."""
+    use (``before training``, ``epoch 5``); all of each run's when None."""
     return [_row(recording, back) for recording in _recordings(run_dirs, labels)]
 
 
@@ -278,9 +279,23 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 def compare(run_dirs: Sequence[str], output: str, labels: Sequence[str] | None = None) -> str:
     """Overlay the runs' recorded norms in one figure; return the table of ``flow_rows``."""
     recordings = _recordings(run_dirs, labels)
-    curves = {f"{cell} ({name}), {label}": norms for name, cell, label, norms, _ in recordings}
+    names = _legend_names(recordings)
+    curves = {f"{names[name]}, {_shown(label)}": norms for name, _, label, norms, _ in recordings}
     write_png(output, plot_norms(curves))
     return format_rows([_row(recording, BACK) for recording in recordings])
+
+
+def _shown(label: str) -> str:
+    return BEFORE if label == "epoch 0" else label
+
+
+def _legend_names(recordings: list[tuple[Any, ...]]) -> dict[str, str]:
+    """A run's name in the legend: its cell, and where cells repeat its place in the table
+    (``rnn #2``), not its folder name (a long timestamp drawn over the curves)."""
+    runs = list(dict.fromkeys((name, cell) for name, cell, *_ in recordings))
+    cells = [cell for _, cell in runs]
+    return {name: cell if cells.count(cell) == 1 else f"{cell} #{i}"
+            for i, (name, cell) in enumerate(runs, 1)}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -4,6 +4,8 @@
   (the task logs per-step values only then: each ``self.log`` call costs time).
 - ``subprocess_command``, ``SubprocessLauncher``, ``set_threads_for_processes``: the pieces
   of Lightning's DDP process launcher that ``rnnlab.launch.ddp`` adapts to Hydra.
+- ``drop_wandb_anonymous``: WandbLogger always passes ``anonymous`` to ``wandb.init``, a
+  setting W&B deprecated and warns about at every run.
 - ``quiet``: drops messages a user cannot act on (tips to install other products, a
   deprecation inside Lightning, the logging-interval warning for short epochs).
 """
@@ -33,6 +35,12 @@ def set_threads_for_processes(num_processes: int) -> None:
 def logs_this_step(trainer: Any) -> bool:
     """True when Lightning writes this training step's logged values to the loggers."""
     return bool(trainer._logger_connector.should_update_logs or trainer.fast_dev_run)
+
+
+def drop_wandb_anonymous(logger: Any) -> None:
+    """Leave ``anonymous`` out of the WandbLogger's ``wandb.init`` arguments (it has no
+    effect, and passing it, even as None, makes W&B warn)."""
+    logger._wandb_init.pop("anonymous", None)
 
 
 _NOISE = (

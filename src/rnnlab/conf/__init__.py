@@ -31,8 +31,8 @@ def conf_dir() -> str:
 
 def register_resolvers() -> None:
     """What composing the configs needs: ``${repo_root:}`` and ``${first_set:a,b}`` (used by
-    ``paths`` and ``hydra``), and the declared defaults (``schema/*``) the YAML files start from
-    (``rnnlab.schema.registry``)."""
+    ``paths`` and ``hydra``), ``${if_equal:a,b,x,y}``, and the declared defaults
+    (``schema/*``) the YAML files start from (``rnnlab.schema.registry``)."""
     from omegaconf import OmegaConf
 
     from rnnlab.schema.registry import store
@@ -45,4 +45,10 @@ def register_resolvers() -> None:
         # the first argument that is neither null nor empty (``resume_dir`` or a new run dir)
         OmegaConf.register_new_resolver(
             "first_set", lambda *values: next((v for v in values if v not in (None, "")), None)
+        )
+    if not OmegaConf.has_resolver("if_equal"):
+        # x where a == b, else y: a recipe whose value depends on another choice (the IRNN's
+        # smaller lr in the long-memory experiments), stated in that recipe's own config
+        OmegaConf.register_new_resolver(
+            "if_equal", lambda a, b, then, otherwise: then if a == b else otherwise
         )

@@ -2,7 +2,8 @@
 
 A run directory is what ``rnnlab-train`` leaves behind: ``metrics.json`` (final numbers and
 ``status``), ``.hydra/config.yaml`` (the resolved config), ``.hydra/overrides.yaml`` and
-``.hydra/hydra.yaml`` (the job number in a sweep). Unfinished or broken runs are common in a
+``.hydra/hydra.yaml`` (the job number in a sweep); ``rnnlab-eval``'s also
+``.hydra/evaluated_config.yaml``, the config of the run it tested, read as its config. Unfinished or broken runs are common in a
 sweep, so reading never raises for one bad directory: what could not be read is recorded
 with the reason.
 """
@@ -22,6 +23,9 @@ HYDRA_DIR = ".hydra"
 CONFIG_FILE = os.path.join(HYDRA_DIR, "config.yaml")
 OVERRIDES_FILE = os.path.join(HYDRA_DIR, "overrides.yaml")
 HYDRA_FILE = os.path.join(HYDRA_DIR, "hydra.yaml")
+# rnnlab-eval's run dir: the config of the run whose checkpoint it tested
+EVALUATED_CONFIG_FILE = os.path.join(HYDRA_DIR, "evaluated_config.yaml")
+PRUNED_AT = "pruned_at_epoch"  # in metrics.json of an Optuna trial that was pruned
 
 
 @dataclass
@@ -37,10 +41,12 @@ class RunRecord:
 
     @property
     def status(self) -> str:
-        """``completed``, ``failed``, ``interrupted``; a run without metrics did not finish."""
+        """``completed``, ``pruned`` (an Optuna trial stopped early, then tested as usual),
+        ``failed``, ``interrupted``; a run without metrics did not finish."""
         if self.metrics is None:
             return "failed"
-        return str(self.metrics.get("status", "completed"))
+        status = str(self.metrics.get("status", "completed"))
+        return "pruned" if status == "completed" and PRUNED_AT in self.metrics else status
 
     @property
     def error(self) -> str:
@@ -86,9 +92,15 @@ def read_run(path: str | os.PathLike) -> RunRecord:
             record.problems["config"] = f"unreadable .hydra/config.yaml: {exc}"
         else:
             if isinstance(config, dict):
-                record.config = config
+                record.config = resolve_where_possible(config)
             else:
                 record.problems["config"] = ".hydra/config.yaml is not a mapping"
+    evaluated = record.path / EVALUATED_CONFIG_FILE
+    if evaluated.is_file():
+        with contextlib.suppress(Exception):  # unreadable: the evaluation's own config
+            ckpt = {"ckpt_path": (record.config or {}).get("ckpt_path")}
+            record.config = {**_yaml(evaluated), **ckpt}
+            record.problems.pop("config", None)
     try:
         overrides = _yaml(record.path / OVERRIDES_FILE)
         if isinstance(overrides, list):
@@ -104,6 +116,27 @@ def read_run(path: str | os.PathLike) -> RunRecord:
     if not record.overrides:
         record.overrides = [str(o) for o in (hydra.get("overrides") or {}).get("task") or []]
     return record
+
+
+def resolve_where_possible(config: dict[str, Any]) -> dict[str, Any]:
+    """Hydra saves interpolations as written (``lr: ${if_equal:...}``): the value a run used
+    is what a table groups by. One that needs the live job (``${hydra:...}``) stays as text."""
+    from omegaconf import OmegaConf
+
+    from rnnlab.conf import register_resolvers
+
+    register_resolvers()
+    tree = OmegaConf.create(config)
+
+    def walk(node: Any, path: str) -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v, f"{path}{k}.") for k, v in node.items()}
+        if isinstance(node, str) and "${" in node:
+            with contextlib.suppress(Exception):
+                return OmegaConf.select(tree, path[:-1], throw_on_resolution_failure=True)
+        return node
+
+    return walk(config, "")
 
 
 def is_run_dir(path: Path) -> bool:

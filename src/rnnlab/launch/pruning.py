@@ -13,6 +13,8 @@ from typing import Any
 
 import lightning.pytorch as pl
 
+from rnnlab.io.runs import PRUNED_AT
+
 log = logging.getLogger(__name__)
 
 
@@ -83,3 +85,5 @@ class OptunaPruning(pl.Callback):
         # Every rank stops at the same epoch.
         if trainer.strategy.broadcast(prune, src=0):
             trainer.should_stop = True
+            # into metrics.json with the run's final numbers: tables and summaries mark it
+            trainer.callback_metrics[PRUNED_AT] = float(trainer.current_epoch)

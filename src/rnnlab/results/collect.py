@@ -31,6 +31,7 @@ class Run:
     metrics: dict[str, float]
     overrides: list[str] = field(default_factory=list)
     better: dict[str, str] = field(default_factory=dict)
+    status: str = "completed"  # or "pruned": an Optuna trial stopped early, tested as usual
 
     @property
     def path(self) -> Path:
@@ -77,7 +78,14 @@ def load_run(path: Path) -> Run | Skipped:
     metrics = numeric_metrics(record.metrics)
     if not metrics:
         return Skipped(loc, "metrics.json holds no numeric metrics")
-    return Run(loc, flatten(record.config), metrics, record.overrides, directions(record.metrics))
+    return Run(
+        loc,
+        flatten(record.config),
+        metrics,
+        record.overrides,
+        directions(record.metrics),
+        record.status,
+    )
 
 
 def collect_runs(roots: Iterable[str | os.PathLike[str]]) -> tuple[list[Run], list[Skipped]]:

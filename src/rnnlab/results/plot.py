@@ -1,6 +1,7 @@
-"""Learning curves per group from Lightning's CSVLogger output.
+"""Learning curves per group, read from whichever logger each run used.
 
-Each run contributes one curve ``<run>/csv/metrics.csv``; curves of the runs in a
+Each run contributes one curve: ``<run>/csv/metrics.csv``, or its TensorBoard event files,
+or its offline W&B run (an uploaded one: ``rnnlab-table --wandb``); curves of the runs in a
 group (usually seeds) are aligned on the x value and drawn as a mean line with a
 plus/minus one standard deviation band. A loss curve gets the trivial strategy's loss
 beside it (``baseline/loss`` of the runs' ``metrics.json``, written by the tasks that know
@@ -14,6 +15,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -38,12 +40,80 @@ def _csv_file(run_dir: Path) -> Path | None:
 
 
 def read_curve(run_dir: Path, metric: str, x: str = "step") -> dict[float, float]:
-    """``{x: value}`` for the rows of a run's metrics.csv that log ``metric``.
+    """``{x: value}`` of ``metric`` from whichever logger the run used: its CSV file, else
+    its TensorBoard event files, else its offline W&B run; empty when none holds it."""
+    run_dir = Path(run_dir)
+    for read in (_read_csv_curve, _read_tensorboard_curve, _read_wandb_curve):
+        curve = read(run_dir, metric, x)
+        if curve:
+            return curve
+    return {}
 
-    Lightning writes one row per logging call with the other columns empty; a
-    metric logged twice at the same x (e.g. resumed runs) keeps the last value.
-    """
-    path = _csv_file(Path(run_dir))
+
+def curve_sources(run_dir: Path) -> list[str]:
+    """The loggers' files a run has that curves can be read from (for messages)."""
+    found = ["csv"] if _csv_file(Path(run_dir)) else []
+    if _event_files(Path(run_dir)):
+        found.append("tensorboard")
+    if list(Path(run_dir).glob("wandb/offline-run-*/run-*.wandb")):
+        found.append("wandb offline")
+    elif list(Path(run_dir).glob("wandb/*run-*")):
+        found.append("wandb (online: read it with --wandb)")
+    return found
+
+
+# The x of a W&B history row: Lightning's WandbLogger logs the trainer's step with each row.
+_WANDB_X = {"step": "trainer/global_step"}
+
+
+def _read_wandb_curve(run_dir: Path, metric: str, x: str) -> dict[float, float]:
+    if not list(run_dir.glob("wandb/offline-run-*")):
+        return {}
+    from rnnlab.results.wandb_offline import history
+
+    curve: dict[float, float] = {}
+    try:
+        rows = history(run_dir)
+    except Exception:  # a damaged or foreign file: named by curve_sources, not fatal
+        return curve
+    for row in rows:
+        xv, yv = row.get(_WANDB_X.get(x, x)), row.get(metric)
+        if isinstance(xv, (int, float)) and isinstance(yv, (int, float)) and math.isfinite(yv):
+            curve[float(xv)] = float(yv)
+    return curve
+
+
+def _event_files(run_dir: Path) -> list[Path]:
+    return sorted(run_dir.glob("**/events.out.tfevents.*"))
+
+
+def _read_tensorboard_curve(run_dir: Path, metric: str, x: str) -> dict[float, float]:
+    """The metric's scalars in the run's TensorBoard folders, by step (or by the ``epoch``
+    scalar Lightning logs at the same step)."""
+    folders = sorted({p.parent for p in _event_files(run_dir)})
+    curve: dict[float, float] = {}
+    if not folders:
+        return curve
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for folder in folders:
+        events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+        events.Reload()
+        tags = events.Tags().get("scalars", [])
+        if metric not in tags or (x != "step" and x not in tags):
+            continue
+        at = {e.step: e.value for e in events.Scalars(x)} if x != "step" else None
+        for event in events.Scalars(metric):
+            xv = float(event.step) if at is None else at.get(event.step)
+            if xv is not None and math.isfinite(event.value):
+                curve[float(xv)] = float(event.value)
+    return curve
+
+
+def _read_csv_curve(run_dir: Path, metric: str, x: str) -> dict[float, float]:
+    """Lightning writes one row per logging call with the other columns empty; a
+    metric logged twice at the same x (e.g. resumed runs) keeps the last value."""
+    path = _csv_file(run_dir)
     curve: dict[float, float] = {}
     if path is None:
         return curve
@@ -132,7 +202,9 @@ def make_figure(
     for group in groups:
         curves = [c for c in (read_curve(r.path, metric, x) for r in group.runs) if c]
         if not curves:
-            empty.append(group.label)
+            read = "; ".join(f"{r.path.name}: {', '.join(curve_sources(r.path)) or 'no logger files'}"
+                             for r in group.runs)  # fmt: skip
+            empty.append(f"{group.label} (looked in {read})")
             continue
         xs, mean, std = group_curve(curves)
         label = f"{group.label} (n={len(curves)})"
@@ -145,7 +217,11 @@ def make_figure(
             ax.axhline(value, color=grey, linestyle="--", linewidth=1.2, label=label)
     ax.set_xlabel(x)
     ax.set_ylabel(metric)
-    ax.grid(True, alpha=0.3)
+    ax.set_title(_title(groups, metric), fontsize="medium")
+    low, high = _value_range(ax)
+    if low > 0 and high / low >= 10:  # a loss falling over decades: read its late part too
+        ax.set_yscale("log")
+    ax.grid(True, which="both" if ax.get_yscale() == "log" else "major", alpha=0.3)
     if ax.lines:
         # Below the axes: group labels are long and would cover the curves.
         fig.legend(
@@ -154,14 +230,28 @@ def make_figure(
     return fig, empty
 
 
+def _title(groups: Sequence[Group], metric: str) -> str:
+    """What the curves are, and the setting every run shares (its task), for a reader."""
+    tasks = {str(r.config.get("task_name", "")) for g in groups for r in g.runs} - {""}
+    where = f"{tasks.pop()}: " if len(tasks) == 1 else ""
+    return f"{where}{metric}, mean ± std over each group's runs"
+
+
+def _value_range(ax: Any) -> tuple[float, float]:
+    values = np.concatenate([line.get_ydata() for line in ax.get_lines()] or [np.zeros(1)])
+    values = values[np.isfinite(values)]
+    return (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+
+
 def plot_learning_curves(
     groups: Sequence[Group],
     output: str | os.PathLike[str],
     metric: str = "val/loss",
     x: str = "step",
-) -> tuple[Path, list[str]]:
-    """Write the learning-curve PNG; returns its path and the groups left out."""
+) -> tuple[Path | None, list[str]]:
+    """Write the learning-curve PNG; returns its path (None when no run had the curve)
+    and the groups left out, each with what was looked in."""
     fig, empty = make_figure(groups, metric, x)
     if len(empty) == len(groups):
-        raise ValueError(f"no run has a {metric!r} column with a {x!r} value in {CSV_PATH}")
+        return None, empty
     return write_png(output, fig), empty

@@ -103,7 +103,7 @@ def render_markdown(table: ResultTable) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for i, g in enumerate(table.groups):
         row = [display_value(k, g.values[k]) for k in table.keys] or ["all runs"]
-        row.append(str(len(g.runs)))
+        row.append(g.count)
         for m in table.metrics:
             cell = _cell(g, m, "±", len(g.runs))
             row.append(f"**{cell}**" if m in g.best else cell)
@@ -147,7 +147,7 @@ def render_latex(table: ResultTable) -> str:
     ]
     for i, g in enumerate(table.groups):
         row = [latex_escape(display_value(k, g.values[k])) for k in table.keys] or ["all runs"]
-        row.append(str(len(g.runs)))
+        row.append(g.count)
         for m in table.metrics:
             cell = latex_escape(_cell(g, m, "PLUSMINUS", len(g.runs)))
             cell = cell.replace("PLUSMINUS", r"$\pm$")

@@ -23,7 +23,7 @@ from rnnlab.results.references import REFERENCES, Reference
 FORMATS = ("markdown", "latex", "csv")
 
 NOISE_KEYS = {"seed", "data.seed", "task_name", "tags", "ckpt_path", "trainer.default_root_dir"}
-NOISE_PREFIXES = ("paths.", "hydra.", "logger.", "callbacks.", "extras.")
+NOISE_PREFIXES = ("paths.", "hydra.", "logger.", "callbacks.", "extras.", "optuna.")  # trial ids
 # Output and cache locations differ per machine or per run.
 NOISE_SUFFIXES = ("_dir", "_root")
 
@@ -65,6 +65,8 @@ def value_key(value: Any) -> str:
 def display_value(key: str, value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"  # a sampled lr has 17 digits; four tell settings apart
     text = value_key(value)
     # Class paths are long and only the class name tells settings apart.
     if key.endswith("_target_") and isinstance(value, str):
@@ -133,6 +135,12 @@ class Group:
             text = display_value(key, value)
             parts.append(text if name == "_target_" else f"{name}={text}")
         return ", ".join(parts)
+
+    @property
+    def count(self) -> str:
+        """The n column: runs in the group, and how many of them were pruned trials."""
+        pruned = sum(r.status == "pruned" for r in self.runs)
+        return f"{len(self.runs)} ({pruned} pruned)" if pruned else str(len(self.runs))
 
     def shared_config(self) -> dict[str, Any]:
         """Config entries identical across the group's runs; what a reference may match."""

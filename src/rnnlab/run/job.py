@@ -21,6 +21,7 @@ from rnnlab.errors import ConfigError
 from rnnlab.io.atomic import atomic_write_text, remove_stale_temporaries, write_json
 from rnnlab.io.runs import flatten
 from rnnlab.run.allocator import keep_freed_memory
+from rnnlab.run.config_tree import config_tree
 from rnnlab.run.metrics import floats, job_ended, process_seconds, summarize
 from rnnlab.run.threads import apply_threads
 from rnnlab.schema.validate import validate
@@ -33,6 +34,8 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     os.environ.setdefault("MPLBACKEND", "Agg")
     if _in_sweep():  # a single run was checked before Hydra started (rnnlab.cli.precheck)
         validate({**OmegaConf.to_container(cfg, resolve=True), "hydra": _hydra_part()})
+    if cfg.get("print_config", True):
+        log.info("%s", config_tree(OmegaConf.to_container(cfg, resolve=True)))
     threads = apply_threads(cfg.trainer.get("threads", "auto"), cfg)
     keep_freed_memory()
     import lightning.pytorch as pl
@@ -66,7 +69,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     if resume is not None:  # a kill during a save may have left a temporary file
         for folder in (output_dir / "checkpoints", output_dir / "csv"):
             remove_stale_temporaries(folder)
-    identity = loggers.run_identity(cfg.task_name, _kind(task))
+    identity = loggers.run_identity(cfg.task_name, _kind(task), cfg)
     run_loggers = loggers.build_loggers(cfg.get("logger"), identity, resume)
     params = {**flatten(run_config), "model/params": task.num_parameters}
     metrics: dict[str, Any] = {"model/params": task.num_parameters, "threads": threads}
@@ -92,10 +95,16 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
                     # the weights at the end of training, as papers often report them
                     # (tested first, so the figures show the best checkpoint)
                     last = str(output_dir / checkpoints.LAST)
-                    (results,) = trainer.test(task, datamodule=dm, ckpt_path=last, verbose=False)
+                    with loggers.detached(trainer):  # logged below under test_last/*
+                        (results,) = trainer.test(
+                            task, datamodule=dm, ckpt_path=last, verbose=False
+                        )
+                    last_results = {}
                     for key, value in floats(results).items():
-                        metrics[key.replace("test/", "test_last/", 1)] = value
+                        last_results[key.replace("test/", "test_last/", 1)] = value
                         directions[key.replace("test/", "test_last/", 1)] = directions.get(key)
+                    metrics.update(last_results)
+                    loggers.log_metrics(trainer, last_results)
                 if cfg.get("test", True):
                     test_ckpt = _best_checkpoint(trainer) if cfg.get("train", True) else ckpt_path
                     (results,) = trainer.test(
@@ -115,7 +124,9 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         metrics["status"] = "completed"
         if trainer.is_global_zero:
             write_json(output_dir / "metrics.json", metrics)
-            loggers.log_final(trainer.loggers, params, floats(metrics), metrics["better"])
+            loggers.log_final(
+                trainer.loggers, params, floats(metrics), metrics["better"], trainer.global_step
+            )
             summarize(metrics, output_dir)
         failed = False
         return metrics
@@ -217,6 +228,7 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     del ckpt
     build.prepare_data(dm)  # missing data files are refused before the run dir is written
     rundir.commit(output_dir)
+    rundir.record_evaluated_config(output_dir, run_cfg)  # what tables group evaluations by
     trainer = build.build_trainer(cfg, [], [])
     (results,) = trainer.test(task, datamodule=dm, verbose=False)
     metrics = {**floats(results), **dm.stats(), "test/ckpt": str(cfg.ckpt_path)}

@@ -8,25 +8,27 @@
   checkpoint's step, so TensorBoard drops the events the lost steps had written.
 - W&B: a resumed run reopens the same run id with ``resume="allow"``; W&B is put offline
   when there are no credentials, and the command that uploads the run is printed.
-The hyper-parameters (the whole config, flattened) go to every logger at the start, and
-to TensorBoard's HPARAMS tab together with the final metrics at the end.
+The hyper-parameters (the whole config, flattened) go to every logger at the start; TensorBoard's
+HPARAMS tab gets the key settings and the overridden keys with the final metrics at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
 import netrc
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.io.atomic import atomic_write_text
 
@@ -161,19 +163,40 @@ def existing_wandb_id(save_dir: str | Path) -> str | None:
     return _WANDB_RUN_DIR.match(newest.name)["id"]
 
 
-def run_identity(task_name: str, job_type: str) -> dict[str, str]:
-    """W&B group, name and job type: a sweep's jobs share a group named after the sweep."""
+# Overrides that name what was chosen (not where outputs go or how the run is shown).
+_NAMING = ("model.", "optimizer.", "scheduler.", "data.length", "data.corpus", "data.mode")
+_NOT_NAMING = ("seed", "model", "hydra", "paths", "logger", "callbacks", "trainer", "launcher",
+               "debug", "tags", "resume_dir", "ckpt_path", "optuna", "print_config")  # fmt: skip
+
+
+def run_name(cfg: Any, overrides: list[str]) -> str:
+    """``gru optimizer.lr=0.001 seed=1``: the cell, the chosen overrides and the seed."""
+    words = [str(OmegaConf.select(cfg, "model.cell", default="") or cfg.get("task_name", ""))]
+    for override in overrides:
+        key = override.lstrip("+~").split("=", 1)[0]
+        group_choice = "." not in key and key not in _NOT_NAMING
+        if key.startswith(_NAMING) or group_choice:
+            words.append(override.lstrip("+"))
+    words.append(f"seed={cfg.get('seed')}")
+    return " ".join(words)[:128]
+
+
+def run_identity(task_name: str, job_type: str, cfg: Any = None) -> dict[str, str]:
+    """W&B group, name and job type: a sweep's jobs share a group named after the sweep;
+    a run's name says its model, chosen overrides and seed (and its job number)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     try:
         hcfg = HydraConfig.get()
     except ValueError:  # not under Hydra (tests, notebooks)
-        return {"group": task_name, "name": task_name, "job_type": job_type}
+        name = run_name(cfg, []) if cfg is not None else task_name
+        return {"group": task_name, "name": name, "job_type": job_type}
+    name = run_name(cfg, list(hcfg.overrides.task)) if cfg is not None else task_name
     if hcfg.mode == RunMode.MULTIRUN:
         group = f"{task_name}/{Path(hcfg.sweep.dir).name}"
-        return {"group": group, "name": f"{group}/{hcfg.job.num}", "job_type": job_type}
-    return {"group": task_name, "name": Path(hcfg.runtime.output_dir).name, "job_type": job_type}
+        return {"group": group, "name": f"{name} #{hcfg.job.num}", "job_type": job_type}
+    return {"group": task_name, "name": name, "job_type": job_type}
 
 
 def build_loggers(
@@ -204,19 +227,90 @@ def build_loggers(
                 log.info("W&B: no credentials or offline mode, logging offline to %s",
                          lcfg.get("save_dir"))  # fmt: skip
         loggers.append(instantiate(lcfg, **kwargs))
+        if target.endswith("WandbLogger"):
+            from rnnlab.compat.lightning import drop_wandb_anonymous
+
+            drop_wandb_anonymous(loggers[-1])
         log.debug("logger %s: %s", name, type(loggers[-1]).__name__)
     return loggers
 
 
+@contextlib.contextmanager
+def detached(trainer: Any) -> Iterator[None]:
+    """No logger sees what runs inside (the last weights' test, which would otherwise log
+    its numbers under the test/* tags of the best checkpoint's test)."""
+    attached = trainer.loggers
+    trainer.loggers = []
+    try:
+        yield
+    finally:
+        trainer.loggers = attached
+
+
+def log_metrics(trainer: Any, metrics: dict[str, float]) -> None:
+    """Numbers computed outside a logging hook, at the trainer's step (rank 0 only)."""
+    if trainer.is_global_zero:
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
+
+
+# What TensorBoard's HPARAMS tab shows besides the keys of the command's overrides: the
+# settings a reader compares runs by (the whole config has 90 or more keys, mostly paths).
+KEY_SETTINGS = ("task_name", "seed", "data._target_", "model.cell", "model.hidden_size",
+                "model.num_layers", "model.bidirectional", "model.init", "optimizer._target_",
+                "optimizer.lr", "scheduler._target_", "trainer.max_epochs", "data.batch_size",
+                "model/params")  # fmt: skip
+
+
+def chosen_hparams(params: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """The key settings and every overridden key, a class path as its class name."""
+    keys = [*KEY_SETTINGS, *(o.lstrip("+~").split("=", 1)[0] for o in overrides)]
+    chosen = {}
+    for key in dict.fromkeys(keys):
+        if key in params:
+            value = params[key]
+            chosen[key] = (
+                value.rsplit(".", 1)[-1]
+                if key.endswith("_target_") and isinstance(value, str)
+                else value
+            )
+    return chosen
+
+
+def _write_hparams(logger: Any, shown: dict[str, Any], metrics: dict[str, float]) -> None:
+    """TensorBoard's HPARAMS tab: the settings shown, with the final metrics' tags."""
+    from torch.utils.tensorboard.summary import hparams
+
+    plain = {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in shown.items()}
+    for summary in hparams(plain, metrics):
+        logger.experiment.file_writer.add_summary(summary)
+
+
+def _task_overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:  # not under Hydra
+        return []
+
+
 def log_final(
-    loggers: list[Any], params: dict[str, Any], metrics: dict[str, float], better: dict[str, str]
+    loggers: list[Any],
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    better: dict[str, str],
+    step: int = 0,
 ) -> None:
     """The run's final numbers: TensorBoard's HPARAMS tab gets the hyper-parameters with
     them; the W&B summary gets them with which way each metric is better (for tables)."""
     for logger in loggers:
         name = type(logger).__name__
         if name == "TensorBoardLogger":
-            logger.log_hyperparams(params, metrics=metrics)
+            # the numbers at the run's last step (Lightning's log_hyperparams would put them
+            # at step 0, where curves read from the events would start with the final value)
+            logger.log_metrics(metrics, step=step)
+            _write_hparams(logger, chosen_hparams(params, _task_overrides()), metrics)
             logger.experiment.flush()  # on disk when the run returns, not at process exit
         elif name == "WandbLogger":
             logger.experiment.summary.update({**metrics, "better": better})
@@ -233,7 +327,10 @@ def finish_loggers(loggers: list[Any], failed: bool = False, announce: bool = Tr
         if run is None:
             continue
         offline = run.settings.mode in ("offline", "dryrun") or getattr(run, "offline", False)
-        directory = os.path.dirname(run.dir)
+        directory = Path(run.dir).parent
+        # a resumed run adds a folder with the same id: one command uploads them all
+        folders = sorted(directory.parent.glob(f"offline-run-*-{run.id}")) or [directory]
         wandb.finish(exit_code=1 if failed else 0)
         if offline and announce:
-            log.info("W&B run saved offline; upload it with: wandb sync %s", directory)
+            log.info("W&B run saved offline; upload it with: wandb sync %s",
+                     " ".join(str(f) for f in folders))  # fmt: skip

@@ -21,6 +21,7 @@ from typing import Any
 
 from rnnlab.errors import ConfigError
 from rnnlab.io.atomic import atomic_write_text
+from rnnlab.io.runs import EVALUATED_CONFIG_FILE
 
 # Overrides that a resumed run may change: none of them changes what is trained or how.
 RESUMABLE_KEYS = (
@@ -83,6 +84,15 @@ def _record_resumed_config(run_dir: Path, cfg: Any) -> None:
     if HydraConfig.initialized():
         overrides = list(HydraConfig.get().overrides.task)
         atomic_write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(overrides))
+
+
+def record_evaluated_config(run_dir: Path, run_config: Any) -> None:
+    """An evaluation's own config names only the checkpoint: keep the evaluated run's config
+    beside it (``rnnlab.io.runs`` reads it as the run's config, so tables group by model)."""
+    from omegaconf import OmegaConf
+
+    text = OmegaConf.to_yaml(run_config, resolve=True)
+    atomic_write_text(Path(run_dir) / EVALUATED_CONFIG_FILE, text)
 
 
 # -- resume ------------------------------------------------------------------------------------

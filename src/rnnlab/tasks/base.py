@@ -140,6 +140,24 @@ class BaseTask(pl.LightningModule):
                     directions[name] = "higher" if metric.higher_is_better else "lower"
         return {**directions, **self.extra_metrics}
 
+    def run_summary(self) -> str:
+        """``lstm, 64 units × 2 layers, bidirectional, init=chrono, seed 42``: what a figure's
+        reader needs to know about the run, who did not launch it."""
+        model = self.hparams.model
+        layers = int(model.get("num_layers", 1))
+        parts = [str(model.get("cell", "")),
+                 f"{model.get('hidden_size')} units × {layers} layer{'s' if layers > 1 else ''}"]  # fmt: skip
+        if model.get("bidirectional"):
+            parts.append("bidirectional")
+        if model.get("nonlinearity", "tanh") != "tanh":
+            parts.append(str(model["nonlinearity"]))
+        if model.get("init", "default") != "default":
+            parts.append(f"init={model['init']}")
+        seed = (self.hparams.get("run_config") or {}).get("seed")
+        if seed is not None:
+            parts.append(f"seed {seed}")
+        return ", ".join(parts)
+
     def test_figures(self) -> dict[str, Any]:
         """Matplotlib figures of the test set, by name; none by default."""
         return {}

@@ -86,7 +86,12 @@ class RegressionTask(BaseTask):
             ax.plot(t_in, w, color="0.4", label="input window")
             ax.plot(t_out, [w[-1], *y], color="tab:blue", label="truth")
             ax.plot(t_out, [w[-1], *p], "--", color="tab:orange", label="rollout")
+            ax.set_ylabel("value (normalised)", fontsize="small")
         axes[0].legend(loc="upper left", fontsize="small", ncol=3)
-        axes[-1].set_xlabel("time step (normalised values)")
-        fig.suptitle("Test windows: free-running prediction against truth")
+        axes[-1].set_xlabel("time step")
+        fig.suptitle(
+            "Test windows: free-running prediction against truth\n"
+            f"{self.run_summary()}; window {steps}, horizon {horizon}",
+            fontsize="medium",
+        )
         return {"predictions": fig}
