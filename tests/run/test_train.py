@@ -25,6 +25,9 @@ def test_fast_dev_run_every_model(tmp_path, model, bidirectional):
     for key in ("train/loss", "test/mse", "test/rollout_mse"):
         assert math.isfinite(metrics[key]), key
     assert metrics["model/params"] > 0
+    # floats of recurrent state per sequence: H per layer-direction, 2H for an LSTM
+    per = 2 if model == "lstm" else 1
+    assert metrics["model/state_size"] == per * 16 * (2 if bidirectional else 1)
 
 
 def test_run_dir_has_metrics_checkpoints_figure_and_csv(tmp_path):

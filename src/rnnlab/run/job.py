@@ -71,8 +71,9 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
             remove_stale_temporaries(folder)
     identity = loggers.run_identity(cfg.task_name, _kind(task), cfg)
     run_loggers = loggers.build_loggers(cfg.get("logger"), identity, resume)
-    params = {**flatten(run_config), "model/params": task.num_parameters}
-    metrics: dict[str, Any] = {"model/params": task.num_parameters, "threads": threads}
+    size = {"model/params": task.num_parameters, "model/state_size": task.rnn.state_size}
+    params = {**flatten(run_config), **size}
+    metrics: dict[str, Any] = {**size, "threads": threads}
     directions = task.metric_directions()
     failed = True
     try:

@@ -259,7 +259,7 @@ def log_metrics(trainer: Any, metrics: dict[str, float]) -> None:
 KEY_SETTINGS = ("task_name", "seed", "data._target_", "model.cell", "model.hidden_size",
                 "model.num_layers", "model.bidirectional", "model.init", "optimizer._target_",
                 "optimizer.lr", "scheduler._target_", "trainer.max_epochs", "data.batch_size",
-                "model/params")  # fmt: skip
+                "model/params", "model/state_size")  # fmt: skip
 
 
 def chosen_hparams(params: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
