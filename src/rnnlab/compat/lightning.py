@@ -4,6 +4,8 @@
   (the task logs per-step values only then: each ``self.log`` call costs time).
 - ``subprocess_command``, ``SubprocessLauncher``, ``set_threads_for_processes``: the pieces
   of Lightning's DDP process launcher that ``rnnlab.launch.ddp`` adapts to Hydra.
+- ``keep_signal_handlers``: stops Lightning from installing its own SIGTERM handler, which
+  would end a run with exit status 0 and no record (``rnnlab.run.lifecycle`` owns signals).
 - ``quiet``: drops messages a user cannot act on (tips to install other products, a
   deprecation inside Lightning, the logging-interval warning for short epochs).
 """
@@ -33,6 +35,13 @@ def set_threads_for_processes(num_processes: int) -> None:
 def logs_this_step(trainer: Any) -> bool:
     """True when Lightning writes this training step's logged values to the loggers."""
     return bool(trainer._logger_connector.should_update_logs or trainer.fast_dev_run)
+
+
+def keep_signal_handlers(trainer: Any) -> None:
+    """Leave the process's signal handlers as they are while ``trainer`` runs."""
+    connector = trainer._signal_connector
+    connector.register_signal_handlers = lambda: None
+    connector.teardown = lambda: None
 
 
 _NOISE = (

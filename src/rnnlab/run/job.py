@@ -9,6 +9,7 @@ callbacks against the task, monitored metrics, and a checkpoint against the mode
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -20,8 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 from rnnlab.errors import ConfigError
 from rnnlab.io.atomic import atomic_write_text, remove_stale_temporaries, write_json
 from rnnlab.io.runs import flatten
+from rnnlab.run import lifecycle
 from rnnlab.run.allocator import keep_freed_memory
-from rnnlab.run.metrics import floats, job_ended, process_seconds, summarize
+from rnnlab.run.metrics import floats, job_ended, process_seconds, summarize, training_results
 from rnnlab.run.options import check_run
 from rnnlab.run.threads import apply_threads
 
@@ -29,7 +31,20 @@ log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
-    """Fit, test the best checkpoint, write ``metrics.json``; return the metrics."""
+    """Fit, test the best checkpoint, write ``metrics.json``; return the metrics.
+
+    The phases and every way out of them: ``rnnlab.run.lifecycle``. A resumed run whose
+    training had finished (stopped during test, or killed after its final ``last.ckpt``)
+    only tests, with the training metrics its final ``last.ckpt`` holds."""
+    run = lifecycle.begin()
+    try:
+        return _train(cfg, output_dir, run)
+    except BaseException as err:
+        lifecycle.record(lifecycle.ending(err))
+        raise
+
+
+def _train(cfg: DictConfig, output_dir: Path, run: lifecycle.Lifecycle) -> dict[str, Any]:
     os.environ.setdefault("MPLBACKEND", "Agg")
     check_run(OmegaConf.to_container(cfg, resolve=True))
     threads = apply_threads(cfg.trainer.get("threads", "auto"), cfg)
@@ -38,6 +53,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
 
     from rnnlab.compat.lightning import quiet
     from rnnlab.run import build, checkpoints, interrupt, loggers, rundir
+    from rnnlab.run.phases import PhaseTracker
 
     quiet()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -52,23 +68,26 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     if ckpt is not None:
         checkpoints.check_same_model(ckpt, task.hparams, ckpt_path)
     build.check_monitors(cfg, task)
-    callbacks = build.build_callbacks(cfg.get("callbacks"), task)
-    resume = None
+    callbacks = [*build.build_callbacks(cfg.get("callbacks"), task), PhaseTracker()]
+    resume, finished = None, None
     if ckpt is not None and cfg.get("resume_dir"):
         resume = loggers.Continuation(
             ckpt.get("global_step", 0), checkpoints.logger_positions(ckpt)
         )
+        finished = resume_plan(cfg, output_dir, checkpoints.finished_training(ckpt))
         log.info("resuming %s from global step %s", output_dir, ckpt.get("global_step"))
     del ckpt
     # Every check has passed: from here on the run dir is written.
     rundir.commit(output_dir, cfg)
+    run.run_dir = output_dir
     if resume is not None:  # a kill during a save may have left a temporary file
         for folder in (output_dir / "checkpoints", output_dir / "csv"):
             remove_stale_temporaries(folder)
     identity = loggers.run_identity(cfg.task_name, _kind(task))
     run_loggers = loggers.build_loggers(cfg.get("logger"), identity, resume)
     params = {**flatten(run_config), "model/params": task.num_parameters}
-    metrics: dict[str, Any] = {"model/params": task.num_parameters, "threads": threads}
+    metrics = run.metrics
+    metrics.update({"model/params": task.num_parameters, "threads": threads})
     directions = task.metric_directions()
     failed = True
     try:
@@ -77,43 +96,45 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
             logger.log_hyperparams(params)
         stops_cleanly = any(isinstance(c, interrupt.LastCheckpoint) for c in callbacks)
         with interrupt.catch_signals(active=stops_cleanly):
-            try:
-                if cfg.get("train", True):
-                    trainer.fit(task, datamodule=dm, ckpt_path=ckpt_path)
-                    metrics.update(floats(trainer.callback_metrics))
-                    best = _model_checkpoint(trainer)
-                    if best is not None and best.best_model_score is not None:
-                        metrics[f"{best.monitor}_best"] = float(best.best_model_score)
-                        best_direction = {"min": "lower", "max": "higher"}[best.mode]
-                        directions[f"{best.monitor}_best"] = best_direction
-                    metrics["epochs"] = trainer.current_epoch
-                if cfg.get("test_last", False) and cfg.get("train", True):
-                    # the weights at the end of training, as papers often report them
-                    # (tested first, so the figures show the best checkpoint)
-                    last = str(output_dir / checkpoints.LAST)
-                    (results,) = trainer.test(task, datamodule=dm, ckpt_path=last, verbose=False)
-                    for key, value in floats(results).items():
-                        metrics[key.replace("test/", "test_last/", 1)] = value
-                        directions[key.replace("test/", "test_last/", 1)] = directions.get(key)
-                if cfg.get("test", True):
-                    test_ckpt = _best_checkpoint(trainer) if cfg.get("train", True) else ckpt_path
-                    (results,) = trainer.test(
-                        task, datamodule=dm, ckpt_path=test_ckpt, verbose=False
-                    )
-                    metrics.update(floats(results))
-                    metrics["test/ckpt"] = test_ckpt or "last weights"
-            except interrupt.RunInterrupted as err:
-                metrics.update(status="interrupted", step=err.step, error=str(err))
-                if trainer.is_global_zero:
-                    write_json(output_dir / "metrics.json", metrics)
-                raise
+            best_ckpt = None
+            if finished is not None:  # trained already: its results, then the tests
+                metrics.update(finished["results"])
+                directions.update(finished["better"])
+                best_ckpt = _existing(finished["best_path"], output_dir)
+            elif cfg.get("train", True):
+                trainer.fit(task, datamodule=dm, ckpt_path=ckpt_path)
+                results, better = training_results(trainer)
+                metrics.update(results)
+                directions.update(better)
+                best_ckpt = _best_checkpoint(trainer)
+            trained = finished is not None or cfg.get("train", True)
+            if cfg.get("test_last", False) and trained:
+                # the weights at the end of training, as papers often report them
+                # (tested first, so the figures show the best checkpoint); the weights in
+                # memory are those when last.ckpt is not written
+                run.enter("test_last")
+                last = output_dir / checkpoints.LAST
+                last_ckpt = str(last) if last.is_file() else None
+                (results,) = trainer.test(task, datamodule=dm, ckpt_path=last_ckpt, verbose=False)
+                for key, value in floats(results).items():
+                    metrics[key.replace("test/", "test_last/", 1)] = value
+                    directions[key.replace("test/", "test_last/", 1)] = directions.get(key)
+                lifecycle.check_finite(metrics, "test_last/", trainer.global_step, None)
+            if cfg.get("test", True):
+                run.enter("test")
+                test_ckpt = best_ckpt if trained else ckpt_path
+                (results,) = trainer.test(task, datamodule=dm, ckpt_path=test_ckpt, verbose=False)
+                metrics.update(floats(results))
+                metrics["test/ckpt"] = test_ckpt or "last weights"
+                lifecycle.check_finite(metrics, "test/", trainer.global_step, None)
+        run.enter("write")
         metrics.update(dm.stats())
         metrics["better"] = directions
         metrics["time/total_s"] = time.perf_counter() - started
         metrics["time/process_s"] = process_seconds()
         metrics["status"] = "completed"
         if trainer.is_global_zero:
-            write_json(output_dir / "metrics.json", metrics)
+            write_json(output_dir / "metrics.json", lifecycle.strict(metrics))
             loggers.log_final(trainer.loggers, params, floats(metrics), metrics["better"])
             summarize(metrics, output_dir)
         failed = False
@@ -121,6 +142,58 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     finally:
         loggers.finish_loggers(run_loggers, failed=failed, announce=not _in_sweep())
         job_ended()
+
+
+def resume_plan(
+    cfg: DictConfig, run_dir: Path, finished: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """What a resume of a run whose training had finished does: None when training goes
+    on (the run was stopped in training, or ``trainer.max_epochs`` / ``max_steps`` extend
+    it), else the finished-training record (the run is tested again). A completed run
+    with nothing to add is refused."""
+    if finished is None:
+        return None
+    epochs, steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps")
+    longer = (epochs not in (None, -1) and epochs > (finished["max_epochs"] or 0)) or (
+        steps not in (None, -1) and steps > (finished["max_steps"] or 0)
+    )
+    if longer:
+        check_extension(cfg)
+        return None
+    if _status(run_dir) == "completed":
+        done = finished["results"].get("epochs")
+        raise ConfigError(
+            "resume_dir", str(run_dir), f"a run with something left to do: it completed "
+            f"its {done} epochs; extend it with trainer.max_epochs=N (N > {done})",
+        )  # fmt: skip
+    return finished
+
+
+def check_extension(cfg: DictConfig) -> None:
+    """Extending a run re-plans a cosine schedule over the new length (``rnnlab.tasks.base``);
+    a one-cycle schedule cannot be stretched: refused."""
+    target = str((cfg.get("scheduler") or {}).get("_target_", ""))
+    if target.endswith("OneCycleLR"):
+        raise ConfigError(
+            "trainer.max_epochs", cfg.trainer.get("max_epochs"), "unchanged for a run with "
+            "scheduler=onecycle: its single cycle was planned over the run's length and has "
+            "ended; start a new run to train longer",
+        )  # fmt: skip
+
+
+def _status(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / "metrics.json").read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _existing(path: str, run_dir: Path) -> str | None:
+    """A checkpoint path recorded in a run, or the same file in the run dir if it moved."""
+    if path and Path(path).is_file():
+        return path
+    moved = run_dir / "checkpoints" / Path(path).name if path else None
+    return str(moved) if moved is not None and moved.is_file() else None
 
 
 def _kind(task: Any) -> str:
@@ -189,6 +262,15 @@ def _mismatch(err: Exception) -> str:
 
 def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Rebuild the run stored in a checkpoint and test it; write ``metrics.json``."""
+    lifecycle.begin()
+    try:
+        return _evaluate(cfg, output_dir)
+    except BaseException as err:
+        lifecycle.record(lifecycle.ending(err, "rnnlab-eval"))
+        raise
+
+
+def _evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     os.environ.setdefault("MPLBACKEND", "Agg")
     apply_threads(cfg.trainer.get("threads", "auto"), cfg)
     import lightning.pytorch as pl
@@ -208,25 +290,44 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     del ckpt
     build.prepare_data(dm)  # missing data files are refused before the run dir is written
     rundir.commit(output_dir)
+    lifecycle.current.run_dir = output_dir
     trainer = build.build_trainer(cfg, [], [])
+    lifecycle.current.enter("test")
     (results,) = trainer.test(task, datamodule=dm, verbose=False)
-    metrics = {**floats(results), **dm.stats(), "test/ckpt": str(cfg.ckpt_path)}
+    metrics = lifecycle.current.metrics
+    metrics.update({**floats(results), **dm.stats(), "test/ckpt": str(cfg.ckpt_path)})
+    lifecycle.check_finite(metrics, "test/", None, None)
+    lifecycle.current.enter("write")
     metrics.update(better=task.metric_directions(), status="completed")
     if trainer.is_global_zero:
-        write_json(output_dir / "metrics.json", metrics)
+        write_json(output_dir / "metrics.json", lifecycle.strict(metrics))
         summarize(metrics, output_dir)
     return metrics
 
 
 def sample(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
-    """Print ``prompt`` and its continuation; also write it to ``<run>/sample.txt``."""
+    """Print ``prompt`` and its continuation as it is drawn (``length`` at most
+    ``rnnlab.tasks.sampling.MAX_LENGTH``); also write it to ``<run>/sample.txt``."""
+    lifecycle.begin()
+    try:
+        return _sample(cfg, output_dir)
+    except BaseException as err:
+        lifecycle.record(lifecycle.ending(err, "rnnlab-sample"))
+        raise
+
+
+def _sample(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    import sys
+
     from rnnlab.run.options import check_seed
 
     check_seed(cfg.seed)
     import torch
 
     from rnnlab.run import checkpoints, rundir
-    from rnnlab.tasks.sampling import check_sampling
+    from rnnlab.tasks.sampling import check_length, check_sampling
+
+    check_length(cfg.length)  # before the checkpoint is read
 
     ckpt = checkpoints.load_checkpoint(cfg.ckpt_path)
     if "vocab" not in ckpt["hyper_parameters"]:
@@ -238,8 +339,20 @@ def sample(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     task = _load_task(ckpt, str(cfg.ckpt_path))
     check_sampling(task.vocab, cfg.prompt, cfg.length, cfg.temperature, cfg.top_k)
     rundir.commit(output_dir)
+    lifecycle.current.run_dir = output_dir
     generator = torch.Generator().manual_seed(cfg.seed)
-    text = task.generate(str(cfg.prompt), cfg.length, cfg.temperature, cfg.top_k, generator)
-    print(cfg.prompt + text)
-    atomic_write_text(output_dir / "sample.txt", cfg.prompt + text)
-    return {"length": len(text)}
+    parts = [str(cfg.prompt)]
+    sys.stdout.write(parts[0])
+    for i, char in enumerate(
+        task.stream(str(cfg.prompt), cfg.length, cfg.temperature, cfg.top_k, generator)
+    ):
+        parts.append(char)
+        sys.stdout.write(char)
+        if i % 64 == 63:
+            sys.stdout.flush()
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    lifecycle.current.enter("write")
+    text = "".join(parts)
+    atomic_write_text(output_dir / "sample.txt", text)
+    return {"length": len(text) - len(str(cfg.prompt))}

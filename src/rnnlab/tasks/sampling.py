@@ -10,6 +10,8 @@ from torch import Tensor
 
 from rnnlab.errors import ConfigError, check_positive
 
+MAX_LENGTH = 1_000_000  # characters one rnnlab-sample may generate (about a minute on a CPU)
+
 
 def check_sampling(vocab: Any, prompt: str, length: int, temperature: float,
                    top_k: int | None) -> None:  # fmt: skip
@@ -23,13 +25,17 @@ def check_sampling(vocab: Any, prompt: str, length: int, temperature: float,
             "prompt", prompt, f"characters of the training vocabulary only; "
             f"{', '.join(map(repr, bad))} not in the training vocabulary",
         )  # fmt: skip
-    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-        raise ConfigError("length", length, "an integer >= 0")
+    check_length(length)
     number = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
     if not number or not math.isfinite(temperature) or temperature < 0:
         raise ConfigError("temperature", temperature, "a number >= 0 (0 = greedy)")
     if top_k is not None:
         check_positive("top_k", top_k)
+
+
+def check_length(length: Any) -> None:
+    if isinstance(length, bool) or not isinstance(length, int) or not 0 <= length <= MAX_LENGTH:
+        raise ConfigError("length", length, f"an integer from 0 to {MAX_LENGTH:_}")
 
 
 def pick(logits: Tensor, temperature: float, top_k: int | None,
