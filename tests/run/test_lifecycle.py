@@ -201,3 +201,20 @@ def test_ending_maps_every_way_out():
         assert (end.status, end.exit_code) == (status, code), err
         assert "\n" not in end.message
     assert os.environ.get(lifecycle.SIGNAL_HOOK) is None
+
+
+# -- sweeps ------------------------------------------------------------------------------------
+@pytest.mark.slow  # a sweep of four jobs in two worker processes
+def test_a_killed_sweep_job_is_recorded_and_the_others_run_on(tmp_path, monkeypatch):
+    from helpers import REPO
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(str(REPO / p) for p in ("src", "tests")))
+    kill = ["+callbacks.kill._target_=helpers.SignalAt", "+callbacks.kill.step=3,1000",
+            "+callbacks.kill.signum=SIGKILL"]  # fmt: skip
+    args = ["-m", "launcher=local", "launcher.n_jobs=2", *FAST, *kill, "seed=1,2"]
+    proc = run_cli("train", args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads((tmp_path / "sweep" / "summary.json").read_text())
+    status = {r["job"]: (r["status"], r["error"]) for r in rows}
+    assert [s for s, _ in status.values()] == ["failed", "failed", "completed", "completed"]
+    assert all("SIGKILL" in status[j][1] for j in (0, 1))

@@ -6,10 +6,10 @@ checked (``rnnlab.run.options``, no torch import): a mistyped value costs a seco
 refused command creates nothing. ``resume_dir=RUN`` becomes the run's own saved overrides
 plus the few a resume may change. The job itself is imported only when it runs.
 
-Exit codes: 0 done; 2 bad config or data; 3 non-finite loss or weights; 1 a file that
-could not be read or written (the message names it: a read-only or full disk, say);
-130 / 143 interrupted by SIGINT / SIGTERM after saving ``last.ckpt`` (130 also for a Ctrl-C
-outside training). An error is one line on stderr. A command that fails, or is stopped,
+Exit codes and what a job's ending records: ``rnnlab.run.lifecycle`` (0 done; 1 any other
+failure, a file that could not be written among them; 2 bad config or data; 3 a non-finite
+number; 130 / 143 SIGINT / SIGTERM). An error is one line on stderr; an unexpected one's
+traceback goes to the run's log file only. A command that fails, or is stopped,
 before its job has passed every check (``rundir.commit``) leaves no trace: the run dir it
 created is removed, Hydra's files in an existing one are put back (``rnnlab.cli.guard``), and
 its buffered log is dropped.
@@ -73,17 +73,25 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
         output_dir = Path(hcfg.runtime.output_dir)
         multirun = hcfg.mode == RunMode.MULTIRUN
         precheck.continue_requeued(cfg, output_dir)
-        try:
-            with job_environment(cfg, hcfg):
-                metrics = _import(job)(cfg, output_dir)
-        except MissingMandatoryValue as err:
-            key = getattr(err, "full_key", "") or "a key"
-            err = ConfigError(key, "???", "a value: it has no default")
-            return _end(err, output_dir, multirun, f"rnnlab-{config_name}")
-        except (Exception, KeyboardInterrupt) as err:
-            return _end(err, output_dir, multirun, f"rnnlab-{config_name}")
-        objective = cfg.get("optimized_metric")
-        return metrics.get(objective) if objective else None
+
+        def run_job() -> Any:
+            try:
+                with job_environment(cfg, hcfg):
+                    metrics = _import(job)(cfg, output_dir)
+            except MissingMandatoryValue as err:
+                key = getattr(err, "full_key", "") or "a key"
+                err = ConfigError(key, "???", "a value: it has no default")
+                return _end(err, output_dir, multirun, f"rnnlab-{config_name}")
+            except (Exception, KeyboardInterrupt) as err:
+                return _end(err, output_dir, multirun, f"rnnlab-{config_name}")
+            objective = cfg.get("optimized_metric")
+            return metrics.get(objective) if objective else None
+
+        if multirun and "joblib" in str(hcfg.launcher.get("_target_", "")):
+            from rnnlab.launch.isolate import in_own_process
+
+            return in_own_process(run_job, output_dir)  # a killed job leaves the sweep running
+        return run_job()
 
     def main() -> Any:
         with lifecycle.StopSignals():

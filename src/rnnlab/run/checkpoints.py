@@ -9,6 +9,8 @@
   continues bit for bit; the task adds its carried state
   (``on_save_checkpoint``); the datamodule its vocabulary or permutation; the training
   iterable its position in the epoch (Lightning's loop state).
+- Integrity: the writer adds ``rnnlab_checksum`` (sha256 over every tensor), and
+  ``load_checkpoint`` refuses a file whose tensors no longer match it.
 - Reading: ``load_checkpoint`` gives one-line errors for a missing, damaged or foreign file;
   ``check_same_model`` names every key where a checkpoint's model differs from the run's;
   ``restore_data`` hands the datamodule its saved state before it sets up.

@@ -5,13 +5,15 @@
 of training, and when the run is interrupted, always through the atomic checkpoint writer.
 So one file, always the newest state, and no fsync on every epoch of a fast run.
 
-``catch_signals()`` turns SIGINT (Ctrl-C) and SIGTERM (what SLURM sends before a time limit,
-and before a preemption) into a request: the current training step finishes, ``last.ckpt``
-is saved with the complete state, and ``RunInterrupted`` carries the signal and the step to
-the job, which records ``"status": "interrupted"`` and exits 130 (SIGINT) or 143 (SIGTERM).
-A second Ctrl-C stops at once. Under submitit the signal it uses for preemption and time
-limits (SIGUSR2) is caught the same way and then handed on to submitit, which requeues the
-job; the requeued job resumes from ``last.ckpt``.
+``catch_signals()`` turns SIGINT (Ctrl-C), SIGTERM (what SLURM sends before a time limit,
+and before a preemption) and SIGUSR1/2 into a request during training: the current step
+finishes, ``last.ckpt`` is saved with the complete state, and ``RunInterrupted`` carries the
+signal and the step to the job's ending (``rnnlab.run.lifecycle``, which owns the signals and
+what every ending records). A second Ctrl-C stops at once. Under submitit the signal it uses
+for preemption and time limits (SIGUSR2) is then handed on to submitit, which requeues the
+job; the requeued job resumes from ``last.ckpt``. The final ``last.ckpt`` records that
+training finished and what it reported (``finished_record``), so a run stopped afterwards
+resumes by testing.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ Under mixed precision non-finite gradients are the loss scaler's business and no
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -29,6 +30,7 @@ from rnnlab.run import lifecycle
 from rnnlab.run.lifecycle import NonFiniteError
 from rnnlab.run.metrics import floats
 
+log = logging.getLogger("rnnlab.run.job")
 GROWING_STEPS = 3  # a loss that grew this many steps in a row before a fault: diverging
 
 
@@ -39,6 +41,9 @@ class PhaseTracker(pl.Callback):
 
     def _cheap(self, trainer: pl.Trainer) -> bool:
         return trainer.strategy.root_device.type == "cpu" or logs_this_step(trainer)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        replan_schedule(trainer, pl_module)
 
     def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
         lifecycle.current.enter("sanity_check", trainer.global_step)
@@ -96,6 +101,32 @@ def _learning_rate(trainer: pl.Trainer) -> float | None:
         return float(trainer.optimizers[0].param_groups[0]["lr"])
     except (IndexError, KeyError, AttributeError, TypeError):
         return None
+
+
+def replan_schedule(trainer: pl.Trainer, pl_module: Any) -> None:
+    """A run extended by ``trainer.max_epochs`` re-plans a cosine schedule sized by the run
+    (``T_max: auto``) over its new length: the learning rate becomes the one a run planned
+    for the new length from the start has at this epoch. (A schedule restored from a
+    checkpoint keeps its old ``T_max``, and one that had decayed to ``eta_min`` would
+    never rise again.) A one-cycle schedule is refused before the run starts
+    (``rnnlab.run.job.check_extension``)."""
+    scheduler_cfg = getattr(pl_module.hparams, "scheduler", None) or {}
+    if scheduler_cfg.get("T_max") != "auto" or trainer.max_epochs in (None, -1):
+        return
+    for config in trainer.lr_scheduler_configs:
+        sched = config.scheduler
+        planned = max(int(trainer.max_epochs), 1)
+        if not isinstance(sched, torch.optim.lr_scheduler.CosineAnnealingLR) or (
+            sched.T_max == planned or config.interval != "epoch"
+        ):
+            continue
+        epoch, low = sched.last_epoch, sched.eta_min
+        lrs = [low + (base - low) * (1 + math.cos(math.pi * epoch / planned)) / 2
+               for base in sched.base_lrs]  # fmt: skip
+        for group, lr in zip(sched.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        log.info("cosine schedule re-planned over %d epochs (was %d)", planned, sched.T_max)
+        sched.T_max, sched._last_lr = planned, lrs
 
 
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
