@@ -9,7 +9,6 @@ callbacks against the task, monitored metrics, and a checkpoint against the mode
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -52,7 +51,7 @@ def _train(cfg: DictConfig, output_dir: Path, run: lifecycle.Lifecycle) -> dict[
     import lightning.pytorch as pl
 
     from rnnlab.compat.lightning import quiet
-    from rnnlab.run import build, checkpoints, interrupt, loggers, rundir
+    from rnnlab.run import build, checkpoints, interrupt, loggers, resume, rundir
     from rnnlab.run.phases import PhaseTracker
 
     quiet()
@@ -69,22 +68,22 @@ def _train(cfg: DictConfig, output_dir: Path, run: lifecycle.Lifecycle) -> dict[
         checkpoints.check_same_model(ckpt, task.hparams, ckpt_path)
     build.check_monitors(cfg, task)
     callbacks = [*build.build_callbacks(cfg.get("callbacks"), task), PhaseTracker()]
-    resume, finished = None, None
+    continuation, finished = None, None
     if ckpt is not None and cfg.get("resume_dir"):
-        resume = loggers.Continuation(
+        continuation = loggers.Continuation(
             ckpt.get("global_step", 0), checkpoints.logger_positions(ckpt)
         )
-        finished = resume_plan(cfg, output_dir, checkpoints.finished_training(ckpt))
+        finished = resume.plan(cfg, output_dir, checkpoints.finished_training(ckpt))
         log.info("resuming %s from global step %s", output_dir, ckpt.get("global_step"))
     del ckpt
     # Every check has passed: from here on the run dir is written.
     rundir.commit(output_dir, cfg)
     run.run_dir = output_dir
-    if resume is not None:  # a kill during a save may have left a temporary file
+    if continuation is not None:  # a kill during a save may have left a temporary file
         for folder in (output_dir / "checkpoints", output_dir / "csv"):
             remove_stale_temporaries(folder)
     identity = loggers.run_identity(cfg.task_name, _kind(task))
-    run_loggers = loggers.build_loggers(cfg.get("logger"), identity, resume)
+    run_loggers = loggers.build_loggers(cfg.get("logger"), identity, continuation)
     params = {**flatten(run_config), "model/params": task.num_parameters}
     metrics = run.metrics
     metrics.update({"model/params": task.num_parameters, "threads": threads})
@@ -100,7 +99,7 @@ def _train(cfg: DictConfig, output_dir: Path, run: lifecycle.Lifecycle) -> dict[
             if finished is not None:  # trained already: its results, then the tests
                 metrics.update(finished["results"])
                 directions.update(finished["better"])
-                best_ckpt = _existing(finished["best_path"], output_dir)
+                best_ckpt = resume.existing(finished["best_path"], output_dir)
             elif cfg.get("train", True):
                 trainer.fit(task, datamodule=dm, ckpt_path=ckpt_path)
                 results, better = training_results(trainer)
@@ -142,58 +141,6 @@ def _train(cfg: DictConfig, output_dir: Path, run: lifecycle.Lifecycle) -> dict[
     finally:
         loggers.finish_loggers(run_loggers, failed=failed, announce=not _in_sweep())
         job_ended()
-
-
-def resume_plan(
-    cfg: DictConfig, run_dir: Path, finished: dict[str, Any] | None
-) -> dict[str, Any] | None:
-    """What a resume of a run whose training had finished does: None when training goes
-    on (the run was stopped in training, or ``trainer.max_epochs`` / ``max_steps`` extend
-    it), else the finished-training record (the run is tested again). A completed run
-    with nothing to add is refused."""
-    if finished is None:
-        return None
-    epochs, steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps")
-    longer = (epochs not in (None, -1) and epochs > (finished["max_epochs"] or 0)) or (
-        steps not in (None, -1) and steps > (finished["max_steps"] or 0)
-    )
-    if longer:
-        check_extension(cfg)
-        return None
-    if _status(run_dir) == "completed":
-        done = finished["results"].get("epochs")
-        raise ConfigError(
-            "resume_dir", str(run_dir), f"a run with something left to do: it completed "
-            f"its {done} epochs; extend it with trainer.max_epochs=N (N > {done})",
-        )  # fmt: skip
-    return finished
-
-
-def check_extension(cfg: DictConfig) -> None:
-    """Extending a run re-plans a cosine schedule over the new length (``rnnlab.tasks.base``);
-    a one-cycle schedule cannot be stretched: refused."""
-    target = str((cfg.get("scheduler") or {}).get("_target_", ""))
-    if target.endswith("OneCycleLR"):
-        raise ConfigError(
-            "trainer.max_epochs", cfg.trainer.get("max_epochs"), "unchanged for a run with "
-            "scheduler=onecycle: its single cycle was planned over the run's length and has "
-            "ended; start a new run to train longer",
-        )  # fmt: skip
-
-
-def _status(run_dir: Path) -> str | None:
-    try:
-        return json.loads((run_dir / "metrics.json").read_text()).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def _existing(path: str, run_dir: Path) -> str | None:
-    """A checkpoint path recorded in a run, or the same file in the run dir if it moved."""
-    if path and Path(path).is_file():
-        return path
-    moved = run_dir / "checkpoints" / Path(path).name if path else None
-    return str(moved) if moved is not None and moved.is_file() else None
 
 
 def _kind(task: Any) -> str:

@@ -109,7 +109,7 @@ def replan_schedule(trainer: pl.Trainer, pl_module: Any) -> None:
     for the new length from the start has at this epoch. (A schedule restored from a
     checkpoint keeps its old ``T_max``, and one that had decayed to ``eta_min`` would
     never rise again.) A one-cycle schedule is refused before the run starts
-    (``rnnlab.run.job.check_extension``)."""
+    (``rnnlab.run.resume.check_extension``)."""
     scheduler_cfg = getattr(pl_module.hparams, "scheduler", None) or {}
     if scheduler_cfg.get("T_max") != "auto" or trainer.max_epochs in (None, -1):
         return
