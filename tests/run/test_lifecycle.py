@@ -221,3 +221,57 @@ def test_a_killed_sweep_job_is_recorded_and_the_others_run_on(tmp_path, monkeypa
     status = {r["job"]: (r["status"], r["error"]) for r in rows}
     assert [s for s, _ in status.values()] == ["failed", "failed", "completed", "completed"]
     assert all("SIGKILL" in status[j][1] for j in (0, 1))
+
+
+# -- numbers reached in validation and in a gradient -------------------------------------------
+def test_a_non_finite_validation_loss_fails_naming_it_and_writes_strict_json(tmp_path, monkeypatch):
+    from rnnlab.tasks.regress import RegressionTask
+
+    def infinite(self, batch, batch_idx):
+        self._record("val", torch.tensor(float("inf")), batch)
+
+    monkeypatch.setattr(RegressionTask, "validation_step", infinite)
+    with pytest.raises(lifecycle.NonFiniteError, match="val/loss is inf at global step"):
+        job.train(make_config(tmp_path, RUN), tmp_path)
+    text = (tmp_path / "metrics.json").read_text()
+    metrics = json.loads(text)
+    assert "Infinity" not in text and metrics["val/loss"] is None
+    assert metrics["non_finite"]["val/loss"] == "inf"
+    assert (metrics["status"], metrics["phase"]) == ("failed", "validate")
+
+
+def test_a_non_finite_gradient_fails_before_the_optimizer_step(tmp_path, monkeypatch):
+    import lightning.pytorch as pl
+
+    import rnnlab.run.build as build
+
+    class Poison(pl.Callback):
+        def on_after_backward(self, trainer, pl_module):
+            if trainer.global_step == 3:
+                next(pl_module.parameters()).grad.fill_(float("nan"))
+
+    original = build.build_callbacks
+    monkeypatch.setattr(build, "build_callbacks", lambda *a, **k: [*original(*a, **k), Poison()])
+    cfg = make_config(tmp_path, [*RUN, "trainer.gradient_clip_val=null"])
+    with pytest.raises(lifecycle.NonFiniteError, match="gradient of .* global step 3"):
+        job.train(cfg, tmp_path)
+    metrics = read_metrics(tmp_path)
+    assert (metrics["status"], metrics["phase"], metrics["step"]) == ("failed", "train", 3)
+
+
+# -- samples ------------------------------------------------------------------------------------
+def test_a_sample_streams_what_it_draws(tmp_path):
+    from rnnlab.run.job import _load_task
+
+    from helpers import chars_overrides
+
+    text = tmp_path / "t.txt"
+    text.write_text("to be or not to be, that is the question. " * 40)
+    cfg = make_config(tmp_path, chars_overrides(text, "trainer.max_epochs=1", "test=false"))
+    job.train(cfg, tmp_path)
+    path = str(tmp_path / "checkpoints" / "last.ckpt")
+    task = _load_task(load_checkpoint(path), path)
+    stream = task.stream("to", 1_000_000, 1.0, None, torch.Generator().manual_seed(0))
+    first = [next(stream) for _ in range(20)]  # a million are not drawn first
+    again = task.generate("to", 20, 1.0, None, torch.Generator().manual_seed(0))
+    assert "".join(first) == again
