@@ -275,3 +275,17 @@ def test_a_sample_streams_what_it_draws(tmp_path):
     first = [next(stream) for _ in range(20)]  # a million are not drawn first
     again = task.generate("to", 20, 1.0, None, torch.Generator().manual_seed(0))
     assert "".join(first) == again
+
+
+def test_the_handler_from_before_gets_a_handed_on_signal_after_the_job():
+    """Under submitit SIGUSR2 is submitit's: after the job has ended and given the signals
+    back, ``hand_on`` still reaches submitit's handler (which requeues the job)."""
+    seen = []
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: seen.append(signum))
+    try:
+        with lifecycle.StopSignals():
+            assert signal.getsignal(signal.SIGUSR2) is not previous
+        lifecycle.hand_on(signal.SIGUSR2)
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert seen == [signal.SIGUSR2]

@@ -73,9 +73,9 @@ def check_finite(values: dict[str, float], prefix: str, step: int | None,
     bad = [k for k in non_finite(values) if k.startswith(prefix)]
     if bad:
         more = f" (also {', '.join(bad[1:])})" if len(bad) > 1 else ""
-        raise NonFiniteError(
-            f"{bad[0]} is {values[bad[0]]} at global step {step} (epoch {epoch}){more}"
-        )
+        where = f" at global step {step}" if step is not None else ""
+        where += f" (epoch {epoch})" if epoch is not None else ""
+        raise NonFiniteError(f"{bad[0]} is {values[bad[0]]}{where}{more}")
 
 
 @dataclass
@@ -138,6 +138,9 @@ class StopSignals:
             for name in SIGNALS:
                 signum = getattr(signal, name)
                 self.previous[signum] = signal.signal(signum, _handler)
+            if not _held:  # the handlers from before rnnlab's, for hand_on after the job
+                _before.clear()
+                _before.update(self.previous)
             _held.append(self)
         return self
 
@@ -150,6 +153,7 @@ class StopSignals:
 
 
 _held: list[StopSignals] = []
+_before: dict[int, Any] = {}
 
 
 def holding() -> bool:
@@ -158,10 +162,9 @@ def holding() -> bool:
 
 def hand_on(signum: int) -> None:
     """Give a signal to the handler held before ours (submitit requeues on SIGUSR2)."""
-    for held in _held[:1]:
-        previous = held.previous.get(signum)
-        if callable(previous):
-            previous(signum, None)
+    previous = _before.get(signum)
+    if callable(previous):
+        previous(signum, None)
 
 
 def _handler(signum: int, frame: Any) -> None:
