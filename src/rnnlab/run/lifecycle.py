@@ -20,7 +20,7 @@ request honoured at the next safe point; anywhere else it stops the run at once
 
 Test hook: ``RNNLAB_SIGNAL_AT=PHASE[@STEP][:SIGNAL]`` (``validate@11:SIGTERM``) makes the
 process send itself SIGNAL (default SIGTERM) the first time it enters PHASE at global step
-STEP or later, so tests stop a run at a chosen moment without sleeping.
+STEP or later (once per process), so tests stop a run at a chosen moment without sleeping.
 """
 
 from __future__ import annotations
@@ -105,7 +105,6 @@ def begin() -> Lifecycle:
     """A new run in this process (a sweep runs several, one after another)."""
     global current
     current = Lifecycle()
-    _hook_state["fired"] = False
     current.enter("setup")
     return current
 
@@ -227,7 +226,7 @@ def record(end: Ending, output_dir: Path | None = None) -> None:
     from rnnlab.launch.ranks import global_rank_from_env
 
     run = current
-    target = run.run_dir or output_dir
+    target = output_dir or run.run_dir
     if target is None or global_rank_from_env() != 0:  # rank 0 writes a DDP job's record
         return
 
