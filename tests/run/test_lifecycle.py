@@ -225,18 +225,24 @@ def test_a_killed_sweep_job_is_recorded_and_the_others_run_on(tmp_path, monkeypa
 
 # -- numbers reached in validation and in a gradient -------------------------------------------
 def test_a_non_finite_validation_loss_fails_naming_it_and_writes_strict_json(tmp_path, monkeypatch):
+    """One NaN batch makes val/loss NaN (torchmetrics would drop it by default)."""
     from rnnlab.tasks.regress import RegressionTask
 
-    def infinite(self, batch, batch_idx):
-        self._record("val", torch.tensor(float("inf")), batch)
+    step = RegressionTask.validation_step
 
-    monkeypatch.setattr(RegressionTask, "validation_step", infinite)
-    with pytest.raises(lifecycle.NonFiniteError, match="val/loss is inf at global step"):
-        job.train(make_config(tmp_path, RUN), tmp_path)
+    def one_nan_batch(self, batch, batch_idx):
+        if batch_idx > 0:
+            return step(self, batch, batch_idx)
+        self._record("val", torch.tensor(float("nan")), batch)
+
+    monkeypatch.setattr(RegressionTask, "validation_step", one_nan_batch)
+    cfg = make_config(tmp_path, [*RUN, "data.eval_batch_size=4"])
+    with pytest.raises(lifecycle.NonFiniteError, match="val/loss is nan at global step"):
+        job.train(cfg, tmp_path)
     text = (tmp_path / "metrics.json").read_text()
     metrics = json.loads(text)
-    assert "Infinity" not in text and metrics["val/loss"] is None
-    assert metrics["non_finite"]["val/loss"] == "inf"
+    assert "NaN" not in text and metrics["val/loss"] is None
+    assert metrics["non_finite"]["val/loss"] == "nan"
     assert (metrics["status"], metrics["phase"]) == ("failed", "validate")
 
 

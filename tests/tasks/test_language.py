@@ -175,9 +175,9 @@ def test_generate_with_top_k_one_is_the_greedy_text():
                                 "vocabulary only; 'z' not in the training vocabulary"),
         (("a?!", 5, 1.0, None), "prompt='a?!' is not allowed: characters of the training "
                                 "vocabulary only; '!', '?' not in the training vocabulary"),
-        (("ab", -1, 1.0, None), "length=-1 is not allowed: an integer >= 0"),
-        (("ab", 2.5, 1.0, None), "length=2.5 is not allowed: an integer >= 0"),
-        (("ab", True, 1.0, None), "length=True is not allowed: an integer >= 0"),
+        (("ab", -1, 1.0, None), "length=-1 is not allowed: an integer from 0 to 1_000_000"),
+        (("ab", 2.5, 1.0, None), "length=2.5 is not allowed: an integer from 0 to 1_000_000"),
+        (("ab", True, 1.0, None), "length=True is not allowed: an integer from 0 to 1_000_000"),
         (("ab", 5, -0.5, None), "temperature=-0.5 is not allowed: a number >= 0 (0 = greedy)"),
         (("ab", 5, float("nan"), None), "temperature=nan is not allowed: a number >= 0 (0 = greedy)"),
         (("ab", 5, "hot", None), "temperature='hot' is not allowed: a number >= 0 (0 = greedy)"),

@@ -92,8 +92,11 @@ class BaseTask(pl.LightningModule):
             self.rnn = RecurrentStack(
                 input_size=self.encoder_size(input_size), **self.hparams.model
             )
-        # a NaN loss must reach */loss (and the job's finite check), not be dropped
-        self.losses = nn.ModuleDict({f"{s}_": MeanMetric(nan_strategy="disable") for s in STAGES})
+        # a NaN loss must reach */loss (and the job's finite check), not be dropped: NaN is
+        # "replaced" by NaN ("disable" would also drop the batch-size weights)
+        self.losses = nn.ModuleDict(
+            {f"{s}_": MeanMetric(nan_strategy=float("nan")) for s in STAGES}
+        )
         self.register_buffer("_bad_step", torch.tensor(-1), persistent=False)
 
     def setup_metrics(self) -> None:
