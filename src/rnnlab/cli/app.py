@@ -73,10 +73,10 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
         output_dir = Path(hcfg.runtime.output_dir)
         multirun = hcfg.mode == RunMode.MULTIRUN
         precheck.continue_requeued(cfg, output_dir)
-        lifecycle.begin()  # a job of a sweep starts afresh (its job function begins again)
 
         def run_job() -> Any:
             try:
+                lifecycle.begin()  # each job of a sweep starts afresh
                 with job_environment(cfg, hcfg):
                     metrics = _import(job)(cfg, output_dir)
             except MissingMandatoryValue as err:
