@@ -30,6 +30,7 @@ import torch
 from rnnlab.cli import eval as eval_cli
 from rnnlab.cli import sample as sample_cli
 from rnnlab.cli import train as train_cli
+from rnnlab.run.checkpoints import CHECKSUM, tensor_checksum
 from rnnlab.run.rundir import RunDirLock
 
 from helpers import FAST, REPO, make_config
@@ -140,6 +141,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     ckpt = torch.load(best, weights_only=False)
     key = next(k for k in ckpt["state_dict"] if "weight_hh" in k)
     ckpt["state_dict"][key] = torch.zeros(3, 3)
+    ckpt[CHECKSUM] = tensor_checksum(ckpt)  # intact, but not the weights its config builds
     torch.save(ckpt, files / "misfit.ckpt")
 
     damaged = root / "damaged"
@@ -321,6 +323,7 @@ CASES: dict[str, Case] = {
     "sample prompt outside the vocabulary": sample(["prompt=Zebra"], ["prompt='Zebra'", "'Z' not in the training vocabulary"]),
     "sample temperature -1": sample(["temperature=-1"], ["temperature=-1", "a finite number >= 0"]),
     "sample temperature nan": sample(["temperature=nan"], ["temperature=nan", "a finite number >= 0"]),
+    "sample length beyond the maximum": sample(["length=1000000000000"], ["length=1000000000000", "an integer from 0 to 1000000"]),
     "sample top_k 0": sample(["top_k=0"], ["top_k=0", "positive integer"]),
     "sample top_k a fraction": sample(["top_k=2.5"], ["top_k=2.5", "positive integer"]),
     "sample negative length": sample(["length=-5"], ["length=-5", "an integer from 0 to"]),
@@ -433,7 +436,7 @@ def test_ctrl_c_before_training_leaves_nothing(runs, tmp_path, monkeypatch, capf
     before = tree(tmp_path)
     result = invoke("train", [*SINE, f"paths.log_dir={tmp_path / 'logs'}"], monkeypatch, capfd)
     assert result.code == 130 and "Traceback" not in result.err, result.err[-3000:]
-    assert result.lines == ["error: interrupted (Ctrl-C) before the run started"]
+    assert result.lines == ["interrupted by SIGINT during setup"]
     assert tree(tmp_path) == before
 
 
@@ -539,4 +542,8 @@ def test_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(
         torch.load(run / "checkpoints" / name, weights_only=False)
     if fault != "fsync":
         assert checkpoints == ["best.ckpt"]
-    assert not (run / "metrics.json").exists()
+    if fault == "fsync":  # the disk that failed the run fails metrics.json too
+        assert not (run / "metrics.json").exists()
+    else:  # the run is recorded as failed where it stopped
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert (metrics["status"], metrics["phase"]) == ("failed", "train"), metrics

@@ -1,4 +1,4 @@
-"""A sweep records any failing job and runs the others; a single run still raises.
+"""A sweep records any failing job and runs the others; a single run exits in one line.
 
 In-process: ``rnnlab.cli.app.hydra_main`` wraps a stand-in job, so the test runs Hydra's
 real multirun (basic launcher, the sweep-summary callback) in about a second.
@@ -57,10 +57,15 @@ def test_sweep_records_every_kind_of_failure_and_runs_the_rest(tmp_path, monkeyp
     assert rows[4]["test/mse"] == pytest.approx(0.5)
 
 
-def test_single_run_raises_an_unexpected_error(tmp_path, monkeypatch):
-    with pytest.raises(KeyError, match="boom"):
+def test_single_run_reports_an_unexpected_error_in_one_line(tmp_path, monkeypatch, capsys):
+    """Exit 1 and the error by type on one line (its traceback goes to the log file);
+    a job that never reached its run dir leaves none."""
+    with pytest.raises(SystemExit) as info:
         run_main(monkeypatch, ["seed=2", f"hydra.run.dir={tmp_path / 'run'}"])
-    assert not (tmp_path / "run" / "metrics.json").exists()
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "error: KeyError: 'boom' (in setup)", err
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("seed,code", [(3, 2), (4, 3)])

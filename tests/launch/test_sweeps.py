@@ -297,7 +297,7 @@ def test_ddp_inside_multirun_with_a_nan_job(tmp_path):
     assert [d.name for d in job_dirs(sweep)] == ["0", "1"]
     assert proc.stderr.count("Launching 2 jobs") + proc.stdout.count("Launching 2 jobs") == 1
     rows = summary(sweep)
-    assert rows[0]["status"] == "failed" and "train/loss is not finite" in rows[0]["error"]
+    assert rows[0]["status"] == "failed" and "is not finite at global step" in rows[0]["error"]
     _assert_one_ddp_run(sweep / "1")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]
 

@@ -34,7 +34,7 @@ def test_guard_names_the_step_and_the_keys_and_can_be_off(tmp_path):
         ck.AtomicCheckpointIO().save_checkpoint(checkpoint, path)
     assert str(err.value) == (
         f"weights became non-finite at global step 12 (w0, w1, w2, ...); not saving {path}, "
-        "the previous checkpoint is kept; try a lower optimizer.lr"
+        "the previous checkpoint is kept"
     )
     assert not path.exists()
     three = {"state_dict": dict(list(bad.items())[:3]), "global_step": 3}  # no "...": all named

@@ -171,9 +171,9 @@ def test_generate_with_top_k_one_is_the_greedy_text():
     [
         ({"prompt": ""}, "prompt='' is not allowed: a non-empty string"),
         ({"prompt": None}, "prompt=null is not allowed: a non-empty string"),
-        ({"length": -1}, "length=-1 is not allowed: an integer from 0 to 10000000"),
-        ({"length": 2.5}, "length=2.5 is not allowed: an integer from 0 to 10000000"),
-        ({"length": True}, "length=true is not allowed: an integer from 0 to 10000000"),
+        ({"length": -1}, "length=-1 is not allowed: an integer from 0 to 1000000"),
+        ({"length": 2.5}, "length=2.5 is not allowed: an integer from 0 to 1000000"),
+        ({"length": True}, "length=true is not allowed: an integer from 0 to 1000000"),
         ({"temperature": -0.5}, "temperature=-0.5 is not allowed: a finite number >= 0"),
         ({"temperature": float("nan")}, "temperature=nan is not allowed: a finite number >= 0"),
         ({"temperature": "hot"}, "temperature='hot' is not allowed: a finite number >= 0"),

@@ -6,10 +6,10 @@ checked (``rnnlab.run.options``, no torch import): a mistyped value costs a seco
 refused command creates nothing. ``resume_dir=RUN`` becomes the run's own saved overrides
 plus the few a resume may change. The job itself is imported only when it runs.
 
-Exit codes: 0 done; 2 bad config or data; 3 non-finite loss or weights; 1 a file that
-could not be read or written (the message names it: a read-only or full disk, say);
-130 / 143 interrupted by SIGINT / SIGTERM after saving ``last.ckpt`` (130 also for a Ctrl-C
-outside training). An error is one line on stderr. A command that fails, or is stopped,
+Exit codes and what a job's ending records: ``rnnlab.run.lifecycle`` (0 done; 1 any other
+failure, a file that could not be written among them; 2 bad config or data; 3 a non-finite
+number; 130 / 143 SIGINT / SIGTERM). An error is one line on stderr; an unexpected one's
+traceback goes to the run's log file only. A command that fails, or is stopped,
 before its job has passed every check (``rundir.commit``) leaves no trace: the run dir it
 created is removed, Hydra's files in an existing one are put back (``rnnlab.cli.guard``), and
 its buffered log is dropped.
@@ -21,6 +21,7 @@ import importlib
 import logging
 import logging.handlers
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -40,12 +41,11 @@ from rnnlab.cli.guard import Guard
 from rnnlab.cli.help import help_text
 from rnnlab.conf import conf_dir, register_resolvers
 from rnnlab.errors import ConfigError, DataError
-from rnnlab.io.atomic import write_json
-from rnnlab.launch.ranks import global_rank_from_env, is_ddp_child
+from rnnlab.launch.ranks import is_ddp_child
 from rnnlab.launch.resources import job_environment
+from rnnlab.run import lifecycle
 
 log = logging.getLogger("rnnlab")
-INTERRUPTED = "error: interrupted (Ctrl-C)"
 
 
 def describe_os_error(err: OSError) -> str:
@@ -73,32 +73,32 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
         output_dir = Path(hcfg.runtime.output_dir)
         multirun = hcfg.mode == RunMode.MULTIRUN
         precheck.continue_requeued(cfg, output_dir)
-        try:
-            with job_environment(cfg, hcfg):
-                metrics = _import(job)(cfg, output_dir)
-        except (ConfigError, DataError) as err:
-            return _fail(output_dir, err, multirun, exit_code=2)
-        except MissingMandatoryValue as err:
-            key = getattr(err, "full_key", "") or "a key"
-            return _fail(
-                output_dir, ConfigError(key, "???", "a value: it has no default"), multirun, 2
-            )
-        except FloatingPointError as err:
-            return _fail(output_dir, err, multirun, exit_code=3)
-        except OSError as err:
-            return _fail(output_dir, OSError(describe_os_error(err)), multirun, exit_code=1)
-        except Exception as err:
-            if type(err).__name__ == "RunInterrupted":
-                return _interrupted(err, output_dir, multirun, f"rnnlab-{config_name}")
-            if not multirun:
-                raise
-            # In a sweep any error of one job is recorded; the other jobs still run.
-            log.exception("job failed")
-            return _fail(output_dir, RuntimeError(f"{type(err).__name__}: {err}"), multirun, 1)
-        objective = cfg.get("optimized_metric")
-        return metrics.get(objective) if objective else None
+
+        def run_job() -> Any:
+            try:
+                lifecycle.begin()  # each job of a sweep starts afresh
+                with job_environment(cfg, hcfg):
+                    metrics = _import(job)(cfg, output_dir)
+            except MissingMandatoryValue as err:
+                key = getattr(err, "full_key", "") or "a key"
+                err = ConfigError(key, "???", "a value: it has no default")
+                return _end(err, output_dir, multirun, f"rnnlab-{config_name}")
+            except (Exception, KeyboardInterrupt) as err:
+                return _end(err, output_dir, multirun, f"rnnlab-{config_name}")
+            objective = cfg.get("optimized_metric")
+            return metrics.get(objective) if objective else None
+
+        if multirun and "joblib" in str(hcfg.launcher.get("_target_", "")):
+            from rnnlab.launch.isolate import in_own_process
+
+            return in_own_process(run_job, output_dir)  # a killed job leaves the sweep running
+        return run_job()
 
     def main() -> Any:
+        with lifecycle.StopSignals():
+            return _main()
+
+    def _main() -> Any:
         guards.clear()
         argv = sys.argv[1:]
         if not is_ddp_child():
@@ -113,8 +113,8 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
                 _exit(f"error: {hydra_message(err)}", 2)
             except OSError as err:  # the run dir cannot be created, say
                 _exit(f"error: {describe_os_error(err)}", 1)
-            except KeyboardInterrupt:
-                _exit(INTERRUPTED, 130)
+            except (KeyboardInterrupt, lifecycle.RunInterrupted) as err:
+                _exit(f"{lifecycle.ending(err).message} before the run started", _code(err))
             sys.argv = [sys.argv[0], *argv]
         else:
             guard = Guard()
@@ -137,10 +137,11 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
             if err.code not in (0, None):
                 guard.undo_unless_started()
             raise
-        except KeyboardInterrupt:  # Ctrl-C outside training (which stops cleanly itself)
+        except (KeyboardInterrupt, lifecycle.RunInterrupted) as err:  # outside the job
             started = guard.started()
             guard.undo_unless_started()
-            _exit(INTERRUPTED if started else f"{INTERRUPTED} before the run started", 130)
+            line = lifecycle.ending(err).message
+            _exit(line if started else f"{line} before the run started", _code(err))
         except BaseException:
             guard.undo_unless_started()
             raise
@@ -158,36 +159,42 @@ def _exit(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def _fail(output_dir: Path, err: Exception, multirun: bool, exit_code: int) -> None:
-    """Report the error in one line. In a sweep, record it and let the other jobs run."""
-    # Ranks > 0 of a DDP job leave metrics.json to rank 0.
-    if (multirun or isinstance(err, FloatingPointError)) and global_rank_from_env() == 0:
-        try:
-            write_json(output_dir / "metrics.json", {"status": "failed", "error": str(err)})
-        except OSError as write_err:  # the disk that failed the run may fail this too
-            print(f"error: {describe_os_error(write_err)}", file=sys.stderr)
+def _code(err: BaseException) -> int:
+    return err.exit_code if isinstance(err, lifecycle.RunInterrupted) else 130
+
+
+def _end(err: BaseException, output_dir: Path, multirun: bool, command: str) -> None:
+    """The job ended without completing: one line on stderr and the exit code
+    (``rnnlab.run.lifecycle.ending``); in a sweep the job is recorded and the others run."""
+    end = lifecycle.ending(err, command)
+    expected = (ConfigError, DataError, OSError, FloatingPointError, lifecycle.RunInterrupted)
+    if not isinstance(err, expected) and not lifecycle.numerical_fault(err):
+        _log_file_only(err)  # the traceback, for whoever reads the run's log
+    if multirun:  # the job dir is the job's record, even for a job refused before it ran
+        lifecycle.record(end, output_dir)
+    if end.status == "interrupted":
+        print(end.message, file=sys.stderr)
+        if multirun:
+            from rnnlab.launch.summary import write_summary
+
+            log.info("%s", end.message)
+            write_summary(output_dir.parent)
+        if isinstance(err, lifecycle.RunInterrupted) and err.signum == getattr(
+            signal, "SIGUSR2", None
+        ):
+            lifecycle.hand_on(err.signum)  # submitit requeues the job, which resumes from last.ckpt
+        sys.exit(end.exit_code)
     if multirun:
-        log.error("job failed: %s", err)
+        log.error("job failed: %s", end.message.removeprefix("error: "))
         return None
-    _exit(f"error: {err}", exit_code)
+    _exit(end.message, end.exit_code)
     return None
 
 
-def _interrupted(err: Any, output_dir: Path, multirun: bool, command: str) -> None:
-    """Training stopped on a signal: say how to continue; a sweep stops too."""
-    import signal
-
-    from rnnlab.run.interrupt import hand_on
-
-    hint = f"{err}; last.ckpt saved; continue with: {command} resume_dir={output_dir}"
-    if not err.saved:
-        hint = f"{err}; continue with: {command} resume_dir={output_dir}"
-    print(hint, file=sys.stderr)
-    if multirun:
-        from rnnlab.launch.summary import write_summary
-
-        log.info("%s", hint)
-        write_summary(output_dir.parent)
-    if err.signum == getattr(signal, "SIGUSR2", None):
-        hand_on(err.signum)  # submitit requeues the job, which resumes from last.ckpt
-    sys.exit(err.exit_code)
+def _log_file_only(err: BaseException) -> None:
+    """Write the traceback of an unexpected error to the run's log file, not the console."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "job failed",
+                            None, (type(err), err, err.__traceback__))  # fmt: skip
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, (logging.FileHandler, logging.handlers.MemoryHandler)):
+            handler.handle(record)

@@ -6,6 +6,8 @@
   of Lightning's DDP process launcher that ``rnnlab.launch.ddp`` adapts to Hydra.
 - ``drop_wandb_anonymous``: WandbLogger always passes ``anonymous`` to ``wandb.init``, a
   setting W&B deprecated and warns about at every run.
+- ``keep_signal_handlers``: stops Lightning from installing its own SIGTERM handler, which
+  would end a run with exit status 0 and no record (``rnnlab.run.lifecycle`` owns signals).
 - ``quiet``: drops messages a user cannot act on (tips to install other products, a
   deprecation inside Lightning, the logging-interval warning for short epochs).
 """
@@ -41,6 +43,13 @@ def drop_wandb_anonymous(logger: Any) -> None:
     """Leave ``anonymous`` out of the WandbLogger's ``wandb.init`` arguments (it has no
     effect, and passing it, even as None, makes W&B warn)."""
     logger._wandb_init.pop("anonymous", None)
+
+
+def keep_signal_handlers(trainer: Any) -> None:
+    """Leave the process's signal handlers as they are while ``trainer`` runs."""
+    connector = trainer._signal_connector
+    connector.register_signal_handlers = lambda: None
+    connector.teardown = lambda: None
 
 
 _NOISE = (

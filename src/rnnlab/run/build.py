@@ -135,9 +135,13 @@ def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[A
         from lightning.pytorch.callbacks import ProgressBar
 
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    return instantiate_group(
+    trainer = instantiate_group(
         OmegaConf.create(trainer_cfg), "trainer", callbacks=callbacks, logger=loggers or False
     )
+    from rnnlab.compat.lightning import keep_signal_handlers
+
+    keep_signal_handlers(trainer)  # signals are the run's lifecycle's (rnnlab.run.lifecycle)
+    return trainer
 
 
 MODE = {"lower": "min", "higher": "max"}

@@ -9,6 +9,8 @@
   continues bit for bit; the task adds its carried state
   (``on_save_checkpoint``); the datamodule its vocabulary or permutation; the training
   iterable its position in the epoch (Lightning's loop state).
+- Integrity: the writer adds ``rnnlab_checksum`` (sha256 over every tensor), and
+  ``load_checkpoint`` refuses a file whose tensors no longer match it.
 - Reading: ``load_checkpoint`` gives one-line errors for a missing, damaged or foreign file;
   ``check_same_model`` names every key where a checkpoint's model differs from the run's;
   ``restore_data`` hands the datamodule its saved state before it sets up.
@@ -17,6 +19,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from pathlib import Path
@@ -81,9 +84,35 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise NonFiniteWeightsError(
                 f"weights became non-finite at global step {checkpoint.get('global_step')} "
                 f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); not saving {path}, "
-                "the previous checkpoint is kept; try a lower optimizer.lr"
+                "the previous checkpoint is kept"
             )
+        checkpoint[CHECKSUM] = tensor_checksum(checkpoint)
         atomic_write(path, lambda f: torch.save(checkpoint, f))
+
+
+CHECKSUM = "rnnlab_checksum"  # sha256 over every tensor of the checkpoint, written with it
+
+
+def tensor_checksum(tree: Any) -> str:
+    """sha256 over the bytes, dtypes and shapes of every tensor in ``tree`` (nested dicts,
+    lists and tuples, walked in a fixed order; the checksum field itself left out)."""
+    digest = hashlib.sha256()
+
+    def walk(node: Any, where: str) -> None:
+        if torch.is_tensor(node):
+            t = node.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{where}:{t.dtype}:{tuple(node.shape)};".encode())
+            digest.update(t.view(torch.uint8).numpy().tobytes())
+        elif isinstance(node, dict):
+            for key in sorted(node, key=str):
+                if key != CHECKSUM:
+                    walk(node[key], f"{where}/{key}")
+        elif isinstance(node, (list, tuple)):
+            for i, item in enumerate(node):
+                walk(item, f"{where}/{i}")
+
+    walk(tree, "")
+    return digest.hexdigest()
 
 
 # -- what a checkpoint holds beyond Lightning's own ------------------------------------------
@@ -110,6 +139,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 STATE_OWNER = "LastCheckpoint"  # the callback whose state holds the parts below
+FINISHED = "finished"  # in that state, once training is over (see interrupt.finished_record)
 
 
 def training_state(trainer: pl.Trainer | None) -> dict[str, Any]:
@@ -128,6 +158,11 @@ def restore_training_state(state: dict[str, Any]) -> None:
 
 def _training_state(ckpt: dict[str, Any]) -> dict[str, Any]:
     return (ckpt.get("callbacks") or {}).get(STATE_OWNER, {})
+
+
+def finished_training(ckpt: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The record a checkpoint saved at the end of training holds, else None."""
+    return _training_state(ckpt).get(FINISHED) if ckpt else None
 
 
 def logger_positions(ckpt: dict[str, Any] | None) -> dict[str, Any]:
@@ -169,6 +204,11 @@ def load_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
     hparams = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     if not isinstance(hparams, dict) or "state_dict" not in ckpt or "run_config" not in hparams:
         raise ConfigError(key, str(path), "a checkpoint written by rnnlab-train")
+    if CHECKSUM in ckpt and ckpt[CHECKSUM] != tensor_checksum(ckpt):  # older files have none
+        raise ConfigError(
+            key, str(path), "an intact checkpoint: its tensors do not match the checksum "
+            "written with them (the file was altered or damaged)",
+        )  # fmt: skip
     return ckpt
 
 

@@ -5,21 +5,21 @@
 of training, and when the run is interrupted, always through the atomic checkpoint writer.
 So one file, always the newest state, and no fsync on every epoch of a fast run.
 
-``catch_signals()`` turns SIGINT (Ctrl-C) and SIGTERM (what SLURM sends before a time limit,
-and before a preemption) into a request: the current training step finishes, ``last.ckpt``
-is saved with the complete state, and ``RunInterrupted`` carries the signal and the step to
-the job, which records ``"status": "interrupted"`` and exits 130 (SIGINT) or 143 (SIGTERM).
-A second Ctrl-C stops at once. Under submitit the signal it uses for preemption and time
-limits (SIGUSR2) is caught the same way and then handed on to submitit, which requeues the
-job; the requeued job resumes from ``last.ckpt``.
+``catch_signals()`` turns SIGINT (Ctrl-C), SIGTERM (what SLURM sends before a time limit,
+and before a preemption) and SIGUSR1/2 into a request during training: the current step
+finishes, ``last.ckpt`` is saved with the complete state, and ``RunInterrupted`` carries the
+signal and the step to the job's ending (``rnnlab.run.lifecycle``, which owns the signals and
+what every ending records). A second Ctrl-C stops at once. Under submitit the signal it uses
+for preemption and time limits (SIGUSR2) is then handed on to submitit, which requeues the
+job; the requeued job resumes from ``last.ckpt``. The final ``last.ckpt`` records that
+training finished and what it reported (``finished_record``), so a run stopped afterwards
+resumes by testing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import signal
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,79 +29,53 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Checkpoint
 
 from rnnlab.callbacks.options import LastCheckpointOptions as _DECLARED
-from rnnlab.run.checkpoints import restore_training_state, training_state
+from rnnlab.run import lifecycle
+from rnnlab.run.checkpoints import FINISHED, restore_training_state, training_state
+from rnnlab.run.lifecycle import RunInterrupted
+from rnnlab.run.metrics import training_results
 
 log = logging.getLogger(__name__)
 
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-class RunInterrupted(Exception):
-    """Training stopped on a signal after saving ``last.ckpt``."""
-
-    def __init__(self, signum: int, step: int | None, saved: str | None) -> None:
-        self.signum, self.step, self.saved = signum, step, saved
-        name = signal.Signals(signum).name
-        where = f" at global step {step}" if step is not None else ""
-        super().__init__(f"interrupted by {name}{where}")
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES.get(self.signum, 128 + self.signum)
-
-
-class _Requests:
-    """The signal received, if any (set from a handler, read at safe points)."""
-
-    signum: int | None = None
-    previous: dict[int, Any] = {}
-
-
-requests = _Requests()
-
-
-def _handler(signum: int, frame: Any) -> None:
-    if requests.signum == signal.SIGINT and signum == signal.SIGINT:
-        raise RunInterrupted(signum, None, None)  # the second Ctrl-C: stop now, unsaved
-    requests.signum = signum
-    log.warning("received %s: stopping after this step", signal.Signals(signum).name)
-
 
 @contextlib.contextmanager
-def catch_signals(active: bool = True) -> Iterator[_Requests]:
-    """Catch SIGINT/SIGTERM (and submitit's SIGUSR2) for the duration of a job.
-
-    ``active`` is False when no ``LastCheckpoint`` callback would act on the request:
-    the signals then keep their usual effect.
-    """
-    requests.signum = None
-    if not active or threading.current_thread() is not threading.main_thread():
-        yield requests  # handlers can only be set from the main thread
-        return
-    signums = [signal.SIGINT, signal.SIGTERM]
-    if _under_submitit():
-        signums.append(signal.SIGUSR2)
-    previous = {s: signal.signal(s, _handler) for s in signums}
-    requests.previous = previous
+def catch_signals(active: bool = True) -> Iterator[lifecycle.Lifecycle]:
+    """Turn a stop signal during training into a request honoured at the next safe point
+    (``active``: a ``LastCheckpoint`` callback acts on it). The signals themselves are
+    held by ``lifecycle.StopSignals`` for the whole command; outside the command line
+    (the Python API) they are held here for the job's duration."""
+    run = lifecycle.current
+    run.deferred, run.request = active, None
+    own = None if lifecycle.holding() else lifecycle.StopSignals().__enter__()
     try:
-        yield requests
+        yield run
     finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-        requests.signum = None
+        run.deferred = False
+        if own is not None:
+            own.__exit__()
 
 
-def _under_submitit() -> bool:
-    import os
+def _planned_end(trainer: pl.Trainer) -> bool:
+    """Whether training reached the length it was planned for (a signal that arrived
+    during the last validation did not shorten it)."""
+    epochs, steps = trainer.max_epochs, trainer.max_steps
+    return (epochs not in (None, -1) and trainer.current_epoch >= epochs) or (
+        steps not in (None, -1) and trainer.global_step >= steps
+    )
 
-    return "SUBMITIT_FOLDER" in os.environ or "SUBMITIT_EXECUTOR" in os.environ
 
-
-def hand_on(signum: int) -> None:
-    """Give a caught signal to the handler that was there before (submitit's requeue)."""
-    previous = requests.previous.get(signum)
-    if callable(previous):
-        previous(signum, None)
+def finished_record(trainer: pl.Trainer) -> dict[str, Any]:
+    """What the final ``last.ckpt`` says about the finished training: the length it was
+    planned for, what fitting reported, and the best checkpoint, so that a run stopped
+    afterwards (during test, or killed) resumes by testing, with its training metrics."""
+    results, better = training_results(trainer)
+    best = next((c for c in trainer.checkpoint_callbacks if hasattr(c, "best_model_path")), None)
+    return {
+        "max_epochs": trainer.max_epochs,
+        "max_steps": trainer.max_steps,
+        "results": results,
+        "better": better,
+        "best_path": getattr(best, "best_model_path", "") or "",
+    }
 
 
 class LastCheckpoint(Checkpoint):
@@ -125,13 +99,17 @@ class LastCheckpoint(Checkpoint):
         self.path = Path(dirpath) / "last.ckpt"
         self.every_n_train_steps, self.every_n_seconds = every_n_train_steps, every_n_seconds
         self._saved_at, self._saved_step = time.monotonic(), 0
+        self._finished: dict[str, Any] | None = None
 
     # What last.ckpt holds beyond Lightning's own state (see rnnlab.run.checkpoints).
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self._trainer = trainer
 
     def state_dict(self) -> dict[str, Any]:
-        return training_state(getattr(self, "_trainer", None))
+        state = training_state(getattr(self, "_trainer", None))
+        if self._finished is not None:
+            state[FINISHED] = self._finished
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         restore_training_state(state)
@@ -155,7 +133,7 @@ class LastCheckpoint(Checkpoint):
         return due
 
     def _interrupted(self, trainer: pl.Trainer) -> int | None:
-        signum = requests.signum
+        signum = lifecycle.current.request
         if trainer.world_size > 1:  # every rank stops at the same step
             signum = trainer.strategy.broadcast(signum, src=0)
         return signum
@@ -197,8 +175,10 @@ class LastCheckpoint(Checkpoint):
         self._saved_at, self._saved_step = time.monotonic(), trainer.global_step  # or restored
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.save(trainer)
         signum = self._interrupted(trainer)
+        if signum is None or _planned_end(trainer):  # over: the file says so, with results
+            self._finished = finished_record(trainer)
+        self.save(trainer)
         if signum is not None:
             raise RunInterrupted(signum, trainer.global_step, str(self.path))
 

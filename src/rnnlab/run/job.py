@@ -20,9 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 from rnnlab.errors import ConfigError
 from rnnlab.io.atomic import atomic_write_text, remove_stale_temporaries, write_json
 from rnnlab.io.runs import flatten
+from rnnlab.run import lifecycle
 from rnnlab.run.allocator import keep_freed_memory
 from rnnlab.run.config_tree import config_tree
-from rnnlab.run.metrics import floats, job_ended, process_seconds, summarize
+from rnnlab.run.metrics import floats, job_ended, process_seconds, summarize, training_results
 from rnnlab.run.threads import apply_threads
 from rnnlab.schema.validate import validate
 
@@ -30,7 +31,20 @@ log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
-    """Fit, test the best checkpoint, write ``metrics.json``; return the metrics."""
+    """Fit, test the best checkpoint, write ``metrics.json``; return the metrics.
+
+    The phases and every way out of them: ``rnnlab.run.lifecycle``. A resumed run whose
+    training had finished (stopped during test, or killed after its final ``last.ckpt``)
+    only tests, with the training metrics its final ``last.ckpt`` holds."""
+    run = lifecycle.begin()
+    try:
+        return _train(cfg, output_dir, run)
+    except BaseException as err:
+        lifecycle.record(lifecycle.ending(err))
+        raise
+
+
+def _train(cfg: DictConfig, output_dir: Path, run: lifecycle.Lifecycle) -> dict[str, Any]:
     os.environ.setdefault("MPLBACKEND", "Agg")
     if _in_sweep():  # a single run was checked before Hydra started (rnnlab.cli.precheck)
         validate({**OmegaConf.to_container(cfg, resolve=True), "hydra": _hydra_part()})
@@ -41,7 +55,8 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     import lightning.pytorch as pl
 
     from rnnlab.compat.lightning import quiet
-    from rnnlab.run import build, checkpoints, interrupt, loggers, rundir
+    from rnnlab.run import build, checkpoints, interrupt, loggers, resume, rundir
+    from rnnlab.run.phases import PhaseTracker
 
     quiet()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -56,24 +71,27 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     if ckpt is not None:
         checkpoints.check_same_model(ckpt, task.hparams, ckpt_path)
     build.check_monitors(cfg, task)
-    callbacks = build.build_callbacks(cfg.get("callbacks"), task)
-    resume = None
+    callbacks = [*build.build_callbacks(cfg.get("callbacks"), task), PhaseTracker()]
+    continuation, finished = None, None
     if ckpt is not None and cfg.get("resume_dir"):
-        resume = loggers.Continuation(
+        continuation = loggers.Continuation(
             ckpt.get("global_step", 0), checkpoints.logger_positions(ckpt)
         )
+        finished = resume.plan(cfg, output_dir, checkpoints.finished_training(ckpt))
         log.info("resuming %s from global step %s", output_dir, ckpt.get("global_step"))
     del ckpt
     # Every check has passed: from here on the run dir is written.
     rundir.commit(output_dir, cfg)
-    if resume is not None:  # a kill during a save may have left a temporary file
+    run.run_dir = output_dir
+    if continuation is not None:  # a kill during a save may have left a temporary file
         for folder in (output_dir / "checkpoints", output_dir / "csv"):
             remove_stale_temporaries(folder)
     identity = loggers.run_identity(cfg.task_name, _kind(task), cfg)
-    run_loggers = loggers.build_loggers(cfg.get("logger"), identity, resume)
+    run_loggers = loggers.build_loggers(cfg.get("logger"), identity, continuation)
     size = {"model/params": task.num_parameters, "model/state_size": task.rnn.state_size}
     params = {**flatten(run_config), **size}
-    metrics: dict[str, Any] = {**size, "threads": threads}
+    metrics = run.metrics
+    metrics.update({**size, "threads": threads})
     directions = task.metric_directions()
     failed = True
     try:
@@ -82,49 +100,51 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
             logger.log_hyperparams(params)
         stops_cleanly = any(isinstance(c, interrupt.LastCheckpoint) for c in callbacks)
         with interrupt.catch_signals(active=stops_cleanly):
-            try:
-                if cfg.get("train", True):
-                    trainer.fit(task, datamodule=dm, ckpt_path=ckpt_path)
-                    metrics.update(floats(trainer.callback_metrics))
-                    best = _model_checkpoint(trainer)
-                    if best is not None and best.best_model_score is not None:
-                        metrics[f"{best.monitor}_best"] = float(best.best_model_score)
-                        best_direction = {"min": "lower", "max": "higher"}[best.mode]
-                        directions[f"{best.monitor}_best"] = best_direction
-                    metrics["epochs"] = trainer.current_epoch
-                if cfg.get("test_last", False) and cfg.get("train", True):
-                    # the weights at the end of training, as papers often report them
-                    # (tested first, so the figures show the best checkpoint)
-                    last = str(output_dir / checkpoints.LAST)
-                    with loggers.detached(trainer):  # logged below under test_last/*
-                        (results,) = trainer.test(
-                            task, datamodule=dm, ckpt_path=last, verbose=False
-                        )
-                    last_results = {}
-                    for key, value in floats(results).items():
-                        last_results[key.replace("test/", "test_last/", 1)] = value
-                        directions[key.replace("test/", "test_last/", 1)] = directions.get(key)
-                    metrics.update(last_results)
-                    loggers.log_metrics(trainer, last_results)
-                if cfg.get("test", True):
-                    test_ckpt = _best_checkpoint(trainer) if cfg.get("train", True) else ckpt_path
+            best_ckpt = None
+            if finished is not None:  # trained already: its results, then the tests
+                metrics.update(finished["results"])
+                directions.update(finished["better"])
+                best_ckpt = resume.existing(finished["best_path"], output_dir)
+            elif cfg.get("train", True):
+                trainer.fit(task, datamodule=dm, ckpt_path=ckpt_path)
+                results, better = training_results(trainer)
+                metrics.update(results)
+                directions.update(better)
+                best_ckpt = _best_checkpoint(trainer)
+            trained = finished is not None or cfg.get("train", True)
+            if cfg.get("test_last", False) and trained:
+                # the weights at the end of training, as papers often report them
+                # (tested first, so the figures show the best checkpoint); the weights in
+                # memory are those when last.ckpt is not written
+                run.enter("test_last")
+                last = output_dir / checkpoints.LAST
+                last_ckpt = str(last) if last.is_file() else None
+                with loggers.detached(trainer):  # logged below under test_last/*
                     (results,) = trainer.test(
-                        task, datamodule=dm, ckpt_path=test_ckpt, verbose=False
+                        task, datamodule=dm, ckpt_path=last_ckpt, verbose=False
                     )
-                    metrics.update(floats(results))
-                    metrics["test/ckpt"] = test_ckpt or "last weights"
-            except interrupt.RunInterrupted as err:
-                metrics.update(status="interrupted", step=err.step, error=str(err))
-                if trainer.is_global_zero:
-                    write_json(output_dir / "metrics.json", metrics)
-                raise
+                last_results = {}
+                for key, value in floats(results).items():
+                    last_results[key.replace("test/", "test_last/", 1)] = value
+                    directions[key.replace("test/", "test_last/", 1)] = directions.get(key)
+                metrics.update(last_results)
+                lifecycle.check_finite(metrics, "test_last/", trainer.global_step, None)
+                loggers.log_metrics(trainer, last_results)
+            if cfg.get("test", True):
+                run.enter("test")
+                test_ckpt = best_ckpt if trained else ckpt_path
+                (results,) = trainer.test(task, datamodule=dm, ckpt_path=test_ckpt, verbose=False)
+                metrics.update(floats(results))
+                metrics["test/ckpt"] = test_ckpt or "last weights"
+                lifecycle.check_finite(metrics, "test/", trainer.global_step, None)
+        run.enter("write")
         metrics.update(dm.stats())
         metrics["better"] = directions
         metrics["time/total_s"] = time.perf_counter() - started
         metrics["time/process_s"] = process_seconds()
         metrics["status"] = "completed"
         if trainer.is_global_zero:
-            write_json(output_dir / "metrics.json", metrics)
+            write_json(output_dir / "metrics.json", lifecycle.strict(metrics))
             loggers.log_final(
                 trainer.loggers, params, floats(metrics), metrics["better"], trainer.global_step
             )
@@ -210,6 +230,15 @@ def _mismatch(err: Exception) -> str:
 
 def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Rebuild the run stored in a checkpoint and test it; write ``metrics.json``."""
+    lifecycle.begin()
+    try:
+        return _evaluate(cfg, output_dir)
+    except BaseException as err:
+        lifecycle.record(lifecycle.ending(err, "rnnlab-eval"))
+        raise
+
+
+def _evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     os.environ.setdefault("MPLBACKEND", "Agg")
     apply_threads(cfg.trainer.get("threads", "auto"), cfg)
     import lightning.pytorch as pl
@@ -229,20 +258,37 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     del ckpt
     build.prepare_data(dm)  # missing data files are refused before the run dir is written
     rundir.commit(output_dir)
+    lifecycle.current.run_dir = output_dir
     rundir.record_evaluated_config(output_dir, run_cfg)  # what tables group evaluations by
     trainer = build.build_trainer(cfg, [], [])
+    lifecycle.current.enter("test")
     (results,) = trainer.test(task, datamodule=dm, verbose=False)
-    metrics = {**floats(results), **dm.stats(), "test/ckpt": str(cfg.ckpt_path)}
+    metrics = lifecycle.current.metrics
+    metrics.update({**floats(results), **dm.stats(), "test/ckpt": str(cfg.ckpt_path)})
+    lifecycle.check_finite(metrics, "test/", None, None)
+    lifecycle.current.enter("write")
     metrics.update(better=task.metric_directions(), status="completed")
     if trainer.is_global_zero:
-        write_json(output_dir / "metrics.json", metrics)
+        write_json(output_dir / "metrics.json", lifecycle.strict(metrics))
         summarize(metrics, output_dir)
     return metrics
 
 
 def sample(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
-    """Print ``prompt`` and its continuation; also write it to ``<run>/sample.txt``."""
-    import torch
+    """Print ``prompt`` and its continuation as it is drawn (``length`` at most
+    ``rnnlab.tasks.sampling.MAX_LENGTH``); also write it to ``<run>/sample.txt``."""
+    lifecycle.begin()
+    try:
+        return _sample(cfg, output_dir)
+    except BaseException as err:
+        lifecycle.record(lifecycle.ending(err, "rnnlab-sample"))
+        raise
+
+
+def _sample(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    import sys
+
+    import torch  # the values were checked before the job (rnnlab.run.options.SampleConfig)
 
     from rnnlab.run import checkpoints, rundir
     from rnnlab.tasks.sampling import check_prompt
@@ -257,8 +303,20 @@ def sample(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     task = _load_task(ckpt, str(cfg.ckpt_path))
     check_prompt(task.vocab, cfg.prompt)
     rundir.commit(output_dir)
+    lifecycle.current.run_dir = output_dir
     generator = torch.Generator().manual_seed(cfg.seed)
-    text = task.generate(str(cfg.prompt), cfg.length, cfg.temperature, cfg.top_k, generator)
-    print(cfg.prompt + text)
-    atomic_write_text(output_dir / "sample.txt", cfg.prompt + text)
-    return {"length": len(text)}
+    parts = [str(cfg.prompt)]
+    sys.stdout.write(parts[0])
+    for i, char in enumerate(
+        task.stream(str(cfg.prompt), cfg.length, cfg.temperature, cfg.top_k, generator)
+    ):
+        parts.append(char)
+        sys.stdout.write(char)
+        if i % 64 == 63:
+            sys.stdout.flush()
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    lifecycle.current.enter("write")
+    text = "".join(parts)
+    atomic_write_text(output_dir / "sample.txt", text)
+    return {"length": len(text) - len(str(cfg.prompt))}

@@ -28,6 +28,21 @@ def floats(metrics: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def training_results(trainer: Any) -> tuple[dict[str, float], dict[str, str]]:
+    """What fitting reports in ``metrics.json``: the last epoch's metrics, the best value
+    of the monitored metric (``val/loss_best``) and the epochs; and which way the best
+    value is better."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    metrics, directions = floats(trainer.callback_metrics), {}
+    best = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    if best is not None and best.best_model_score is not None:
+        metrics[f"{best.monitor}_best"] = float(best.best_model_score)
+        directions[f"{best.monitor}_best"] = {"min": "lower", "max": "higher"}[best.mode]
+    metrics["epochs"] = trainer.current_epoch
+    return metrics, directions
+
+
 _previous_job_end: float | None = None  # time.monotonic() when this process's last job ended
 
 

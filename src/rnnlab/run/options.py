@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from rnnlab.errors import ConfigError
 from rnnlab.schema.declare import Options, option
+from rnnlab.tasks.options import MAX_SAMPLE_LENGTH
 
 SEED = {"ge": 0, "le": 2**32 - 1}  # what every RNG that seed_everything seeds accepts
 PRECISIONS = ("32-true", "32", "64-true", "64", "16-mixed", "bf16-mixed", "16-true", "bf16-true")
@@ -112,7 +113,8 @@ class SampleConfig(Options):
     prompt: str = option("\n", "the text to continue (every character in the vocabulary)",
                          check=lambda v: isinstance(v, str) and v != "",
                          allowed="a non-empty string")  # fmt: skip
-    length: int = option(500, "characters generated after the prompt", ge=0, le=10_000_000)
+    length: int = option(500, "characters generated after the prompt (streamed as drawn)", ge=0,
+                         le=MAX_SAMPLE_LENGTH)  # fmt: skip
     temperature: float = option(0.8, "0 = greedy; higher = more varied", ge=0)
     top_k: int | None = option(None, "keep only the k most likely characters per step", ge=1)
     seed: int = option(0, "same seed, same text", **SEED)

@@ -94,7 +94,11 @@ class BaseTask(pl.LightningModule):
             self.rnn = RecurrentStack(
                 input_size=self.encoder_size(input_size), **self.hparams.model
             )
-        self.losses = nn.ModuleDict({f"{s}_": MeanMetric() for s in STAGES})
+        # a NaN loss must reach */loss (and the job's finite check), not be dropped: NaN is
+        # "replaced" by NaN ("disable" would also drop the batch-size weights)
+        self.losses = nn.ModuleDict(
+            {f"{s}_": MeanMetric(nan_strategy=float("nan")) for s in STAGES}
+        )
         self.register_buffer("_bad_step", torch.tensor(-1), persistent=False)
 
     def setup_metrics(self) -> None:
@@ -254,7 +258,7 @@ class BaseTask(pl.LightningModule):
         if step >= 0:
             raise NonFiniteLossError(
                 f"train/loss is not finite at global step {step} "
-                f"(epoch {self.current_epoch}); try a lower optimizer.lr"
+                f"(epoch {self.current_epoch})"  # the job adds the likely cause it saw
             )
 
     def on_train_epoch_start(self) -> None:

@@ -11,6 +11,7 @@ travels in checkpoints, so a run resumed mid-epoch carries on with the same stat
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -185,18 +186,27 @@ class LanguageModelTask(BaseTask):
         keeps only the k most likely. Draws come from ``generator`` (CPU), so a seed fixes
         the text. ``<unk>`` is never drawn.
         """
+        return "".join(self.stream(prompt, length, temperature, top_k, generator))
+
+    def stream(
+        self,
+        prompt: str,
+        length: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[str]:
+        """``generate``, one character at a time as it is drawn."""
         check_prompt(self.vocab, prompt)
         was_training = self.training
         self.eval()
         try:
             ids = self.vocab.encode(prompt).to(self.device)[None]
             logits, state = self(ids)
-            out: list[int] = []
             for _ in range(length):
                 nxt = pick(logits[0, -1].float().cpu(), temperature, top_k, generator)
-                out.append(nxt)
+                yield self.vocab.decode([nxt])
                 logits, state = self(torch.tensor([[nxt]], device=self.device), state)
-            return self.vocab.decode(out)
         finally:
             self.train(was_training)
 

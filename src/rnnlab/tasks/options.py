@@ -12,6 +12,7 @@ from typing import ClassVar
 from rnnlab.schema.declare import Options, option
 
 ENCODINGS = ("embedding", "onehot")
+MAX_SAMPLE_LENGTH = 1_000_000  # characters one rnnlab-sample may generate (about a minute on a CPU)
 
 
 @dataclass(kw_only=True)
