@@ -24,6 +24,7 @@ MNIST = ["data.verify=false", "data.download=false", "data.val_size=8", "data.ba
 # recipe -> (extra arguments, jobs, groups of the table, a metric column)
 RECIPES = {
     "sine": (["data.num_series=12", "data.length=40", "data.window=8", "data.horizon=2",
+              "data.batch_size=32",  # at most the 160 training windows
               "callbacks.test_figures=null"], 18, 6, "test/mse"),
     "smnist_row": (MNIST, 9, 3, "test/acc"),
     "smnist_pixel": (MNIST, 9, 3, "test/acc"),
@@ -37,6 +38,13 @@ LONG_MEMORY = ["data.train_size=40", "data.val_size=20", "data.test_size=20"]
 LONG = ("adding", "copy", "selective_copy")
 for task in LONG:  # six cells at T = 50 and 100, 3 seeds
     RECIPES[task] = (LONG_MEMORY, 36, 12, "test/loss")
+RECIPES["uea"] = (["data.verify=false", "data.download=false", "callbacks.test_figures=null"],
+                  15, 5, "test/acc")  # fmt: skip
+RECIPES["parity"] = ([], 27, 9, "test/acc_len_41_60")
+MIN_CELLS = {"mingru", "minlstm"}
+# the cells of each recipe's table (default: rnn, lstm, gru)
+CELLS = {task: {"rnn", "lstm", "gru"} | MIN_CELLS for task in (*LONG, "uea")}
+CELLS["parity"] = {"rnn", "lstm", "gru", "mingru", "minlstm", "lru", "s6", "slstm", "mlstm"}
 
 
 def write_mnist(directory: Path) -> None:
@@ -55,6 +63,22 @@ def write_mnist(directory: Path) -> None:
             (directory / f"{names[split]}-{kind}-{ubyte}.gz").write_bytes(gzip.compress(data))
 
 
+def write_japanese_vowels(directory: Path) -> None:
+    """JapaneseVowels' two file names holding 18 training and 9 test random utterances of
+    12 channels and 7-29 steps, 9 speakers, in the archive's .ts format."""
+    directory.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    header = ["@problemName JapaneseVowels", "@timeStamps false", "@missing false",
+              "@univariate false", "@dimensions 12", "@equalLength false",
+              "@classLabel true 1 2 3 4 5 6 7 8 9", "@data"]  # fmt: skip
+    for split, n in (("TRAIN", 18), ("TEST", 9)):
+        rows = []
+        for i in range(n):
+            case = rng.normal(size=(12, int(rng.integers(7, 30))))
+            rows.append(":".join(",".join(f"{v:.4f}" for v in c) for c in case) + f":{i % 9 + 1}")
+        (directory / f"JapaneseVowels_{split}.ts").write_text("\n".join(header + rows) + "\n")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", list(RECIPES))
 def test_recipe_runs_every_job_with_the_extra_arguments_and_prints_the_table(tmp_path, recipe):
@@ -63,6 +87,7 @@ def test_recipe_runs_every_job_with_the_extra_arguments_and_prints_the_table(tmp
     shutil.copytree(REPO / "scripts", checkout / "scripts")
     data = tmp_path / "data"
     write_mnist(data / "mnist")
+    write_japanese_vowels(data / "uea" / "JapaneseVowels")
     text = tmp_path / "text.txt"
     text.write_text("ROMEO: to be or not to be, that is the question.\n" * 40, encoding="utf-8")
     if recipe.startswith("chars"):
@@ -88,5 +113,5 @@ def test_recipe_runs_every_job_with_the_extra_arguments_and_prints_the_table(tmp
     assert len(rows) == groups, proc.stdout  # one row per model (and direction)
     assert {row[header.index("n")] for row in rows} == {"3"}  # the three seeds of each
     if groups > 1:
-        cells = {"rnn", "lstm", "gru"} | ({"mingru", "minlstm"} if recipe in LONG else set())
+        cells = CELLS.get(recipe, {"rnn", "lstm", "gru"})
         assert {row[header.index("model.cell")] for row in rows} == cells
