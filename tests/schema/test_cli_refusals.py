@@ -72,6 +72,12 @@ OWN = [  # written by hand
     (["optimizer=adamw"], "optimizer.eps", "0"),
     ([], "trainer.gradient_clip_algorithm", "clip"),
     (["data=chars"], "data.test_text", "all"),
+    # the examples that passed through before there was one declaration per key
+    ([], "+trainer.foo", "1"),
+    ([], "+scheduler.warmup_steps", "1000"),
+    ([], "trainer.profiler", "bogus"),
+    ([], "callbacks.model_checkpoint.mode", "max"),
+    (["hparams_search=sine_lstm"], "hydra.sweeper.direction", "sideways"),
 ]
 
 
@@ -93,6 +99,6 @@ def test_bad_value_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypatch, 
         root.handlers[:] = handlers
     err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
     assert exit_.value.code == 2, err
-    assert len(err) == 1 and err[0].startswith(f"error: {key}="), err
+    assert len(err) == 1 and err[0].startswith(f"error: {key.lstrip('+')}="), err
     assert "is not allowed" in err[0]
     assert list(tmp_path.iterdir()) == [], "a refused command wrote something"
