@@ -103,17 +103,8 @@ class LRU(StackedLayers):
                  max_phase: float = 2 * math.pi, **options: Any) -> None:  # fmt: skip
         super().__init__(input_size, hidden_size, num_layers, **options)
         self.d_state = d_state or hidden_size
-        self.cells = nn.ModuleList(
-            LRUDirection(
-                input_size if layer == 0 else hidden_size * self.num_directions,
-                hidden_size,
-                self.d_state,
-                r_min,
-                r_max,
-                max_phase,
-            )  # fmt: skip
-            for layer in range(num_layers)
-            for _ in range(self.num_directions)
+        self.cells = self.per_direction(
+            lambda n_in: LRUDirection(n_in, hidden_size, self.d_state, r_min, r_max, max_phase)
         )
 
     @property

@@ -71,14 +71,8 @@ class _MinimalRNN(StackedLayers):
             raise ConfigError("scan", scan, "one of " + ", ".join(SCANS))
         self.scan = scan
         # One Linear per layer-direction, index layer * num_directions + direction.
-        self.proj = nn.ModuleList(
-            nn.Linear(
-                input_size if layer == 0 else hidden_size * self.num_directions,
-                self.n_proj * hidden_size,
-                bias=self.bias,
-            )
-            for layer in range(num_layers)
-            for _ in range(self.num_directions)
+        self.proj = self.per_direction(
+            lambda n_in: nn.Linear(n_in, self.n_proj * hidden_size, bias=self.bias)
         )
 
     def log_coeffs(self, pre: Tensor) -> tuple[Tensor, Tensor]:

@@ -138,16 +138,8 @@ class S6(StackedLayers):
                  **options: Any) -> None:  # fmt: skip
         super().__init__(input_size, hidden_size, num_layers, **options)
         self.d_state = d_state or S6_D_STATE
-        self.cells = nn.ModuleList(
-            S6Direction(
-                input_size if layer == 0 else hidden_size * self.num_directions,
-                hidden_size,
-                self.d_state,
-                dt_min,
-                dt_max,
-            )  # fmt: skip
-            for layer in range(num_layers)
-            for _ in range(self.num_directions)
+        self.cells = self.per_direction(
+            lambda n_in: S6Direction(n_in, hidden_size, self.d_state, dt_min, dt_max)
         )
 
     @property

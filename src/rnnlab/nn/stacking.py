@@ -145,6 +145,16 @@ class StackedLayers(nn.Module):
         self.bidirectional = bidirectional
         self.num_directions = 2 if bidirectional else 1
 
+    def per_direction(self, make: Callable[[int], nn.Module]) -> nn.ModuleList:
+        """One module per layer-direction, in index order ``layer * num_directions +
+        direction``, each made by ``make(its layer's input size)``."""
+        width = self.hidden_size * self.num_directions
+        return nn.ModuleList(
+            make(self.input_size if layer == 0 else width)
+            for layer in range(self.num_layers)
+            for _ in range(self.num_directions)
+        )
+
     def stack(
         self,
         x: Tensor,

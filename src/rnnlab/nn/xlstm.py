@@ -200,14 +200,8 @@ class _XLSTM(StackedLayers):
         if hidden_size % num_heads:
             raise ValueError(f"num_heads={num_heads} must divide hidden_size={hidden_size}")
         self.num_heads = num_heads
-        self.cells = nn.ModuleList(
-            self.direction_class(
-                input_size if layer == 0 else hidden_size * self.num_directions,
-                hidden_size,
-                num_heads,
-            )  # fmt: skip
-            for layer in range(num_layers)
-            for _ in range(self.num_directions)
+        self.cells = self.per_direction(
+            lambda n_in: self.direction_class(n_in, hidden_size, num_heads)
         )
 
     def forward(self, x: Tensor, state: tuple[Tensor, ...] | None = None,
