@@ -122,13 +122,15 @@ def _skip_reason(text: str) -> str | None:
         return f"needs the network (downloads MNIST; no copy in {SHARED_DATA})"
     if "chars_shakespeare_cpu" in text and not (SHARED_DATA / "tinyshakespeare").is_dir():
         return f"needs the network (downloads tiny-shakespeare; no copy in {SHARED_DATA})"
+    if ("data=uea" in text or "uea.sh" in text) and not (SHARED_DATA / "uea").is_dir():
+        return f"needs the network (downloads the UEA archive; no copy in {SHARED_DATA})"
     return None
 
 
 def _env(tmp: Path) -> dict[str, str]:
     data = tmp / "data"
     data.mkdir(exist_ok=True)
-    for name in ("mnist", "tinyshakespeare"):
+    for name in ("mnist", "tinyshakespeare", "uea"):
         if (SHARED_DATA / name).is_dir() and not (data / name).exists():
             shutil.copytree(SHARED_DATA / name, data / name)
     return {**os.environ, "RNNLAB_DATA_DIR": str(data), "WANDB_MODE": "offline",
@@ -156,6 +158,7 @@ def tiny(shown: Shown, tmp: Path) -> list[str]:
     tool = words[0]
     if tool == "rnnlab-train":
         words = [w if w != "data.path=my.txt" else f"data.path={_text_file(tmp)}" for w in words]
+        words = [_sequence_file(w, tmp, "data.target=regression" in words) for w in words]
         where = f"hydra.sweep.dir={tmp / 'sweep'}" if "-m" in words else f"hydra.run.dir={tmp}/run"
         if "--help" in words or "--cfg" in words:
             return words
@@ -182,6 +185,29 @@ def tiny(shown: Shown, tmp: Path) -> list[str]:
     if tool == "rnnlab-bench":
         return [*words, "write_docs=false", f"hydra.run.dir={tmp}/bench"]
     raise AssertionError(f"{shown.id}: no tiny form for {tool}")
+
+
+def _sequence_file(word: str, tmp: Path, regression: bool) -> str:
+    """``data.train_path=train.csv`` (and the like) pointing at a small file of that kind."""
+    import numpy as np
+
+    key, _, name = word.partition("=")
+    if key not in ("data.train_path", "data.val_path", "data.test_path"):
+        return word
+    path = tmp / name
+    rng = np.random.default_rng(len(name))
+    labels = [rng.normal() for _ in range(12)] if regression else ["a", "b"] * 6
+    if path.suffix == ".csv":
+        rows = ["id,time,f0,f1,label"]
+        for i, label in enumerate(labels):
+            rows += [f"s{i},{t},{rng.normal():.3f},{rng.normal():.3f},{label}"
+                     for t in range(3 + i % 4)]  # fmt: skip
+        path.write_text("\n".join(rows) + "\n")
+    else:
+        x = rng.normal(size=(len(labels), 6, 2))
+        np.savez(path, x=x, lengths=np.array([3 + i % 4 for i in range(len(labels))]),
+                 y=np.array(labels))  # fmt: skip
+    return f"{key}={path}"
 
 
 def _text_file(tmp: Path) -> Path:

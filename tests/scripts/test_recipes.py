@@ -104,8 +104,10 @@ def test_recipe_runs_every_job_with_the_extra_arguments_and_prints_the_table(tmp
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
         assert {o.lower() for o in TINY + extra} <= {o.lower() for o in overrides}, job  # False
         assert '"status": "completed"' in (job / "metrics.json").read_text(), job
-    tables = "\n".join(line if line.startswith("|") else "" for line in proc.stdout.splitlines())
-    table = [t for t in tables.split("\n\n") if t.strip()][-1].strip().splitlines()  # the last
+    # the last table printed (the recipe's; each sweep also prints its own before it)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("|")]
+    start = max(i for i, line in enumerate(lines) if line.startswith("|---")) - 1
+    table = lines[start:]
     header = [c.strip() for c in table[0].strip("|").split("|")]
     assert any(h.startswith(metric) for h in header)
     assert "model.cell" in header or groups == 1  # one row: the settings shared by all runs
