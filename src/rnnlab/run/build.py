@@ -123,8 +123,7 @@ def _with_mode(ccfg: Any, task: Any) -> Any:
     if task is None:
         del node["mode"]
     else:
-        better = task.metric_directions().get(metric.removesuffix("_best"), "lower")
-        node["mode"] = MODE[better]
+        node["mode"] = MODE[task.better(metric)]
     return node
 
 
@@ -153,7 +152,6 @@ def check_monitors(cfg: DictConfig, task: Any) -> None:
     one that contradicts it is refused."""
     known = set(task.logged_metrics())
     known |= {f"{m}_best" for m in known if m.startswith("val/")}  # kept by model_checkpoint
-    better = task.metric_directions()
     places = [("scheduler", cfg.get("scheduler"))]
     places += [(f"callbacks.{name}", c) for name, c in (cfg.get("callbacks") or {}).items()]
     for where, node in places:
@@ -163,16 +161,16 @@ def check_monitors(cfg: DictConfig, task: Any) -> None:
         if metric not in known:
             raise ConfigError(f"{where}.monitor", metric,
                               "a metric this task logs: " + ", ".join(sorted(known)))  # fmt: skip
-        wanted = MODE.get(better.get(metric.removesuffix("_best"), "lower"))
+        wanted = MODE[task.better(metric)]
         if node.get("mode") not in (None, wanted):
             raise ConfigError(f"{where}.mode", node.get("mode"), f"{wanted}, or null: {metric} "
-                              f"is better {better.get(metric, 'lower')}")  # fmt: skip
+                              f"is better {task.better(metric)}")  # fmt: skip
     metric = cfg.get("optimized_metric")
     if metric:
         if metric not in known:
             raise ConfigError("optimized_metric", metric,
                               "a metric this task logs: " + ", ".join(sorted(known)))  # fmt: skip
-        _check_sweep_direction(metric, better.get(metric.removesuffix("_best"), "lower"))
+        _check_sweep_direction(metric, task.better(metric))
 
 
 def _check_sweep_direction(metric: str, better: str) -> None:

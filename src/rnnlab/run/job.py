@@ -46,10 +46,11 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
 
 def _train(cfg: DictConfig, output_dir: Path, run: lifecycle.Lifecycle) -> dict[str, Any]:
     os.environ.setdefault("MPLBACKEND", "Agg")
+    run_config = OmegaConf.to_container(cfg, resolve=True)  # resolved once: check, tree, hparams
     if _in_sweep():  # a single run was checked before Hydra started (rnnlab.cli.precheck)
-        validate({**OmegaConf.to_container(cfg, resolve=True), "hydra": _hydra_part()})
+        validate({**run_config, "hydra": _hydra_part()})
     if cfg.get("print_config", True):
-        log.info("%s", config_tree(OmegaConf.to_container(cfg, resolve=True)))
+        log.info("%s", config_tree(run_config))
     threads = apply_threads(cfg.trainer.get("threads", "auto"), cfg)
     keep_freed_memory()
     import lightning.pytorch as pl
@@ -61,7 +62,6 @@ def _train(cfg: DictConfig, output_dir: Path, run: lifecycle.Lifecycle) -> dict[
     quiet()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     started = time.perf_counter()
-    run_config = OmegaConf.to_container(cfg, resolve=True)
     dm = build.build_datamodule(cfg)
     ckpt_path = checkpoints.resolve_ckpt_path(cfg, output_dir)
     ckpt = checkpoints.load_checkpoint(ckpt_path) if ckpt_path else None

@@ -273,20 +273,20 @@ class Options:
             raise ConfigError(key, _plain(value), allowed(tp, b))
 
     @classmethod
-    def check(cls, values: Mapping[str, Any], rules: bool = True) -> Options:
+    def check(cls, values: Mapping[str, Any], rules: bool = True, where: str = "") -> Options:
         """Every key and value of one config node, then the rules (unless ``rules`` is
-        false: a sweep's base config, whose combinations only its jobs know)."""
+        false: a sweep's base config, whose combinations only its jobs know). ``where``
+        names the node in an unknown key's message (default: the class's ``group``)."""
         known = cls.key_names()
         given = {k: v for k, v in values.items() if not str(k).startswith("_")}
+        where = where or cls.group
         for key in given:
             if key not in known and key not in cls.passthrough:
-                everything = [*known, *cls.passthrough]
-                where = f"a key of {cls.group}" if cls.group else "a key here"
-                hint = did_you_mean(key, everything)
-                if cls.group:  # the full key, as the user writes it
-                    hint = hint.replace("mean ", f"mean {cls.group}.")
-                raise ConfigError(key, _plain(given[key]), where + hint + "; the keys are "
-                                  + ", ".join(known))  # fmt: skip
+                hint = did_you_mean(key, [*known, *cls.passthrough])
+                if where and where != "the config":  # the full key, as the user writes it
+                    hint = hint.replace("mean ", f"mean {where}.")
+                raise ConfigError(key, _plain(given[key]), f"a key of {where or 'this node'}"
+                                  + hint + "; the keys are " + ", ".join(known))  # fmt: skip
         for key in known:
             if key in given:
                 cls.check_value(key, given[key])

@@ -17,7 +17,7 @@ from hydra_plugins.rnnlab_optuna.config import RnnlabOptunaSweeperConf as SWEEPE
 from rnnlab.benchmarks.options import BenchConfig
 from rnnlab.callbacks.options import CALLBACKS
 from rnnlab.data.options import OPTIONS as DATA
-from rnnlab.errors import ConfigError, did_you_mean
+from rnnlab.errors import ConfigError
 from rnnlab.launch.options import LAUNCHERS
 from rnnlab.nn.options import StackOptions
 from rnnlab.run.options import (
@@ -136,14 +136,9 @@ def check_key(cfg: Mapping[str, Any], key: str, value: Any) -> None:
     cls, name = declaration_of(cfg, key)
     if cls is None:
         return
-    if name not in cls.key_names():
-        if name in cls.passthrough:
-            return
-        raise ConfigError(key, value, f"a key of {key.rsplit('.', 1)[0] if '.' in key else 'the config'}"
-                          + did_you_mean(name, cls.key_names()) + "; the keys are "
-                          + ", ".join(cls.key_names()))  # fmt: skip
+    parent = key.rpartition(".")[0]
     try:
-        cls.check_value(name, value)
+        cls.check({name: value}, rules=False, where=parent or "the config")
     except ConfigError as err:
         raise ConfigError(key, err.value, err.allowed) from None
 

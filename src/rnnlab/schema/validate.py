@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from contextvars import ContextVar
 from typing import Any
 
 from rnnlab.errors import ConfigError, config_group, did_you_mean
@@ -22,20 +21,11 @@ from rnnlab.schema.declare import Options
 
 GROUPS = ("data", "model", "task", "optimizer", "scheduler", "trainer", "callbacks", "logger",
           "paths", "launcher", "optuna", "hydra")  # fmt: skip
-_rules: ContextVar[bool] = ContextVar("rules", default=True)
 
 
 def validate(cfg: Mapping[str, Any], command: str = "train", rules: bool = True) -> None:
     """Every key and value of ``rnnlab-<command>``'s composed config (plain values); with
     ``rules`` false, each value alone (a sweep's base config: its jobs check the rest)."""
-    token = _rules.set(rules)
-    try:
-        _validate(cfg, command, rules)
-    finally:
-        _rules.reset(token)
-
-
-def _validate(cfg: Mapping[str, Any], command: str, rules: bool) -> None:
     root = registry.root(command)
     groups = {k: v for k, v in cfg.items() if k in GROUPS}
     top = {k: v for k, v in cfg.items() if k not in GROUPS}
@@ -47,49 +37,51 @@ def _validate(cfg: Mapping[str, Any], command: str, rules: bool) -> None:
                           + did_you_mean(key, known) + "; the keys are " + ", ".join(known))  # fmt: skip
     root.check(top, rules)
     if "paths" in groups:
-        node(groups["paths"], "paths", registry.PathsConfig)
+        node(groups["paths"], "paths", registry.PathsConfig, rules)
     if "trainer" in groups:
-        node(groups["trainer"], "trainer", registry.TrainerOptions)
+        node(groups["trainer"], "trainer", registry.TrainerOptions, rules)
     if command != "train":
         return
-    node(groups["model"], "model", registry.StackOptions)
-    by_target(groups["data"], "data", registry.DATA)
-    by_target(groups["task"], "task", registry.TASKS)
-    by_target(groups["optimizer"], "optimizer", registry.OPTIMIZERS)
+    node(groups["model"], "model", registry.StackOptions, rules)
+    by_target(groups["data"], "data", registry.DATA, rules)
+    by_target(groups["task"], "task", registry.TASKS, rules)
+    by_target(groups["optimizer"], "optimizer", registry.OPTIMIZERS, rules)
     if groups.get("scheduler"):
-        by_target(groups["scheduler"], "scheduler", registry.SCHEDULERS)
+        by_target(groups["scheduler"], "scheduler", registry.SCHEDULERS, rules)
     for group, table in (("callbacks", registry.CALLBACKS), ("logger", registry.LOGGERS)):
         for name, sub in (groups.get(group) or {}).items():
             if sub is not None:
-                by_target(sub, f"{group}.{name}", table)
+                by_target(sub, f"{group}.{name}", table, rules)
     if groups.get("optuna") is not None:
-        node(groups["optuna"], "optuna", registry.OptunaTrial)
+        node(groups["optuna"], "optuna", registry.OptunaTrial, rules)
     hydra = groups.get("hydra") or {}
     choice = ((hydra.get("runtime") or {}).get("choices") or {}).get("launcher")
     if groups.get("launcher") is not None and choice in registry.LAUNCHERS:
-        node(groups["launcher"], "launcher", registry.LAUNCHERS[choice])
+        node(groups["launcher"], "launcher", registry.LAUNCHERS[choice], rules)
     sweeper = hydra.get("sweeper") or {}
     if sweeper.get("_target_") == registry.SWEEPER.__dataclass_fields__["_target_"].default:
-        node(sweeper, "hydra.sweeper", registry.SWEEPER)
+        node(sweeper, "hydra.sweeper", registry.SWEEPER, rules)
     if rules:
         registry.cross_rules(cfg)
 
 
-def node(values: Any, where: str, cls: type[Options], rules: bool | None = None) -> Options:
-    """One config node against one declaration; errors under ``where``."""
+def node(values: Any, where: str, cls: type[Options], rules: bool = True) -> Options:
+    """One config node against one declaration (its rules too, unless ``rules`` is false);
+    errors under ``where``."""
     if not isinstance(values, Mapping):
         raise ConfigError(where, values, "a config node (key: value pairs)")
     with config_group(where):
-        return cls.check(values, _rules.get() if rules is None else rules)
+        return cls.check(values, rules, where)
 
 
-def by_target(values: Any, where: str, table: Mapping[str, type[Options]]) -> Options | None:
+def by_target(values: Any, where: str, table: Mapping[str, type[Options]],
+              rules: bool = True) -> Options | None:  # fmt: skip
     """A node whose ``_target_`` names its declaration, or a class of the user's own."""
     if not isinstance(values, Mapping):
         raise ConfigError(where, values, "a config node with a _target_")
     target = values.get("_target_")
     if target in table:
-        return node(values, where, table[target])
+        return node(values, where, table[target], rules)
     if not isinstance(target, str) or not target.strip():
         raise ConfigError(f"{where}._target_", target, "the import path of a class, or one of "
                           + ", ".join(table))  # fmt: skip

@@ -144,6 +144,11 @@ class BaseTask(pl.LightningModule):
                     directions[name] = "higher" if metric.higher_is_better else "lower"
         return {**directions, **self.extra_metrics}
 
+    def better(self, metric: str) -> str:
+        """``lower`` or ``higher``: which way ``metric`` is better (``val/loss_best`` as
+        ``val/loss``); what every monitor of it takes its ``mode`` from."""
+        return self.metric_directions().get(metric.removesuffix("_best"), "lower")
+
     def run_summary(self) -> str:
         """``lstm, 64 units × 2 layers, bidirectional, init=chrono, seed 42``: what a figure's
         reader needs to know about the run, who did not launch it."""
@@ -279,8 +284,7 @@ class BaseTask(pl.LightningModule):
         cfg = dict(self.hparams.scheduler)
         monitor, interval = cfg.pop("monitor", "val/loss"), cfg.pop("interval", "epoch")
         if "mode" in cfg and cfg["mode"] is None:  # which way is better: the metric says
-            better = self.metric_directions().get(monitor.removesuffix("_best"), "lower")
-            cfg["mode"] = "max" if better == "higher" else "min"
+            cfg["mode"] = "max" if self.better(monitor) == "higher" else "min"
         cfg = self._fill_total_steps(cfg)
         with config_group("scheduler"):
             scheduler = instantiate(cfg)(optimizer=optimizer)
