@@ -188,6 +188,11 @@ def test_multirun_2x2_with_failing_jobs_writes_summary(tmp_path):
         ("model.hidden_size=16,0", "error: model.hidden_size=0 is not allowed: a positive integer"),
         ("model=gru,transformer", "error: model='transformer' is not allowed: one of gru, lru, "
                                   "lstm, mingru, minlstm, mlstm, rnn, s6, slstm"),
+        # the sine data's keys (this test's small sizes) under a data option without them:
+        # Hydra would stop the sweep at the first adding job
+        ("data=sine,adding", "error: data.num_series=24 is not allowed: a key of data; the "
+                             "keys are batch_size, seed, eval_batch_size, train_size, val_size, "
+                             "test_size, data_seed, length, length_jitter"),
     ],
 )  # fmt: skip
 def test_value_invalid_for_every_job_is_refused_before_the_sweep_starts(tmp_path, swept, line):

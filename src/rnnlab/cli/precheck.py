@@ -124,6 +124,9 @@ def _check_sweep(config_name: str, overrides: list[str], flags: list[str]) -> No
             for value in values:
                 if options and value not in options:  # a config group's option that is not there
                     raise ConfigError(key, value, "one of " + ", ".join(options))
+                if options:  # a key the shared overrides set that this option lacks: Hydra
+                    # would stop the whole sweep at that job, so it is refused before any
+                    _compose_or_explain(config_name, [*single, f"{key}={value}"], flags)
                 check_key(plain, key, value)
     launcher = plain.get("launcher")
     choice = cfg.hydra.runtime.choices.get("launcher")
