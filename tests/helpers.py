@@ -113,7 +113,7 @@ def chars_overrides(path, *extra: str) -> list[str]:
 def check_config(tmp_path: Path, overrides: list[str] = (), name: str = "train") -> None:
     """The one check of ``rnnlab-<name>``'s composed config (``rnnlab.schema``), as the
     command runs it before anything else."""
-    from rnnlab.cli.compose import plain_config
     from rnnlab.schema.validate import validate
+    from rnnlab.schema.values import plain_config
 
     validate(plain_config(make_config(tmp_path, overrides, name)), name)

@@ -101,8 +101,8 @@ def test_bench_job_writes_docs_and_metrics(tmp_path, tests_importable):
     assert out["results"][0]["extra_key"] == 3 and (tmp_path / "metrics.json").is_file()
     assert "## fake" in docs.read_text()
     # bad values are refused by the one check, before the job (rnnlab.schema)
-    from rnnlab.cli.compose import plain_config
     from rnnlab.schema.validate import validate
+    from rnnlab.schema.values import plain_config
 
     with pytest.raises(ConfigError, match="only='nope'"):
         validate(plain_config(make_config(tmp_path, ["only=[nope]"], name="bench")), "bench")

@@ -92,3 +92,80 @@ def test_wandb_logger_keeps_its_init_arguments_where_rnnlab_drops_anonymous(tmp_
     assert "anonymous" in logger._wandb_init  # what W&B warns about
     drop_wandb_anonymous(logger)
     assert "anonymous" not in logger._wandb_init and logger._wandb_init["dir"] == str(tmp_path)
+
+
+def _hydra_probe(tmp_path, body: str) -> str:
+    """A config dir with one primary config holding ``body``."""
+    (tmp_path / "probe.yaml").write_text(body, encoding="utf-8")
+    return str(tmp_path)
+
+
+def test_hydra_runs_a_task_on_the_arguments_given_not_on_sys_argv(tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["probe", "x=99"])
+    seen = []
+    hydra_compat.run_main(lambda cfg: seen.append(cfg.x), _hydra_probe(tmp_path, "x: 1\n"),
+                          "probe", ["x=2", f"hydra.run.dir={tmp_path / 'run'}"])  # fmt: skip
+    assert seen == [2]
+
+
+class Stop(Exception):
+    pass
+
+
+class _Callbacks:
+    """A callback raising an Exception, one raising ``Refusal``: what Hydra does with each."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def on_run_start(self, config, **kwargs) -> None:
+        raise self.error
+
+
+def test_hydra_warns_of_a_callbacks_exception_and_lets_a_refusal_through(tmp_path, monkeypatch):
+    import pytest
+    from hydra._internal.callbacks import Callbacks
+    from omegaconf import OmegaConf
+
+    callbacks = Callbacks(OmegaConf.create({"hydra": {"callbacks": {}}}))
+    callbacks.callbacks = [_Callbacks(Stop("no"))]
+    with pytest.warns(UserWarning, match="Stop: no"):
+        callbacks.on_run_start(config=None)
+    callbacks.callbacks = [_Callbacks(hydra_compat.Refusal(Stop("no")))]
+    with pytest.raises(hydra_compat.Refusal) as caught:
+        callbacks.on_run_start(config=None)
+    assert str(caught.value.error) == "no"
+
+
+def test_hydra_composes_a_sweeps_job_and_lists_a_groups_options(tmp_path):
+    from hydra.types import RunMode
+
+    conf = tmp_path / "conf"
+    (conf / "size").mkdir(parents=True)
+    (conf / "size" / "small.yaml").write_text("n: 1\n", encoding="utf-8")
+    (conf / "size" / "large.yaml").write_text("n: 9\n", encoding="utf-8")
+    body = "defaults:\n  - size: small\n  - _self_\nx: 1\n"
+    seen = {}
+
+    def task(cfg):
+        from hydra.core.hydra_config import HydraConfig
+
+        master = HydraConfig.get()  # a job's config carries Hydra's; compose another job
+        assert master.mode == RunMode.MULTIRUN
+        seen["options"] = hydra_compat.group_options("size")
+
+    (conf / "probe.yaml").write_text(body, encoding="utf-8")
+    hydra_compat.run_main(task, str(conf), "probe",
+                          ["-m", "x=3", f"hydra.sweep.dir={tmp_path / 's'}"])  # fmt: skip
+    assert sorted(seen["options"]) == ["large", "small"]
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        master = compose("probe", ["x=3"], return_hydra_config=True)
+        job = hydra_compat.job_config(master, ["size=large", "x=4"])
+    assert (job.size.n, job.x) == (9, 4)
+
+
+def test_hydra_error_line_drops_the_search_path():
+    err = Exception("Could not find 'x'\nAvailable options:\n  a\nConfig search path:\n  p")
+    assert hydra_compat.error_line(err) == "Could not find 'x' Available options: a"

@@ -55,9 +55,10 @@ def test_every_option_table_row_states_the_declared_default(key, default):
 @pytest.mark.parametrize("overrides", [[], ["data=smnist", "model=gru"], ["data=chars"],
                                        ["data=adding", "scheduler=plateau"]])  # fmt: skip
 def test_help_shows_every_key_of_the_chosen_options(overrides):
-    from rnnlab.cli.compose import compose, plain_config
+    from rnnlab.cli.compose import compose
     from rnnlab.conf import register_resolvers
     from rnnlab.schema.docs import chosen
+    from rnnlab.schema.values import plain_config
 
     register_resolvers()
     text = help_text("train", [*overrides, "--help"])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rnnlab.cli.compose import plain_config
 from rnnlab.errors import ConfigError
 from rnnlab.schema.validate import validate
+from rnnlab.schema.values import plain_config
 
 from helpers import make_config
 

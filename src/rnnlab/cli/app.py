@@ -1,10 +1,12 @@
 """Hydra entry points: bad input answered in one line before anything is written,
 resumes that continue the same run, failures recorded in sweeps.
 
-Before Hydra creates a run dir, a single run's config is composed and every value is
-checked (``rnnlab.run.options``, no torch import): a mistyped value costs a second, and a
-refused command creates nothing. ``resume_dir=RUN`` becomes the run's own saved overrides
-plus the few a resume may change. The job itself is imported only when it runs.
+The command line goes to Hydra as given (``rnnlab.compat.hydra.run_main``); Hydra composes
+the config once, and the ``Boundary`` callback checks it against the declarations before
+Hydra creates a run or sweep dir (``rnnlab.cli.boundary``, no torch import): a mistyped
+value costs a second, and a refused command creates nothing. ``resume_dir=RUN`` becomes the
+run's own saved overrides plus the few a resume may change. The job itself is imported
+only when it runs.
 
 Exit codes and what a job's ending records: ``rnnlab.run.lifecycle`` (0 done; 1 any other
 failure, a file that could not be written among them; 2 bad config or data; 3 a non-finite
@@ -27,18 +29,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
-from rnnlab.cli import precheck
-from rnnlab.cli.args import wants_help
-from rnnlab.cli.compose import hydra_message
+from rnnlab.cli import boundary
+from rnnlab.cli.args import split_args, wants_help
+from rnnlab.cli.compose import composition_error, hydra_message
 from rnnlab.cli.guard import Guard
 from rnnlab.cli.help import help_text
+from rnnlab.compat.hydra import Refusal, run_main
 from rnnlab.conf import conf_dir, register_resolvers
 from rnnlab.errors import ConfigError, DataError
 from rnnlab.launch.ranks import is_ddp_child
@@ -63,16 +65,13 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
     """Wrap ``job(cfg, output_dir)`` (``"module:function"``) as the command for ``config_name``."""
     register_resolvers()
 
-    guards: list[Guard] = []  # the guard of the command now running
-
-    @hydra.main(version_base="1.3", config_path=conf_dir(), config_name=config_name)
     def app(cfg: DictConfig) -> float | None:
-        if guards:
-            guards[-1].watch_log()  # the job's log, held until its checks pass
+        if boundary.GUARDS:
+            boundary.GUARDS[-1].watch_log()  # the job's log, held until its checks pass
         hcfg = HydraConfig.get()
         output_dir = Path(hcfg.runtime.output_dir)
         multirun = hcfg.mode == RunMode.MULTIRUN
-        precheck.continue_requeued(cfg, output_dir)
+        boundary.continue_requeued(cfg, output_dir)
 
         def run_job() -> Any:
             try:
@@ -94,62 +93,82 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
             return in_own_process(run_job, output_dir)  # a killed job leaves the sweep running
         return run_job()
 
-    def main() -> Any:
-        with lifecycle.StopSignals():
-            return _main()
+    def run(argv: list[str]) -> None:
+        run_main(app, conf_dir(), config_name, argv)
 
-    def _main() -> Any:
-        guards.clear()
+    def main() -> None:
+        with lifecycle.StopSignals():
+            _main()
+
+    def _main() -> None:
+        boundary.GUARDS.clear()
         argv = sys.argv[1:]
-        if not is_ddp_child():
-            if wants_help(argv):
-                print(help_text(config_name, argv))
-                return None
-            try:
-                argv, guard = precheck.prepare(config_name, argv)
-            except ConfigError as err:
-                _exit(f"error: {err}", 2)
-            except HydraException as err:
-                _exit(f"error: {hydra_message(err)}", 2)
-            except OSError as err:  # the run dir cannot be created, say
-                _exit(f"error: {describe_os_error(err)}", 1)
-            except (KeyboardInterrupt, lifecycle.RunInterrupted) as err:
-                _exit(f"{lifecycle.ending(err).message} before the run started", _code(err))
-            sys.argv = [sys.argv[0], *argv]
-        else:
-            guard = Guard()
-        guards.append(guard)
-        # Hydra reports errors raised outside the job (creating the run dir, say) with a
-        # traceback; let them reach us so a file error is one line. HYDRA_FULL_ERROR set by
-        # the user keeps Hydra's own reporting.
+        if is_ddp_child():  # started by the DDP launcher: the parent checked the command
+            return run(argv)
+        if wants_help(argv):
+            print(help_text(config_name, argv))
+            return None
+        try:
+            argv = boundary.arguments(config_name, argv)
+        except ConfigError as err:
+            _exit(f"error: {err}", 2)
+        except (KeyboardInterrupt, lifecycle.RunInterrupted) as err:
+            _exit(f"{lifecycle.ending(err).message} before the run started", _code(err))
+        # Hydra reports errors raised outside the job (composing, creating the run dir) with
+        # a traceback; let them reach us so each is one line. HYDRA_FULL_ERROR set by the
+        # user keeps Hydra's own reporting.
         if os.environ.get("HYDRA_FULL_ERROR"):
-            return app()
+            return run(argv)
         os.environ["HYDRA_FULL_ERROR"] = "1"
         try:
-            return app()
+            return run(argv)
+        except Refusal as refusal:  # the composed config did not pass the boundary
+            _undo()
+            err = refusal.error
+            if isinstance(err, ConfigError):
+                _exit(f"error: {err}", 2)
+            if isinstance(err, OSError):  # the run dir cannot be created, say
+                _exit(f"error: {describe_os_error(err)}", 1)
+            if isinstance(err, HydraException):
+                _exit(f"error: {hydra_message(err)}", 2)
+            if isinstance(err, lifecycle.RunInterrupted):
+                _exit(f"{lifecycle.ending(err).message} before the run started", _code(err))
+            raise err from None
         except HydraException as err:  # an unknown override or config option
-            guard.undo_unless_started()
-            _exit(f"error: {hydra_message(err)}", 2)
+            _undo()
+            found = composition_error(err, split_args(argv)[1], config_name)
+            _exit(f"error: {found if found is not err else hydra_message(err)}", 2)
         except OSError as err:  # Hydra could not create or write the run dir
-            guard.undo_unless_started()
+            _undo()
             _exit(f"error: {describe_os_error(err)}", 1)
         except SystemExit as err:
             if err.code not in (0, None):
-                guard.undo_unless_started()
+                _undo()
             raise
         except (KeyboardInterrupt, lifecycle.RunInterrupted) as err:  # outside the job
-            started = guard.started()
-            guard.undo_unless_started()
+            started = _guard().started()
+            _undo()
             line = lifecycle.ending(err).message
             _exit(line if started else f"{line} before the run started", _code(err))
         except BaseException:
-            guard.undo_unless_started()
+            _undo()
             raise
         finally:
             del os.environ["HYDRA_FULL_ERROR"]
-            guard.release()
+            for guard in boundary.GUARDS:
+                guard.release()
 
     return main
+
+
+def _guard() -> Guard:
+    """The run-dir guard of the single run now starting (an empty one before it exists)."""
+    return boundary.GUARDS[-1] if boundary.GUARDS else Guard()
+
+
+def _undo() -> None:
+    """The command failed before its run started: leave the run dir as it was."""
+    _guard().undo_unless_started()
 
 
 def _exit(message: str, code: int) -> None:

@@ -1,11 +1,12 @@
-"""Composing a config as Hydra will, without starting a job, and Hydra's errors in one line.
+"""Config values for the checks, and Hydra's errors in one line.
 
-``compose`` gives the config a command would run with; ``plain`` turns it into Python
-values for the torch-free checks. Hydra answers an unknown key, a missing option, a group
-set to null, a moved key or an override it cannot parse with a traceback or a hint that
-does not say what is allowed: ``hydra_message``, ``check_syntax``,
-``check_moved_and_null_groups`` and ``unknown_key`` turn each into the one-line form of
-``rnnlab.errors.ConfigError``.
+Hydra answers an unknown key, a missing option, a group set to
+null, a moved key or an override it cannot parse with a traceback or a hint that does not
+say what is allowed: ``hydra_message``, ``composition_error``, ``check_syntax`` and
+``check_moved_and_null_groups`` turn each into the one-line form of
+``rnnlab.errors.ConfigError``, from the errors' own fields where they have them.
+``compose`` composes a config outside a run, for ``--help`` and the tests: a command's
+config is composed once, by Hydra.
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from rnnlab.cli.args import MOVED, config_dir, parts
-from rnnlab.compat.omegaconf import written_value
+from rnnlab.compat.hydra import error_line
 from rnnlab.conf import conf_dir
 from rnnlab.errors import ConfigError, did_you_mean
+from rnnlab.schema.values import plain
 
 
 def compose(config_name: str, overrides: list[str], flags: list[str]) -> DictConfig:
-    """The config Hydra would give the job, composed without starting it."""
+    """The config Hydra would give the job, composed outside a run (``--help``, tests)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -38,43 +40,6 @@ def compose(config_name: str, overrides: list[str], flags: list[str]) -> DictCon
         GlobalHydra.instance().clear()
 
 
-def plain(node: Any) -> Any:
-    """A config node as Python values, leaving interpolations that cannot be resolved yet
-    (``${hydra:runtime.output_dir}``) as they are."""
-    if isinstance(node, DictConfig):
-        out = {}
-        for key in node:
-            try:
-                out[key] = plain(node[key])
-            except Exception:  # not resolvable before the job runs
-                out[key] = written_value(node, key)
-        return out
-    if OmegaConf.is_list(node):
-        return [plain(v) for v in node]
-    return node
-
-
-def plain_item(cfg: DictConfig, key: str) -> Any:
-    """``plain(cfg[key])``; an interpolation that cannot be resolved stays as written."""
-    try:
-        return plain(cfg[key])
-    except Exception:
-        return written_value(cfg, key)
-
-
-def plain_config(cfg: DictConfig) -> dict[str, Any]:
-    """A composed config as Python values for the check: every key but ``hydra``, plus the
-    parts of ``hydra`` the check reads (the group choices and the sweeper)."""
-    out = {k: plain_item(cfg, k) for k in cfg if k != "hydra"}
-    if "hydra" in cfg:
-        hydra = cfg.hydra
-        out["hydra"] = {
-            "runtime": {"choices": plain(hydra.runtime.choices)},
-            "sweeper": plain_item(hydra, "sweeper") if "sweeper" in hydra else {},
-        }
-    return out
-
-
 def hydra_message(err: Exception) -> str:
     """Hydra's error in one line: a missing option of a group from the exception's own fields
     (``group='option' is not allowed: one of ...``), any other as its first lines without
@@ -86,8 +51,7 @@ def hydra_message(err: Exception) -> str:
         group, option = missing.rsplit("/", 1)
         choices = [o for o in options if not o.startswith("_")]
         return str(ConfigError(group, option, "one of " + ", ".join(choices)))
-    message = str(err).split("\nConfig search path:")[0].strip()
-    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+    return error_line(err)
 
 
 def check_syntax(overrides: list[str]) -> None:
@@ -144,39 +108,37 @@ def _value(override: str) -> Any:
         return parts(override)[1]
 
 
-def unknown_key(config_name: str, key: str, overrides: list[str], flags: list[str]) -> ConfigError:
-    """``key=value`` for a key the config does not have, answered by the one check: the
-    config without it, with it added, names the keys there are and a near match."""
-    from rnnlab.schema.validate import validate
+def composition_error(err: Exception, overrides: list[str], command: str = "train") -> Exception:
+    """Hydra's composition error as ``ConfigError`` where OmegaConf names the key the config
+    lacks (``model.hiden_size=32``), from the error's own fields: the key's declaration says
+    what there is, or else the node's keys. Any other error is returned as it is."""
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
-    override = next((o for o in overrides if parts(o)[0] == key), None)
-    if override is None:  # OmegaConf named the missing parent (``modle`` of modle.hidden_size)
-        override = next((o for o in overrides if parts(o)[0].startswith(key + ".")), f"{key}=")
-        key = parts(override)[0]
-    value = _value(override)
-    others = [o for o in overrides if o != override]
-    cfg = None
-    # The keys come from the group choices; other values may be just as wrong.
-    for attempt in (others, [o for o in others if "." not in parts(o)[0]]):
-        try:
-            cfg = plain_config(compose(config_name, attempt, flags))
-            break
-        except Exception:
-            continue
-    if cfg is not None:
-        node, segments = cfg, key.split(".")
-        for part in segments[:-1]:
-            if not isinstance(node.get(part), dict):
-                node = None
-                break
-            node = node[part]
-        if node is not None:
-            node[segments[-1]] = value
+    from rnnlab.schema.registry import check_key, declaration_of
+
+    cause = err.__cause__
+    missing = str(getattr(cause, "full_key", "") or "")
+    if not missing or not isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
+        return err
+    override = next((o for o in overrides if parts(o)[0] == missing), None) or next(
+        (o for o in overrides if parts(o)[0].startswith(missing + ".")), f"{missing}="
+    )  # the key itself, or one below a node that is not there (``modle.hidden_size``)
+    key, value = parts(override)[0], _value(override)
+    parent = getattr(cause, "parent_node", None)
+    node = plain(parent) if isinstance(parent, DictConfig) else {}
+    where, _, name = missing.rpartition(".")
+    if where and key == missing:
+        nested: dict[str, Any] = node
+        for part in reversed(where.split(".")):
+            nested = {part: nested}
+        if declaration_of(nested, key)[0] is not None:
             try:
-                validate(cfg, config_name)
-            except ConfigError as err:
-                return err
-    groups = [k for k in (cfg or {}) if k != "hydra"]
-    return ConfigError(key, value, f"a key of rnnlab-{config_name}'s config"
-                       + did_you_mean(key.split(".")[0], groups)
-                       + "; its groups and keys are " + ", ".join(groups))  # fmt: skip
+                check_key(nested, key, value)
+            except ConfigError as refused:
+                return refused
+            return ConfigError(key, value, "a key the config lists; add a key its declaration "
+                               f"allows with +{key}={parts(override)[1]}")  # fmt: skip
+    keys = [str(k) for k in node if not str(k).startswith("_") and k != "hydra"]
+    node_name = where or f"rnnlab-{command}'s config"
+    return ConfigError(key, value, f"a key of {node_name}" + did_you_mean(name, keys)
+                       + "; the keys there are " + ", ".join(keys))  # fmt: skip

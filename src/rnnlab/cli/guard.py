@@ -1,8 +1,8 @@
 """The run dir of a single command: locked while it runs, left as it was if refused.
 
 ``lock_run_dir`` creates (if new) and locks the run dir named by ``resume_dir`` or
-``hydra.run.dir`` before Hydra starts. ``Guard`` remembers whether this command created
-it, and what Hydra may write into an existing one before the job's checks have run
+``hydra.run.dir`` before Hydra creates it (``rnnlab.cli.boundary``). ``Guard`` remembers
+whether this command created it, and what Hydra may write into an existing one before the job's checks have run
 (``.hydra/``, the log file, which ``hydra/job_logging/rnnlab.yaml`` buffers in memory): a
 command refused after Hydra started (a check that needs built objects, a checkpoint that
 does not fit) removes the dir it created, or puts those files back.
@@ -20,9 +20,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from rnnlab.cli.args import unquote
 from rnnlab.errors import ConfigError
-from rnnlab.run.rundir import RunDirLock, override_key
+from rnnlab.run.rundir import RunDirLock
 
 # What Hydra writes into a run dir before the job runs (the log file is buffered: see
 # hydra/job_logging/rnnlab.yaml), relative to the run dir; ``{config}`` is the config name.
@@ -112,25 +111,19 @@ class Guard:
                 hydra_dir.rmdir()  # created by Hydra for this command, and empty again
 
 
-def lock_run_dir(cfg: DictConfig, overrides: list[str], config_name: str = "train") -> Guard:
-    """Create (if new) and lock the run dir (resume_dir, hydra.run.dir); remember what a
-    refusal must undo in it. A new training run into a dir that holds a run is refused
-    (it would mix two runs' files), except when SLURM runs a requeued job again."""
-    named = cfg.get("resume_dir") or next(
-        (unquote(o.split("=", 1)[1]) for o in overrides if override_key(o) == "hydra.run.dir"),
-        None,
-    )
-    if not named:
-        return Guard()
-    run_dir = Path(str(named)).expanduser().resolve()
+def lock_run_dir(cfg: DictConfig, run_dir: str, config_name: str = "train") -> Guard:
+    """Create (if new) and lock the run dir (``resume_dir`` or ``hydra.run.dir``, resolved);
+    remember what a refusal must undo in it. A new training run into a dir that holds a run
+    is refused (it would mix two runs' files), except when SLURM runs a requeued job again."""
+    path = Path(str(cfg.get("resume_dir") or run_dir)).expanduser().resolve()
     guard = Guard()
-    if not run_dir.exists():
-        missing = [p for p in (run_dir, *run_dir.parents) if not p.exists()]
-        run_dir.mkdir(parents=True)
-        guard.created, guard.created_parents = run_dir, missing[1:]
+    if not path.exists():
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        path.mkdir(parents=True)
+        guard.created, guard.created_parents = path, missing[1:]
     else:
-        guard.snapshot(run_dir, config_name)
-    guard.lock = RunDirLock(run_dir)
+        guard.snapshot(path, config_name)
+    guard.lock = RunDirLock(path)
     key = "resume_dir" if cfg.get("resume_dir") else "hydra.run.dir"
     try:
         guard.lock.acquire(key)
@@ -138,12 +131,12 @@ def lock_run_dir(cfg: DictConfig, overrides: list[str], config_name: str = "trai
         guard.lock = None
         raise
     fresh = config_name == "train" and key == "hydra.run.dir"
-    if fresh and holds_a_run(run_dir) and not slurm_requeued():
+    if fresh and holds_a_run(path) and not slurm_requeued():
         guard.release()
         raise ConfigError(
             "hydra.run.dir",
-            str(run_dir),
-            f"a folder without a run: it holds one; continue it with resume_dir={run_dir}, "
+            str(path),
+            f"a folder without a run: it holds one; continue it with resume_dir={path}, "
             "or choose another dir",
         )
     return guard

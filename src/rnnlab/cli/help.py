@@ -47,8 +47,9 @@ def help_text(config_name: str, argv: list[str]) -> str:
 
 def _keys(config_name: str, overrides: list[str], flags: list[str]) -> list[str]:
     """Every key of the options this command line selects: key=default, meaning, allowed."""
-    from rnnlab.cli.compose import compose, plain_config
+    from rnnlab.cli.compose import compose
     from rnnlab.schema.docs import chosen, plain_table
+    from rnnlab.schema.values import plain_config
 
     try:
         cfg = plain_config(compose(config_name, overrides, flags))

@@ -47,7 +47,7 @@ def train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
 def _train(cfg: DictConfig, output_dir: Path, run: lifecycle.Lifecycle) -> dict[str, Any]:
     os.environ.setdefault("MPLBACKEND", "Agg")
     run_config = OmegaConf.to_container(cfg, resolve=True)  # resolved once: check, tree, hparams
-    if _in_sweep():  # a single run was checked before Hydra started (rnnlab.cli.precheck)
+    if _in_sweep():  # a single run was checked before its run dir existed (rnnlab.cli.boundary)
         validate({**run_config, "hydra": _hydra_part()})
     if cfg.get("print_config", True):
         log.info("%s", config_tree(run_config))
