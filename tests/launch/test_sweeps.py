@@ -141,6 +141,17 @@ def _compose_with_hydra(overrides: list[str]):
         ("launcher=slurm", "hydra.launcher.tasks_per_node", 1),
         ("launcher=slurm", "hydra.launcher.timeout_min", 240),
         ("launcher=slurm_local", "hydra.launcher.tasks_per_node", 1),
+        # rnnlab's submitit launchers: a job that never returned does not end the sweep
+        (
+            "launcher=slurm",
+            "hydra.launcher._target_",
+            "hydra_plugins.rnnlab_submitit.launcher.RnnlabSlurmLauncher",
+        ),
+        (
+            "launcher=slurm_local",
+            "hydra.launcher._target_",
+            "hydra_plugins.rnnlab_submitit.launcher.RnnlabLocalLauncher",
+        ),
         ("hparams_search=sine_lstm", "hydra.sweeper.study_name", "sine_lstm"),
         ("trainer=ddp", "trainer.strategy._target_", "rnnlab.launch.ddp.HydraDDPStrategy"),
     ],
@@ -150,11 +161,11 @@ def test_sweep_configs_compose(override, key, expected):
     assert OmegaConf.select(cfg, key) == expected
 
 
-def test_setuptools_finds_the_sweeper_plugin():
+def test_setuptools_finds_the_sweeper_and_launcher_plugins():
     from setuptools import find_namespace_packages
 
     found = find_namespace_packages(str(REPO / "src"), include=["rnnlab*", "hydra_plugins*"])
-    assert "hydra_plugins.rnnlab_optuna" in found
+    assert {"hydra_plugins.rnnlab_optuna", "hydra_plugins.rnnlab_submitit"} <= set(found)
 
 
 # -- one quick end-to-end sweep -------------------------------------------------------
