@@ -169,3 +169,51 @@ def test_hydra_composes_a_sweeps_job_and_lists_a_groups_options(tmp_path):
 def test_hydra_error_line_drops_the_search_path():
     err = Exception("Could not find 'x'\nAvailable options:\n  a\nConfig search path:\n  p")
     assert hydra_compat.error_line(err) == "Could not find 'x' Available options: a"
+
+
+def test_submitit_launcher_collects_results_as_rnnlab_answers_for_a_lost_job(tmp_path, monkeypatch):
+    """The plugin's own ``launch``: executor from ``submitit.AutoExecutor``, ``map_array``
+    over (overrides, dir key, job number, ...), ``results()[0]`` for each job in order."""
+    import submitit
+    from hydra.core.utils import JobReturn, JobStatus
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher
+    from omegaconf import OmegaConf
+    from submitit.core.utils import UncompletedJobError
+
+    from rnnlab.compat.submitit import answering_lost_jobs, job_log
+
+    class Job:
+        def __init__(self, num: int) -> None:
+            self.num = num
+
+        def results(self):
+            if self.num == 4:
+                raise UncompletedJobError("has not produced any output")
+            return [JobReturn(status=JobStatus.COMPLETED, _return_value=self.num)]
+
+    class Executor:
+        def __init__(self, folder, cluster=None, **kwargs) -> None:
+            assert cluster == "local"
+
+        def update_parameters(self, **kwargs) -> None:
+            pass
+
+        def map_array(self, fn, *iterables):
+            return [Job(num) for num in iterables[2]]
+
+    lost = []
+
+    def answer(job, num, overrides, err):
+        lost.append((job.num, num, overrides, type(err)))
+        return JobReturn(status=JobStatus.COMPLETED, _return_value="lost")
+
+    monkeypatch.setattr(submitit, "AutoExecutor", Executor)
+    launcher = LocalLauncher(submitit_folder=str(tmp_path / ".submitit"))
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    launcher.setup(hydra_context=None, task_function=None, config=config)
+    with answering_lost_jobs(answer):
+        results = launcher.launch([["seed=1"], ["seed=2"], ["seed=3"]], initial_job_idx=3)
+    assert [r.return_value for r in results] == [3, "lost", 5]
+    assert lost == [(4, 4, ["seed=2"], UncompletedJobError)]
+    assert submitit.AutoExecutor is Executor  # put back
+    assert job_log(submitit.LocalJob(tmp_path, "12")) == tmp_path / "12_0_log.err"

@@ -141,6 +141,17 @@ def _compose_with_hydra(overrides: list[str]):
         ("launcher=slurm", "hydra.launcher.tasks_per_node", 1),
         ("launcher=slurm", "hydra.launcher.timeout_min", 240),
         ("launcher=slurm_local", "hydra.launcher.tasks_per_node", 1),
+        # rnnlab's submitit launchers: a job that never returned does not end the sweep
+        (
+            "launcher=slurm",
+            "hydra.launcher._target_",
+            "hydra_plugins.rnnlab_submitit.launcher.RnnlabSlurmLauncher",
+        ),
+        (
+            "launcher=slurm_local",
+            "hydra.launcher._target_",
+            "hydra_plugins.rnnlab_submitit.launcher.RnnlabLocalLauncher",
+        ),
         ("hparams_search=sine_lstm", "hydra.sweeper.study_name", "sine_lstm"),
         ("trainer=ddp", "trainer.strategy._target_", "rnnlab.launch.ddp.HydraDDPStrategy"),
     ],
@@ -150,11 +161,11 @@ def test_sweep_configs_compose(override, key, expected):
     assert OmegaConf.select(cfg, key) == expected
 
 
-def test_setuptools_finds_the_sweeper_plugin():
+def test_setuptools_finds_the_sweeper_and_launcher_plugins():
     from setuptools import find_namespace_packages
 
     found = find_namespace_packages(str(REPO / "src"), include=["rnnlab*", "hydra_plugins*"])
-    assert "hydra_plugins.rnnlab_optuna" in found
+    assert {"hydra_plugins.rnnlab_optuna", "hydra_plugins.rnnlab_submitit"} <= set(found)
 
 
 # -- one quick end-to-end sweep -------------------------------------------------------
@@ -262,6 +273,27 @@ def test_parallel_and_submitit_launchers(tmp_path, launcher):
             f"job 1: {threads} torch threads"
             in (tmp_path / "sweep" / "1" / "train.log").read_text()
         )
+
+
+@pytest.mark.slow  # two job processes, and submitit waits a while for the lost job's result
+def test_a_submitit_job_that_never_returns_is_recorded_and_the_sweep_ends(tmp_path, monkeypatch):
+    """Job 0 kills its own process (SIGKILL, as the out-of-memory killer would): submitit
+    gets no result from it. It is recorded as failed, job 1 after it is collected, the
+    summary lists both, and the sweep ends as one with a failed job does (exit 0, the
+    failed job named in its last line)."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(str(REPO / p) for p in ("src", "tests")))
+    kill = ["+callbacks.kill._target_=helpers.SignalAt", "+callbacks.kill.step=1,1000",
+            "+callbacks.kill.signum=SIGKILL"]  # fmt: skip
+    proc = run_sweep(["launcher=slurm_local", "trainer.threads=1", *kill], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep = tmp_path / "sweep"
+    rows = summary(sweep)
+    assert [(r["job"], r["status"]) for r in rows] == [(0, "failed"), (1, "completed")]
+    why = "the job never returned: the job's process ended without a result"
+    assert rows[0]["error"].startswith(why) and "+callbacks.kill.step=1 " in rows[0]["overrides"]
+    assert read_metrics(sweep / "0")["status"] == "failed"
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last == f"not in the table: job 0 failed: {rows[0]['error']}"
 
 
 def _assert_one_ddp_run(run_dir: Path) -> None:

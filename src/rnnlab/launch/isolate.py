@@ -5,9 +5,9 @@ joblib's loky executor treats a worker that dies as a broken pool: every job not
 finished is abandoned with ``TerminatedWorkerError``, and the sweep ends without its
 summary. So the worker forks and the job runs in the child. The worker itself never
 imports torch (the job's imports happen in the child), which keeps the fork safe. When
-the child dies by a signal, the worker writes the job's ``metrics.json`` (``status:
-failed``, the signal) and returns as a failed job does; an exit status the job chose
-(an interrupted job's 130 / 143) is passed on as before.
+the child dies by a signal, the worker records the job's end as any job's is recorded
+(``rnnlab.run.lifecycle.record``: ``status: failed``, the signal) and returns as a failed
+job does; an exit status the job chose (an interrupted job's 130 / 143) is passed on.
 """
 
 from __future__ import annotations
@@ -63,10 +63,11 @@ def in_own_process(body: Callable[[], Any], output_dir: Path) -> Any:
 
 
 def _killed(name: str, output_dir: Path) -> None:
-    from rnnlab.io.atomic import write_json
+    from rnnlab.run import lifecycle
 
     error = f"the job's process was killed by {name} (by the system: out of memory?)"
-    write_json(output_dir / "metrics.json", {"status": "failed", "error": error, "signal": name})
+    end = lifecycle.Ending("failed", lifecycle.EXIT_FAILED, error, phase=None)
+    lifecycle.record(end, output_dir, run=lifecycle.Lifecycle(), signal=name)
     log.error("job failed: %s", error)
     return None
 

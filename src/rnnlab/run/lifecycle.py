@@ -182,7 +182,7 @@ class Ending:
     status: str  # "interrupted" or "failed"
     exit_code: int
     message: str  # the one line for stderr
-    phase: str = "setup"  # where it happened
+    phase: str | None = "setup"  # where it happened (None: not known, another process ran it)
 
 
 def ending(err: BaseException, command: str = "rnnlab-train") -> Ending:
@@ -218,20 +218,26 @@ def ending(err: BaseException, command: str = "rnnlab-train") -> Ending:
     return Ending("failed", EXIT_FAILED, message, run.phase)
 
 
-def record(end: Ending, output_dir: Path | None = None) -> None:
+def record(end: Ending, output_dir: Path | None = None, run: Lifecycle | None = None,
+           **facts: Any) -> None:  # fmt: skip
     """Write ``metrics.json`` for a run that did not complete: what it measured, its status,
     phase, step and error. Only where the run dir holds the run (or ``output_dir`` is
-    given: a sweep records every job)."""
+    given: a sweep records every job).
+
+    ``run`` is this process's run unless given: a sweep records a job that another process
+    ran and that died without recording its own end (``Lifecycle()``: nothing measured is
+    known here); ``facts`` are more keys for the record (the signal that killed it)."""
     from rnnlab.io.atomic import write_json
     from rnnlab.launch.ranks import global_rank_from_env
 
-    run = current
+    run = current if run is None else run
     target = output_dir or run.run_dir
     if target is None or global_rank_from_env() != 0:  # rank 0 writes a DDP job's record
         return
 
     body = {**run.metrics, "status": end.status, "phase": end.phase, "step": run.step}
     body["error"] = end.message.removeprefix("error: ")
+    body.update(facts)
     try:
         write_json(Path(target) / "metrics.json", strict(body))
     except OSError as write_err:  # the disk that failed the run may fail this too
