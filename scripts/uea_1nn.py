@@ -44,7 +44,7 @@ PROTOCOL = (
     "lengths, full window, squared-difference step cost (DTW_I: summed over channels, "
     "DTW_D: squared Euclidean over channels); ties go to the first training series"
 )
-# how the series are scaled first: the archive's protocol, then two others for comparison
+# how the series are scaled first: each series on its own (the archives' usual convention), then two others for comparison
 NORMALISE = {
     "series": "each series z-normalised per channel on its own",
     "train": "each channel standardised with the mean and std of all training steps "
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("name", nargs="?", default="JapaneseVowels",
                         help="the archive's problem name (default: JapaneseVowels)")  # fmt: skip
     parser.add_argument("--normalise", choices=list(NORMALISE), default="series",
-                        help="series: the archive's protocol (default); train: per channel "
+                        help="series: each z-normalised on its own (default); train: per channel "
                         "with the training steps' statistics; none: raw values")  # fmt: skip
     parser.error = _fail  # one line, exit 2
     args = parser.parse_args(argv)
