@@ -34,7 +34,7 @@ def _split(values: list[str] | None) -> list[str] | None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rnnlab-table",
-        description="Aggregate finished runs into a mean ± std table (and learning curves).",
+        description="Aggregate finished runs into a mean ± std table (and plots).",
     )
     p.add_argument("dirs", nargs="*", metavar="DIR", help="run directories or folders of runs")
     p.add_argument(
@@ -64,10 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="markdown")
     p.add_argument("--output", metavar="FILE", help="write the table here instead of stdout")
     p.add_argument("--no-published", action="store_true", help="omit the published column")
-    p.add_argument("--plot", metavar="PNG", help="also write learning curves to this PNG")
+    p.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="also write learning curves (or the --plot-x figure) to this PNG",
+    )
     p.add_argument(
         "--plot-metric",
         default="val/loss",
+        metavar="METRIC",
         help="what to plot: a metrics.csv column (learning curves), or with a metric as "
         "--plot-x a final metric of metrics.json (test/acc)",
     )
@@ -75,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--plot-x",
         default="step",
         metavar="X",
-        help="step or epoch (learning curves), or a number every run reports in "
+        help="step or epoch (learning curves), or a number the runs report in "
         "metrics.json, such as model/state_size or model/params: one line per group through "
         "its values, mean ± std over the seeds at each (default: step)",
     )
@@ -173,6 +178,10 @@ def _check(args: argparse.Namespace, runs: list[Run]) -> Selection | None:
     """The options that name a config key or a metric, against what the runs have: a
     ConfigError naming the first that does not fit; the Selection of --best-over, if given."""
     by = _split(args.by)
+    keys = sorted({k for r in runs for k in r.config})
+    for key in by or []:
+        if key not in keys:
+            raise ConfigError("--by", key, f"config keys of the runs{did_you_mean(key, keys)}")
     selection = None
     if args.best_over:
         selection = check_selection(runs, args.best_over, args.select_on, by)

@@ -340,15 +340,18 @@ def make_metric_figure(
         err = np.array([scale(metric, p.stat.std) for p in points], dtype=float)
         ns = sorted({p.stat.n for p in points})
         n = str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
-        bars = ax.errorbar(xs, ys, yerr=err, marker="o", markersize=4, capsize=3,
-                           label=f"{group.label} (n={n} per point)")  # fmt: skip
-        if selection:  # the chosen value beside each point, rows of labels apart per line
+        label = f"{group.label} (n={n} per point"
+        chosen = sorted({display_value(selection.key, p.choice.value) for p in points}
+                        if selection else [])  # fmt: skip
+        name = selection.key.rsplit(".", 1)[-1] if selection else ""
+        if len(chosen) == 1:  # the same value everywhere: said once, in the legend
+            label += f", {name}={chosen[0]} at each"
+        bars = ax.errorbar(xs, ys, yerr=err, marker="o", markersize=4, capsize=3, label=label + ")")
+        if len(chosen) > 1:  # else the chosen value beside each point
             color = bars.lines[0].get_color()
-            name = selection.key.rsplit(".", 1)[-1]
-            rise = 4 + 8 * (len(ax.containers) - 1)
             for p, y in zip(points, ys, strict=True):
                 ax.annotate(f"{name}={display_value(selection.key, p.choice.value)}", (p.x, y),
-                            xytext=(5, rise), textcoords="offset points", fontsize="x-small",
+                            xytext=(5, 4), textcoords="offset points", fontsize="x-small",
                             color=color)  # fmt: skip
     ax.set_xscale("log")
     if 0 < len(xs_all) <= 8:  # the sizes run at, as plain numbers
