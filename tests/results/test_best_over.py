@@ -222,3 +222,19 @@ def test_state_size_points_without_a_choice_pool_every_run(runs: list[Run]):
     (gru, points), _ = metric_points(groups, "model/state_size", "test/loss")
     assert gru.values == {"model.cell": "gru"} and [p.x for p in points] == [8.0, 32.0]
     assert all(p.stat.n == len(SEEDS) * len(LRS) and p.choice is None for p in points)
+
+
+def test_a_row_whose_runs_lack_the_selection_metric_reports_nothing(tmp_path: Path, capsys):
+    for cell, metric in (("gru", "val/acc_best"), ("lstm", "val/acc")):
+        for lr in LRS:
+            config = base_config(cell, 0)
+            config["optimizer"]["lr"] = lr
+            write_run(tmp_path, f"{cell}{lr}", config, {metric: lr, "test/acc": 0.5})
+    assert cli.main([str(tmp_path), "--best-over", "optimizer.lr", "--metrics", "test/acc",
+                     "--format", "csv"]) == 0  # fmt: skip
+    out, err = capsys.readouterr()
+    rows = {r["model.cell"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert rows["gru"]["best optimizer.lr"] == "0.01" and rows["gru"]["n"] == "1"
+    # no lr of the lstm row can be chosen: no numbers rather than all its lrs mixed
+    assert rows["lstm"]["best optimizer.lr"] == "" and rows["lstm"]["test/acc n"] == "0"
+    assert "cell=lstm: no run reports val/acc_best; no optimizer.lr chosen" in err
