@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="X",
         help="step or epoch (learning curves), or a number the runs report in "
         "metrics.json, such as model/state_size or model/params: one line per group through "
-        "its values, mean ± std over the seeds at each (default: step)",
+        "its values, mean ± std over the runs at each (default: step)",
     )
     p.add_argument("--wandb", metavar="ENTITY/PROJECT", help="also read runs from W&B")
     p.add_argument(

@@ -220,8 +220,9 @@ VALIDATION_PREFIX = "val/"
 TEST_PREFIXES = ("test/", "test_last/")
 
 
-def check_selection(runs: Sequence[Run], key: str, metric: str | None,
-                    by: Sequence[str] | None) -> Selection:  # fmt: skip
+def check_selection(
+    runs: Sequence[Run], key: str, metric: str | None, by: Sequence[str] | None
+) -> Selection:
     """The ``--best-over`` / ``--select-on`` pair as a Selection, or a ConfigError that names
     the option, the value and what is allowed.
 
@@ -230,8 +231,9 @@ def check_selection(runs: Sequence[Run], key: str, metric: str | None,
     """
     keys = sorted({k for r in runs for k in r.config})
     if key not in keys:
-        raise ConfigError("--best-over", key, "a config key of the runs, such as "
-                          f"{', '.join(varying_keys(runs)) or keys[0]}{did_you_mean(key, keys)}")  # fmt: skip
+        some = ", ".join(varying_keys(runs)) or keys[0]
+        allowed = f"a config key of the runs, such as {some}{did_you_mean(key, keys)}"
+        raise ConfigError("--best-over", key, allowed)
     if is_noise_key(key):
         raise ConfigError("--best-over", key, "a swept setting; the seed and bookkeeping keys "
                           "would pick the luckiest run")  # fmt: skip
@@ -239,21 +241,21 @@ def check_selection(runs: Sequence[Run], key: str, metric: str | None,
         raise ConfigError("--best-over", key, "a key that is not also a --by key (a row holds "
                           "one value of a --by key: nothing to choose from)")  # fmt: skip
     names = sorted({m for r in runs for m in r.metrics})
-    validation = [m for m in names if m.startswith(VALIDATION_PREFIX)]
+    validation = ", ".join(m for m in names if m.startswith(VALIDATION_PREFIX))
     if metric is None:
-        best = [m for m in validation if m.endswith("_best")]
+        best = [m for m in names if m.startswith(VALIDATION_PREFIX) and m.endswith("_best")]
         if len(best) != 1:
-            found = ", ".join(best) or "none"
-            raise ConfigError("--best-over", key, "with --select-on METRIC: the runs report "
-                              f"{len(best)} val/*_best metrics ({found}), so the metric to "
-                              "choose by must be named")  # fmt: skip
+            found = f"{len(best)} val/*_best metrics ({', '.join(best) or 'none'})"
+            raise ConfigError("--best-over", key, f"with --select-on METRIC: the runs report "
+                              f"{found}, so the metric to choose by must be named")  # fmt: skip
         metric = best[0]
     if metric.startswith(TEST_PREFIXES):
         raise ConfigError("--select-on", metric, "a validation metric (a choice made on the "
-                          f"test set biases the test numbers), such as {', '.join(validation)}")  # fmt: skip
+                          f"test set biases the test numbers), such as {validation}")  # fmt: skip
     if metric not in names:
-        raise ConfigError("--select-on", metric, "a metric some run reports, such as "
-                          f"{', '.join(validation) or ', '.join(names)}{did_you_mean(metric, names)}")  # fmt: skip
+        some = validation or ", ".join(names)
+        allowed = f"a metric some run reports, such as {some}{did_you_mean(metric, names)}"
+        raise ConfigError("--select-on", metric, allowed)
     sign = direction(metric, runs)
     if sign == 0:
         raise ConfigError("--select-on", metric, "a metric whose runs all say which way it is "
