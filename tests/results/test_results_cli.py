@@ -78,8 +78,9 @@ def test_no_usable_runs_is_an_error(tmp_path: Path, capsys):
 
 
 def test_bad_by_key_is_an_error(sweep: Path, capsys):
-    assert cli.main([str(sweep), "--by", "model.nope"]) == 1
-    assert "model.nope" in capsys.readouterr().err
+    assert cli.main([str(sweep), "--by", "model.cel"]) == 2
+    err = capsys.readouterr().err
+    assert "model.cel" in err and "did you mean model.cell?" in err and err.count("\n") == 1
 
 
 def test_needs_a_source(capsys):

@@ -1,4 +1,5 @@
-"""Learning curves per group, read from whichever logger each run used.
+"""Learning curves per group, read from whichever logger each run used; and a final metric
+against a number every run reports (its recurrent state size, its parameters).
 
 Each run contributes one curve: ``<run>/csv/metrics.csv``, or its TensorBoard event files,
 or its offline W&B run (an uploaded one: ``rnnlab-table --wandb``); curves of the runs in a
@@ -6,6 +7,11 @@ group (usually seeds) are aligned on the x value and drawn as a mean line with a
 plus/minus one standard deviation band. A loss curve gets the trivial strategy's loss
 beside it (``baseline/loss`` of the runs' ``metrics.json``, written by the tasks that know
 one): a model whose band sits on that line has learnt nothing the task rewards.
+
+``make_metric_figure`` draws one line per group through the distinct values of a number of
+``metrics.json`` (``model/state_size``: x on a log scale), each point the mean ± std of a final
+metric over the runs at that value; with a ``Selection`` the runs at each point are those of the
+value of the swept key (the learning rate) chosen among them, named beside the point.
 """
 
 from __future__ import annotations
@@ -14,14 +20,18 @@ import csv
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator, ScalarFormatter
 
 from rnnlab.io.atomic import write_png
-from rnnlab.results.table import Group, display_value
+from rnnlab.results.collect import Run
+from rnnlab.results.render import scale
+from rnnlab.results.table import Choice, Group, Selection, Stat, display_value, is_accuracy
 
 CSV_PATH = os.path.join("csv", "metrics.csv")
 
@@ -252,6 +262,141 @@ def plot_learning_curves(
     """Write the learning-curve PNG; returns its path (None when no run had the curve)
     and the groups left out, each with what was looked in."""
     fig, empty = make_figure(groups, metric, x)
+    if len(empty) == len(groups):
+        return None, empty
+    return write_png(output, fig), empty
+
+
+# What a number of metrics.json counts, for an axis label; accuracies are drawn in percent.
+UNITS = {
+    "model/state_size": "floats of recurrent state per sequence",
+    "model/params": "parameters",
+    "time/total_s": "s",
+    "time/process_s": "s",
+}
+# The same by the last word of a metric's name (test/bpc, val/bpc_best).
+NAME_UNITS = {"bpc": "bits per character"}
+
+
+def axis_label(metric: str) -> str:
+    """``test/acc (%)``, ``model/state_size (floats of recurrent state per sequence)``; the
+    name alone where this module does not know the unit (a task's loss)."""
+    unit = UNITS.get(metric) or NAME_UNITS.get(metric.rsplit("/", 1)[-1].removesuffix("_best"))
+    if is_accuracy(metric):
+        unit = "%"
+    return f"{metric} ({unit})" if unit else metric
+
+
+@dataclass
+class Point:
+    """The runs of one group at one x: their final ``metric`` (mean ± std), and, with a
+    Selection, the value of the swept key chosen among them."""
+
+    x: float
+    stat: Stat
+    choice: Choice | None = None
+
+
+def metric_points(
+    groups: Sequence[Group], x: str, metric: str, selection: Selection | None = None
+) -> list[tuple[Group, list[Point]]]:
+    """Each group's points: its runs split by their value of ``x`` (a ``metrics.json``
+    number), then at each value the chosen runs' ``metric``. A group's runs are all its runs
+    (``Group.pool``): the choice is made again at each point, not once for the row."""
+    out = []
+    for group in groups:
+        at: dict[float, list[Run]] = {}
+        for run in group.pool:
+            if x in run.metrics:
+                at.setdefault(run.metrics[x], []).append(run)
+        points = []
+        for xv in sorted(at):
+            runs, choice = at[xv], None
+            if selection:
+                choice, runs = selection.choose(runs)
+            vals = [r.metrics[metric] for r in runs if metric in r.metrics]
+            if vals:
+                points.append(Point(xv, Stat.of(vals), choice))
+        out.append((group, points))
+    return out
+
+
+def make_metric_figure(
+    groups: Sequence[Group], metric: str, x: str, selection: Selection | None = None
+) -> tuple[Figure, list[str]]:
+    """Figure with one error-bar line per group that has a point; also the labels of the
+    groups without one (so callers can warn)."""
+    fig = Figure(figsize=(6.4, 4.0 + 0.2 * len(groups)), layout="constrained")
+    ax = fig.add_subplot()
+    empty: list[str] = []
+    xs_all: set[float] = set()
+    for group, points in metric_points(groups, x, metric, selection):
+        if not points:
+            empty.append(f"{group.label} (no run reports both {x} and {metric})")
+            continue
+        xs = np.array([p.x for p in points], dtype=float)
+        xs_all.update(xs.tolist())
+        ys = np.array([scale(metric, p.stat.mean) for p in points], dtype=float)
+        err = np.array([scale(metric, p.stat.std) for p in points], dtype=float)
+        ns = sorted({p.stat.n for p in points})
+        n = str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
+        label = f"{group.label} (n={n} per point"
+        chosen = sorted({display_value(selection.key, p.choice.value) for p in points}
+                        if selection else [])  # fmt: skip
+        name = selection.key.rsplit(".", 1)[-1] if selection else ""
+        if len(chosen) == 1:  # the same value everywhere: said once, in the legend
+            label += f", {name}={chosen[0]} at each"
+        bars = ax.errorbar(xs, ys, yerr=err, marker="o", markersize=4, capsize=3, label=label + ")")
+        if len(chosen) > 1:  # else the chosen value beside each point
+            color = bars.lines[0].get_color()
+            for p, y in zip(points, ys, strict=True):
+                ax.annotate(f"{name}={display_value(selection.key, p.choice.value)}", (p.x, y),
+                            xytext=(5, 4), textcoords="offset points", fontsize="x-small",
+                            color=color)  # fmt: skip
+    ax.set_xscale("log")
+    if 0 < len(xs_all) <= 8:  # the sizes run at, as plain numbers
+        ax.set_xticks(sorted(xs_all))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel(axis_label(x))
+    ax.set_ylabel(axis_label(metric))
+    ax.set_title(_metric_title(groups, metric, x, selection), fontsize="medium")
+    low, high = _value_range(ax)
+    if low > 0 and high / low >= 10:
+        ax.set_yscale("log")
+    ax.grid(True, which="both" if ax.get_yscale() == "log" else "major", alpha=0.3)
+    if ax.containers:
+        fig.legend(
+            loc="outside lower center", fontsize="small", ncols=1 if len(ax.containers) > 4 else 2
+        )
+    return fig, empty
+
+
+X_WORDS = {"model/state_size": "recurrent state size", "model/params": "parameter count"}
+
+
+def _metric_title(groups: Sequence[Group], metric: str, x: str, selection: Selection | None) -> str:
+    """What is drawn against what, on which data, and how each point was made."""
+    data = {display_value("data._target_", r.config.get("data._target_"))
+            for g in groups for r in g.pool} - {"-"}  # fmt: skip
+    where = f"{data.pop()}: " if len(data) == 1 else ""
+    how = "mean ± std over the runs at each point"
+    if selection:
+        how = (f"at each point, the {selection.key} whose runs have the {selection.wording} "
+               f"mean {selection.metric};\nmean ± std over its runs")  # fmt: skip
+    return f"{where}{metric} against {X_WORDS.get(x, x)}\n{how}"
+
+
+def plot_metric(
+    groups: Sequence[Group],
+    output: str | os.PathLike[str],
+    metric: str,
+    x: str,
+    selection: Selection | None = None,
+) -> tuple[Path | None, list[str]]:
+    """Write the metric-against-``x`` PNG; returns its path (None when no group had a point)
+    and the groups left out, each with why."""
+    fig, empty = make_metric_figure(groups, metric, x, selection)
     if len(empty) == len(groups):
         return None, empty
     return write_png(output, fig), empty

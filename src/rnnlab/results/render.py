@@ -18,6 +18,7 @@ from rnnlab.results.table import (
     ResultTable,
     display_value,
     is_accuracy,
+    sort_key,
     value_key,
 )
 
@@ -95,23 +96,54 @@ def _footnotes(cited: list[Reference]) -> list[str]:
     ]
 
 
+def _choice_header(table: ResultTable) -> list[str]:
+    """The column naming the value each row's runs chose (``best optimizer.lr``), if any."""
+    return [f"best {table.selection.key}"] if table.selection else []
+
+
+def _choice_cell(table: ResultTable, group: Group) -> list[str]:
+    if not table.selection:
+        return []
+    choice = group.choice
+    return [display_value(choice.selection.key, choice.value) if choice and choice.made else "-"]
+
+
+def choice_note(table: ResultTable) -> list[str]:
+    """How the best column was chosen, for a reader of the table alone."""
+    sel = table.selection
+    if not sel:
+        return []
+    tried: dict[str, Any] = {}
+    for g in table.groups:
+        for value, _ in g.choice.tried if g.choice else []:
+            tried.setdefault(value_key(value), value)
+    values = sorted(tried.values(), key=lambda v: sort_key((v,)))
+    return [
+        f"best {sel.key}: per row, of {', '.join(display_value(sel.key, v) for v in values)}, "
+        f"the value whose runs have the {sel.wording} mean {sel.metric}; the row shows "
+        "that value's runs (n) only."
+    ]
+
+
 def render_markdown(table: ResultTable) -> str:
     published = _published_cells(table)
-    header = [*(table.keys or ["setting"]), "n", *map(metric_header, table.metrics)]
+    header = [*(table.keys or ["setting"]), *_choice_header(table), "n",
+              *map(metric_header, table.metrics)]  # fmt: skip
     if published:
         header.append("published")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for i, g in enumerate(table.groups):
         row = [display_value(k, g.values[k]) for k in table.keys] or ["all runs"]
-        row.append(g.count)
+        row += [*_choice_cell(table, g), g.count]
         for m in table.metrics:
             cell = _cell(g, m, "±", len(g.runs))
             row.append(f"**{cell}**" if m in g.best else cell)
         if published:
             row.append(published[0][i])
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
-    if published:
-        lines += ["", *_footnotes(published[1])]
+    notes = choice_note(table) + (_footnotes(published[1]) if published else [])
+    if notes:
+        lines += ["", *notes]
     return "\n".join(lines) + "\n"
 
 
@@ -135,7 +167,8 @@ def latex_escape(text: str) -> str:
 
 def render_latex(table: ResultTable) -> str:
     published = _published_cells(table)
-    header = [*(table.keys or ["setting"]), "n", *map(metric_header, table.metrics)]
+    header = [*(table.keys or ["setting"]), *_choice_header(table), "n",
+              *map(metric_header, table.metrics)]  # fmt: skip
     if published:
         header.append("published")
     align = "l" * max(1, len(table.keys)) + "r" * (len(header) - max(1, len(table.keys)))
@@ -147,7 +180,7 @@ def render_latex(table: ResultTable) -> str:
     ]
     for i, g in enumerate(table.groups):
         row = [latex_escape(display_value(k, g.values[k])) for k in table.keys] or ["all runs"]
-        row.append(g.count)
+        row += [*map(latex_escape, _choice_cell(table, g)), g.count]
         for m in table.metrics:
             cell = latex_escape(_cell(g, m, "PLUSMINUS", len(g.runs)))
             cell = cell.replace("PLUSMINUS", r"$\pm$")
@@ -157,8 +190,8 @@ def render_latex(table: ResultTable) -> str:
         lines.append(" & ".join(row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     # Comments keep the block pasteable into a table environment as is.
-    if published:
-        lines += ["% " + note for note in _footnotes(published[1])]
+    notes = choice_note(table) + (_footnotes(published[1]) if published else [])
+    lines += ["% " + note for note in notes]
     return "\n".join(lines) + "\n"
 
 
@@ -171,14 +204,17 @@ def render_csv(table: ResultTable) -> str:
     published = _published_cells(table)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    header = [*table.keys, "n"]
+    header = [*table.keys, *_choice_header(table), "n"]
     for m in table.metrics:
         header += [f"{m} mean", f"{m} std", f"{m} n"]
     if published:
         header += ["published", "published source"]
     writer.writerow(header)
     for g in table.groups:
-        row: list[Any] = [_csv_value(g.values[k]) for k in table.keys] + [len(g.runs)]
+        row: list[Any] = [_csv_value(g.values[k]) for k in table.keys]
+        if table.selection:
+            row.append(_csv_value(g.choice.value) if g.choice and g.choice.made else "")
+        row.append(len(g.runs))
         for m in table.metrics:
             s = g.stats.get(m)
             row += [repr(s.mean), repr(s.std), s.n] if s else ["", "", 0]

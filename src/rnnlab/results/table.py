@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.errors import ConfigError, did_you_mean
 from rnnlab.results.collect import Run
 from rnnlab.results.references import REFERENCES, Reference
 
@@ -116,6 +117,54 @@ class Stat:
         return cls(float(arr.mean()), std, int(arr.size))
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Best over a swept key: of the values ``key`` takes among some runs, keep the one whose
+    runs (its seeds) have the best mean ``metric``; ``sign`` says which way that is (+1 higher,
+    -1 lower, as ``direction`` reads it from the runs)."""
+
+    key: str
+    metric: str
+    sign: int
+
+    @property
+    def wording(self) -> str:
+        return "highest" if self.sign > 0 else "lowest"
+
+    def choose(self, runs: Sequence[Run]) -> tuple[Choice, list[Run]]:
+        """The choice among ``runs`` and the runs of the chosen value (none when no value's
+        runs report ``metric``). Equal means keep the first value in sort order."""
+        by_value: dict[str, list[Run]] = {}
+        for run in runs:
+            by_value.setdefault(value_key(run.config.get(self.key)), []).append(run)
+        scored = []
+        for members in by_value.values():
+            vals = [r.metrics[self.metric] for r in members if self.metric in r.metrics]
+            if vals:
+                scored.append((members[0].config.get(self.key), Stat.of(vals), members))
+        scored.sort(key=lambda s: sort_key((s[0],)))
+        tried = [(value, stat) for value, stat, _ in scored]
+        if not scored:
+            return Choice(self, None, tried, list(runs)), []
+        value, _, members = max(scored, key=lambda s: self.sign * s[1].mean)
+        return Choice(self, value, tried, list(runs)), members
+
+
+@dataclass
+class Choice:
+    """What ``Selection.choose`` kept for one set of runs: the value, and every value tried
+    with its runs' ``metric`` (mean ± std); ``pool`` is all the runs it chose among."""
+
+    selection: Selection
+    value: Any
+    tried: list[tuple[Any, Stat]]
+    pool: list[Run]
+
+    @property
+    def made(self) -> bool:
+        return bool(self.tried)
+
+
 @dataclass
 class Group:
     values: dict[str, Any]
@@ -123,6 +172,12 @@ class Group:
     stats: dict[str, Stat] = field(default_factory=dict)
     published: list[Reference] = field(default_factory=list)
     best: set[str] = field(default_factory=set)
+    choice: Choice | None = None  # with a Selection: runs are the chosen value's runs
+
+    @property
+    def pool(self) -> list[Run]:
+        """Every run of the group, whichever value of a swept key was chosen."""
+        return self.choice.pool if self.choice else self.runs
 
     @property
     def label(self) -> str:
@@ -144,11 +199,12 @@ class Group:
 
     def shared_config(self) -> dict[str, Any]:
         """Config entries identical across the group's runs; what a reference may match."""
-        first = self.runs[0].config
+        runs = self.runs or self.pool
+        first = runs[0].config
         return {
             k: v
             for k, v in first.items()
-            if all(value_key(r.config.get(k)) == value_key(v) for r in self.runs[1:])
+            if all(value_key(r.config.get(k)) == value_key(v) for r in runs[1:])
         }
 
 
@@ -157,9 +213,57 @@ class ResultTable:
     keys: list[str]
     metrics: list[str]
     groups: list[Group]
+    selection: Selection | None = None
 
 
-def _sort_key(values: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
+VALIDATION_PREFIX = "val/"
+TEST_PREFIXES = ("test/", "test_last/")
+
+
+def check_selection(
+    runs: Sequence[Run], key: str, metric: str | None, by: Sequence[str] | None
+) -> Selection:
+    """The ``--best-over`` / ``--select-on`` pair as a Selection, or a ConfigError that names
+    the option, the value and what is allowed.
+
+    ``metric`` defaults to the runs' one ``val/*_best`` (the checkpoint monitor's best). A test
+    metric is refused: a number chosen on the test set is no longer a test number.
+    """
+    keys = sorted({k for r in runs for k in r.config})
+    if key not in keys:
+        some = ", ".join(varying_keys(runs)) or keys[0]
+        allowed = f"a config key of the runs, such as {some}{did_you_mean(key, keys)}"
+        raise ConfigError("--best-over", key, allowed)
+    if is_noise_key(key):
+        raise ConfigError("--best-over", key, "a swept setting; the seed and bookkeeping keys "
+                          "would pick the luckiest run")  # fmt: skip
+    if by and key in by:
+        raise ConfigError("--best-over", key, "a key that is not also a --by key (a row holds "
+                          "one value of a --by key: nothing to choose from)")  # fmt: skip
+    names = sorted({m for r in runs for m in r.metrics})
+    validation = ", ".join(m for m in names if m.startswith(VALIDATION_PREFIX))
+    if metric is None:
+        best = [m for m in names if m.startswith(VALIDATION_PREFIX) and m.endswith("_best")]
+        if len(best) != 1:
+            found = f"{len(best)} val/*_best metrics ({', '.join(best) or 'none'})"
+            raise ConfigError("--best-over", key, f"with --select-on METRIC: the runs report "
+                              f"{found}, so the metric to choose by must be named")  # fmt: skip
+        metric = best[0]
+    if metric.startswith(TEST_PREFIXES):
+        raise ConfigError("--select-on", metric, "a validation metric (a choice made on the "
+                          f"test set biases the test numbers), such as {validation}")  # fmt: skip
+    if metric not in names:
+        some = validation or ", ".join(names)
+        allowed = f"a metric some run reports, such as {some}{did_you_mean(metric, names)}"
+        raise ConfigError("--select-on", metric, allowed)
+    sign = direction(metric, runs)
+    if sign == 0:
+        raise ConfigError("--select-on", metric, "a metric whose runs all say which way it is "
+                          "better (their metrics.json 'better' entry)")  # fmt: skip
+    return Selection(key, metric, sign)
+
+
+def sort_key(values: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
     # Numbers sort numerically (hidden 64 before 128), everything else as text.
     out = []
     for v in values:
@@ -175,10 +279,13 @@ def build_table(
     by: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
     references: Sequence[Reference] | None = None,
+    selection: Selection | None = None,
 ) -> ResultTable:
     """Group ``runs`` (by ``by`` or by every varying key) and aggregate ``metrics``.
 
-    ``references`` defaults to the built-in published numbers; pass ``()`` for none.
+    ``references`` defaults to the built-in published numbers; pass ``()`` for none. With a
+    ``selection`` (from ``check_selection``), each group reports the runs of the value of the
+    swept key its own runs chose, and that key does not split groups.
     """
     refs = REFERENCES if references is None else references
     if not runs:
@@ -190,6 +297,8 @@ def build_table(
         keys = list(by)
     else:
         keys = varying_keys(runs)
+        if selection:
+            keys = [k for k in keys if k != selection.key]
     names = list(metrics) if metrics else default_metrics(runs)
     if not names:
         raise ValueError("no metrics to show (no test/* or val/*_best metrics in the runs)")
@@ -201,16 +310,18 @@ def build_table(
     groups = []
     for members in buckets.values():
         group = Group({k: members[0].config.get(k) for k in keys}, members)
+        if selection:
+            group.choice, group.runs = selection.choose(members)
         for name in names:
-            vals = [r.metrics[name] for r in members if name in r.metrics]
+            vals = [r.metrics[name] for r in group.runs if name in r.metrics]
             if vals:
                 group.stats[name] = Stat.of(vals)
         shared = group.shared_config()
         group.published = [ref for ref in refs if ref.applies(shared)]
         groups.append(group)
-    groups.sort(key=lambda g: _sort_key(tuple(g.values.values())))
+    groups.sort(key=lambda g: sort_key(tuple(g.values.values())))
     _mark_best(groups, names, runs)
-    return ResultTable(keys, names, groups)
+    return ResultTable(keys, names, groups, selection)
 
 
 def _mark_best(groups: list[Group], metrics: list[str], runs: Sequence[Run]) -> None:
