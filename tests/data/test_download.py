@@ -162,7 +162,7 @@ def test_all_mirrors_fail_names_everything(tmp_path: Path, server: str, dead_url
         assert remote.name in message
         for url in remote.urls:
             assert url in message
-    assert list((tmp_path / "data").iterdir()) == []
+    assert not (tmp_path / "data").exists()  # the folder made for them is gone
 
 
 def _no_content_check() -> str:
@@ -238,3 +238,16 @@ def test_download_matching_neither_keeps_nothing(tmp_path: Path, server: str) ->
     assert PACKED_MD5 in message and "0" * 32 in message and message.count(PAYLOAD_MD5) == 2
     assert "served a different file" in message and "\n" not in message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_download_leaves_no_folder_it_made(tmp_path: Path, server: str) -> None:
+    kept = tmp_path / "data"
+    kept.mkdir()
+    target = kept / "corpus" / "v1"
+    remote = _remote(f"{server}/short.bin", md5=None)
+    with pytest.raises(DownloadError):
+        ensure_files([remote], target, timeout=5)
+    assert list(tmp_path.iterdir()) == [kept] and list(kept.iterdir()) == []
+    with pytest.raises(ChecksumError):
+        ensure_files([RemoteFile("ok.bin", (f"{server}/ok.bin",), md5="0" * 32)], target, timeout=5)
+    assert list(kept.iterdir()) == []

@@ -113,7 +113,21 @@ def ensure_files(
     every file that could not be fetched from any mirror.
     """
     directory = Path(directory)
+    created = [p for p in (directory, *directory.parents) if not p.exists()]
     directory.mkdir(parents=True, exist_ok=True)
+    try:
+        return _ensure(files, directory, verify_checksums, timeout)
+    except BaseException:
+        for folder in created:  # deepest first: the folders made for files that never came
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: another file arrived
+                break
+        raise
+
+
+def _ensure(files: Sequence[RemoteFile], directory: Path, verify_checksums: bool,
+            timeout: float) -> list[Path]:  # fmt: skip
     paths: list[Path] = []
     failed: list[tuple[RemoteFile, list[str]]] = []
     for remote in files:
