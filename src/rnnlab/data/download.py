@@ -79,7 +79,7 @@ def _download(remote: RemoteFile, target: Path, timeout: float, check: bool) -> 
             errors.append("checksum mismatch")
         except (OSError, http.client.HTTPException, ValueError) as err:
             # URLError/HTTPError/timeouts are OSErrors; ValueError covers malformed URLs.
-            log.warning("Could not download %s: %s", url, err)
+            log.info("Could not download %s: %s", url, err)  # the error, if all fail, names it
             errors.append(str(err))
     if bad_digest is not None:
         raise bad_digest
