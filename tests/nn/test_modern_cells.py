@@ -154,6 +154,7 @@ def test_s6_selective_scan_backward_is_the_gradient(with_state, steps):
     args = [delta, torch.randn(steps, batch, hidden, dtype=torch.float64),
             -torch.rand(hidden, n, dtype=torch.float64) - 0.1,
             *torch.randn(2, steps, batch, n, dtype=torch.float64),
+            torch.randn(hidden, dtype=torch.float64),
             torch.randn(batch, hidden * n, dtype=torch.float64) if with_state else None]  # fmt: skip
     args = [a.requires_grad_() if a is not None else None for a in args]
 

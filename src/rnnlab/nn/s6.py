@@ -43,8 +43,10 @@ class SelectiveScan(torch.autograd.Function):
     """y_t = C_t h_t with h_t = exp(Delta_t A) h_{t-1} + (Delta_t u_t) B_t, per channel and
     state, and the final h, for time-major inputs.
 
-    Inputs: delta, du = Delta u [T, B, H]; neg_a = A [H, N]; B, C [T, B, N]; h0 [B, H*N]
-    (channel-major, as the layer's state) or None. Returns y [T, B, H] and h_T [B, H*N].
+    Inputs: delta, u [T, B, H]; neg_a = A [H, N]; B, C [T, B, N]; D [H]; h0 [B, H*N]
+    (channel-major, as the layer's state) or None. Returns y_t = C_t h_t + D u_t [T, B, H]
+    and h_T [B, H*N]; the products Delta u and D u are taken here rather than by autograd
+    (fewer passes over [T, B, H] and their gradients summed in place).
 
     The state [T, B, N, H] (16 times the outputs at N = 16) is never materialised: time is
     cut into blocks of ``SCAN_BLOCK`` steps and everything a block needs (exp(Delta A), the
@@ -56,7 +58,7 @@ class SelectiveScan(torch.autograd.Function):
     backwards through it. With z = Delta A and a = exp(z):
 
         dL/dz = g_t a_t h_{t-1},   dL/dDelta = sum_n A dL/dz,   dL/dA = sum_{b,t} Delta dL/dz,
-        dL/d(du) = sum_n B g,   dL/dB = sum_h du g,   dL/dC = sum_h h dL/dy,
+        dL/d(du) = sum_n B g (du = Delta u),   dL/dB = sum_h du g,   dL/dC = sum_h h dL/dy,
         dL/dh_0 = a_1 g_1.
 
     The steps themselves are the recurrence, one multiply-add over [B, N, H] per step, in
@@ -66,12 +68,12 @@ class SelectiveScan(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, delta, du, neg_a, B, C, h0):
+    def forward(ctx, delta, u, neg_a, B, C, D, h0):
         steps, batch, hidden = delta.shape
         n_state = neg_a.shape[1]
         block = min(SCAN_BLOCK, steps)
         a2 = (neg_a * LOG2E).T.contiguous()  # [N, H]
-        d4, du4 = delta.unsqueeze(2), du.unsqueeze(2)  # [T, B, 1, H]
+        d4, du4 = delta.unsqueeze(2), (delta * u).unsqueeze(2)  # [T, B, 1, H]
         B4, C4 = B.contiguous().unsqueeze(3), C.contiguous().unsqueeze(2)  # [T,B,N,1], [T,B,1,N]
         starts = range(0, steps, block)
         entering = delta.new_empty(len(starts), batch, n_state, hidden)
@@ -88,13 +90,14 @@ class SelectiveScan(torch.autograd.Function):
             torch.bmm(C4[t0:t1].view(rows, 1, n_state), h[1 : n + 1].view(rows, n_state, hidden),
                       out=y[t0:t1].view(rows, 1, hidden))  # fmt: skip
             h[0] = h[n]
-        ctx.save_for_backward(d4, du4, neg_a, B4, C4, entering)
+        y.squeeze(2).addcmul_(u, D)
+        ctx.save_for_backward(d4, du4, u, neg_a, B4, C4, D, entering)
         ctx.block, ctx.has_h0 = block, h0 is not None
         return y.squeeze(2), h[0].transpose(1, 2).reshape(batch, -1)
 
     @staticmethod
     def backward(ctx, grad_y, grad_last):
-        d4, du4, neg_a, B4, C4, entering = ctx.saved_tensors
+        d4, du4, u, neg_a, B4, C4, D, entering = ctx.saved_tensors
         steps, batch, _, hidden = d4.shape
         n_state, block = neg_a.shape[1], ctx.block
         a2, neg_a_t = (neg_a * LOG2E).T.contiguous(), neg_a.T.contiguous()
@@ -139,8 +142,12 @@ class SelectiveScan(torch.autograd.Function):
             torch.sum(torch.mul(g_, neg_a_t, out=tmp[:n]), 2, out=grad_delta[t0:t1])
         grad_neg_a = grad_neg_a_acc.sum((0, 1)).T
         grad_h0 = carry.transpose(1, 2).reshape(batch, -1) if ctx.has_h0 else None
-        return (grad_delta, grad_du.squeeze(2), grad_neg_a, grad_b.squeeze(2),
-                grad_c.squeeze(2), grad_h0)  # fmt: skip
+        grad_du = grad_du.squeeze(2)
+        grad_delta.addcmul_(grad_du, u)
+        grad_u = torch.mul(grad_du, d4.squeeze(2)).addcmul_(grad_y, D)
+        grad_d = (grad_y * u).sum((0, 1))
+        return (grad_delta, grad_u, grad_neg_a, grad_b.squeeze(2), grad_c.squeeze(2), grad_d,
+                grad_h0)  # fmt: skip
 
 
 def _block_states(d4: Tensor, du4: Tensor, B4: Tensor, a2: Tensor, a: Tensor, h: Tensor,
@@ -188,10 +195,10 @@ class S6Direction(nn.Module):
         if parallel:
             # One dtype for the hand-written passes (autocast leaves B, C in bfloat16).
             B_t, C_t = B_t.to(delta.dtype), C_t.to(delta.dtype)
-            y_ssm, h_last = SelectiveScan.apply(delta, delta * u, neg_a, B_t, C_t, h0)
+            y, h_last = SelectiveScan.apply(delta, u, neg_a, B_t, C_t, self.D, h0)
         else:
             y_ssm, h_last = _steps(delta, delta * u, neg_a, B_t, C_t, h0)
-        y = y_ssm + u * self.D
+            y = y_ssm + u * self.D
         if valid is not None:
             y = y * valid
         # Padded steps kept the state, so the last step holds each sequence's final state.
