@@ -294,3 +294,16 @@ def test_s6_lengths_ending_inside_later_blocks():
     grad_x = results[0][3]
     assert grad_x[1, 70:].abs().max() == 0 and grad_x[2, 33:].abs().max() == 0
     assert grad_x[1, 69].abs().max() > 0 and grad_x[2, 32].abs().max() > 0
+
+
+def test_s6_under_bfloat16_autocast_both_modes_agree():
+    """Under autocast the projections run in bfloat16 and both modes run the recurrence in
+    float32: the same dtypes, outputs and states within bfloat16's precision."""
+    layer = build("s6", dtype=torch.float32)
+    x = torch.randn(2, 70, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        (out, state), (ref, ref_state) = layer(x), layer(x, parallel=False)
+    assert out.dtype == ref.dtype == torch.float32
+    assert [s.dtype for s in state] == [s.dtype for s in ref_state]
+    assert (out - ref).abs().max() <= 0.05 * ref.abs().max()
+    assert (state[1] - ref_state[1]).abs().max() <= 0.05 * ref_state[1].abs().max()
