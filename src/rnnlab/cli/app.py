@@ -11,7 +11,7 @@ only when it runs.
 Exit codes and what a job's ending records: ``rnnlab.run.lifecycle`` (0 done; 1 any other
 failure, a file that could not be written among them; 2 bad config or data; 3 a non-finite
 number; 130 / 143 SIGINT / SIGTERM). An error is one line on stderr; an unexpected one's
-traceback goes to the run's log file only. A command that fails, or is stopped,
+traceback goes to the run's log file only (the job's side: ``rnnlab.launch.task``). A command that fails, or is stopped,
 before its job has passed every check (``rundir.commit``) leaves no trace: the run dir it
 created is removed, Hydra's files in an existing one are put back (``rnnlab.cli.guard``), and
 its buffered log is dropped.
@@ -19,21 +19,11 @@ its buffered log is dropped.
 
 from __future__ import annotations
 
-import importlib
-import logging
-import logging.handlers
 import os
-import signal
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
-from hydra.types import RunMode
-from omegaconf import DictConfig
-from omegaconf.errors import MissingMandatoryValue
 
 from rnnlab.cli import boundary
 from rnnlab.cli.args import split_args, wants_help
@@ -42,56 +32,21 @@ from rnnlab.cli.guard import Guard
 from rnnlab.cli.help import help_text
 from rnnlab.compat.hydra import Refusal, run_main
 from rnnlab.conf import conf_dir, register_resolvers
-from rnnlab.errors import ConfigError, DataError
+from rnnlab.errors import ConfigError
 from rnnlab.launch.ranks import is_ddp_child
-from rnnlab.launch.resources import job_environment
+from rnnlab.launch.task import describe_os_error, exit_with_line, task_function
 from rnnlab.run import lifecycle
 
-log = logging.getLogger("rnnlab")
 
-
-def describe_os_error(err: OSError) -> str:
-    """``/path: No space left on device`` rather than a traceback."""
-    reason = err.strerror or str(err)
-    return f"{err.filename}: {reason}" if err.filename else reason
-
-
-def _import(target: str) -> Callable[[DictConfig, Path], dict[str, Any]]:
-    module, name = target.split(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
+def hydra_main(config_name: str, job: str) -> Callable[[], None]:
     """Wrap ``job(cfg, output_dir)`` (``"module:function"``) as the command for ``config_name``."""
     register_resolvers()
 
-    def app(cfg: DictConfig) -> float | None:
+    def watch_log() -> None:
         if boundary.GUARDS:
             boundary.GUARDS[-1].watch_log()  # the job's log, held until its checks pass
-        hcfg = HydraConfig.get()
-        output_dir = Path(hcfg.runtime.output_dir)
-        multirun = hcfg.mode == RunMode.MULTIRUN
-        boundary.continue_requeued(cfg, output_dir)
 
-        def run_job() -> Any:
-            try:
-                lifecycle.begin()  # each job of a sweep starts afresh
-                with job_environment(cfg, hcfg):
-                    metrics = _import(job)(cfg, output_dir)
-            except MissingMandatoryValue as err:
-                key = getattr(err, "full_key", "") or "a key"
-                err = ConfigError(key, "???", "a value: it has no default")
-                return _end(err, output_dir, multirun, f"rnnlab-{config_name}")
-            except (Exception, KeyboardInterrupt) as err:
-                return _end(err, output_dir, multirun, f"rnnlab-{config_name}")
-            objective = cfg.get("optimized_metric")
-            return metrics.get(objective) if objective else None
-
-        if multirun and "joblib" in str(hcfg.launcher.get("_target_", "")):
-            from rnnlab.launch.isolate import in_own_process
-
-            return in_own_process(run_job, output_dir)  # a killed job leaves the sweep running
-        return run_job()
+    app = task_function(config_name, job, on_start=watch_log)
 
     def run(argv: list[str]) -> None:
         run_main(app, conf_dir(), config_name, argv)
@@ -111,9 +66,9 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
         try:
             argv = boundary.arguments(config_name, argv)
         except ConfigError as err:
-            _exit(f"error: {err}", 2)
+            exit_with_line(f"error: {err}", 2)
         except (KeyboardInterrupt, lifecycle.RunInterrupted) as err:
-            _exit(f"{lifecycle.ending(err).message} before the run started", _code(err))
+            exit_with_line(f"{lifecycle.ending(err).message} before the run started", _code(err))
         # Hydra reports errors raised outside the job (composing, creating the run dir) with
         # a traceback; let them reach us so each is one line. HYDRA_FULL_ERROR set by the
         # user keeps Hydra's own reporting.
@@ -126,21 +81,23 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
             _undo()
             err = refusal.error
             if isinstance(err, ConfigError):
-                _exit(f"error: {err}", 2)
+                exit_with_line(f"error: {err}", 2)
             if isinstance(err, OSError):  # the run dir cannot be created, say
-                _exit(f"error: {describe_os_error(err)}", 1)
+                exit_with_line(f"error: {describe_os_error(err)}", 1)
             if isinstance(err, HydraException):
-                _exit(f"error: {hydra_message(err)}", 2)
+                exit_with_line(f"error: {hydra_message(err)}", 2)
             if isinstance(err, lifecycle.RunInterrupted):
-                _exit(f"{lifecycle.ending(err).message} before the run started", _code(err))
+                exit_with_line(
+                    f"{lifecycle.ending(err).message} before the run started", _code(err)
+                )
             raise err from None
         except HydraException as err:  # an unknown override or config option
             _undo()
             found = composition_error(err, split_args(argv)[1], config_name)
-            _exit(f"error: {found if found is not err else hydra_message(err)}", 2)
+            exit_with_line(f"error: {found if found is not err else hydra_message(err)}", 2)
         except OSError as err:  # Hydra could not create or write the run dir
             _undo()
-            _exit(f"error: {describe_os_error(err)}", 1)
+            exit_with_line(f"error: {describe_os_error(err)}", 1)
         except SystemExit as err:
             if err.code not in (0, None):
                 _undo()
@@ -149,7 +106,7 @@ def hydra_main(config_name: str, job: str) -> Callable[[], Any]:
             started = _guard().started()
             _undo()
             line = lifecycle.ending(err).message
-            _exit(line if started else f"{line} before the run started", _code(err))
+            exit_with_line(line if started else f"{line} before the run started", _code(err))
         except BaseException:
             _undo()
             raise
@@ -171,49 +128,5 @@ def _undo() -> None:
     _guard().undo_unless_started()
 
 
-def _exit(message: str, code: int) -> None:
-    """The error as one line (a message of several lines is joined)."""
-    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
-    print(line, file=sys.stderr)
-    sys.exit(code)
-
-
 def _code(err: BaseException) -> int:
     return err.exit_code if isinstance(err, lifecycle.RunInterrupted) else 130
-
-
-def _end(err: BaseException, output_dir: Path, multirun: bool, command: str) -> None:
-    """The job ended without completing: one line on stderr and the exit code
-    (``rnnlab.run.lifecycle.ending``); in a sweep the job is recorded and the others run."""
-    end = lifecycle.ending(err, command)
-    expected = (ConfigError, DataError, OSError, FloatingPointError, lifecycle.RunInterrupted)
-    if not isinstance(err, expected) and not lifecycle.numerical_fault(err):
-        _log_file_only(err)  # the traceback, for whoever reads the run's log
-    if multirun:  # the job dir is the job's record, even for a job refused before it ran
-        lifecycle.record(end, output_dir)
-    if end.status == "interrupted":
-        print(end.message, file=sys.stderr)
-        if multirun:
-            from rnnlab.launch.summary import write_summary
-
-            log.info("%s", end.message)
-            write_summary(output_dir.parent)
-        if isinstance(err, lifecycle.RunInterrupted) and err.signum == getattr(
-            signal, "SIGUSR2", None
-        ):
-            lifecycle.hand_on(err.signum)  # submitit requeues the job, which resumes from last.ckpt
-        sys.exit(end.exit_code)
-    if multirun:
-        log.error("job failed: %s", end.message.removeprefix("error: "))
-        return None
-    _exit(end.message, end.exit_code)
-    return None
-
-
-def _log_file_only(err: BaseException) -> None:
-    """Write the traceback of an unexpected error to the run's log file, not the console."""
-    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "job failed",
-                            None, (type(err), err, err.__traceback__))  # fmt: skip
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, (logging.FileHandler, logging.handlers.MemoryHandler)):
-            handler.handle(record)

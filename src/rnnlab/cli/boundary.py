@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.cli.args import MULTIRUN, PASSTHROUGH, quote_paths, split_args, unquote
 from rnnlab.cli.compose import check_moved_and_null_groups, check_syntax, group_options
-from rnnlab.cli.guard import Guard, lock_run_dir, slurm_requeued
+from rnnlab.cli.guard import Guard, lock_run_dir
 from rnnlab.compat.hydra import Refusal, basic_sweep_jobs, job_config
 from rnnlab.compat.hydra import group_options as hydra_group_options
 from rnnlab.errors import ConfigError
@@ -202,14 +202,3 @@ def _check_reproduced(run_dir: Path, cfg: DictConfig) -> None:
             "resume_dir", str(run_dir), "a run whose saved config today's configs reproduce ("
             + "; ".join(diffs[:3]) + "): the project's configs changed since it started",
         )  # fmt: skip
-
-
-def continue_requeued(cfg: DictConfig, output_dir: Path) -> None:
-    """A SLURM job requeued after preemption runs again in its dir: continue from last.ckpt."""
-    if not slurm_requeued():
-        return
-    if (output_dir / "checkpoints" / "last.ckpt").is_file() and not cfg.get("resume_dir"):
-        from omegaconf import open_dict
-
-        with open_dict(cfg):
-            cfg.resume_dir = str(output_dir)

@@ -21,6 +21,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rnnlab.errors import ConfigError
+from rnnlab.launch.task import slurm_requeued
 from rnnlab.run.rundir import RunDirLock
 
 # What Hydra writes into a run dir before the job runs (the log file is buffered: see
@@ -145,9 +146,3 @@ def lock_run_dir(cfg: DictConfig, run_dir: str, config_name: str = "train") -> G
 def holds_a_run(run_dir: Path) -> bool:
     """Whether a training run has written results into ``run_dir``."""
     return (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists()
-
-
-def slurm_requeued() -> bool:
-    """Whether this is a SLURM job run again after preemption or a time limit (SLURM sets
-    ``SLURM_RESTART_COUNT`` on a requeued job): it continues the run in its dir."""
-    return bool(os.environ.get("SLURM_RESTART_COUNT", "0").strip().strip("0"))
