@@ -238,3 +238,10 @@ def test_a_row_whose_runs_lack_the_selection_metric_reports_nothing(tmp_path: Pa
     # no lr of the lstm row can be chosen: no numbers rather than all its lrs mixed
     assert rows["lstm"]["best optimizer.lr"] == "" and rows["lstm"]["test/acc n"] == "0"
     assert "cell=lstm: no run reports val/acc_best; no optimizer.lr chosen" in err
+
+
+def test_state_size_ticks_that_would_print_over_each_other_are_thinned():
+    from rnnlab.results.plot import _spread_ticks
+
+    assert _spread_ticks([64, 128, 1024, 1092, 2048, 4228]) == [64, 128, 1024, 2048, 4228]
+    assert _spread_ticks([8]) == [8]

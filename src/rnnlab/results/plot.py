@@ -355,7 +355,7 @@ def make_metric_figure(
                             color=color)  # fmt: skip
     ax.set_xscale("log")
     if 0 < len(xs_all) <= 8:  # the sizes run at, as plain numbers
-        ax.set_xticks(sorted(xs_all))
+        ax.set_xticks(_spread_ticks(sorted(xs_all)))
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(axis_label(x))
@@ -400,3 +400,13 @@ def plot_metric(
     if len(empty) == len(groups):
         return None, empty
     return write_png(output, fig), empty
+
+
+def _spread_ticks(xs: list[float], ratio: float = 1.25) -> list[float]:
+    """The sizes to label on a log axis: each at least ``ratio`` times the last one kept
+    (1,024 and 1,092 side by side would print over each other)."""
+    kept: list[float] = []
+    for x in xs:
+        if not kept or x >= kept[-1] * ratio or kept[-1] <= 0:
+            kept.append(x)
+    return kept
