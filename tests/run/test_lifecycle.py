@@ -298,7 +298,7 @@ def test_the_handler_from_before_gets_a_handed_on_signal_after_the_job():
 
 
 # -- the way out, line by line (in this process) ------------------------------------------------
-def test_a_signal_waits_for_the_step_only_while_training_and_validating():
+def test_a_signal_waits_for_the_step_only_while_training_and_validating(caplog):
     """Held signals: in train and validate (with a last.ckpt to save) a signal is a request
     for the next safe point; elsewhere, or as a second SIGINT, it stops the run at once."""
     run = lifecycle.begin()
@@ -311,6 +311,7 @@ def test_a_signal_waits_for_the_step_only_while_training_and_validating():
             run.request = None
             signal.raise_signal(signal.SIGTERM)
             assert (run.request, run.request_phase) == (signal.SIGTERM, phase)
+            assert caplog.messages[-1] == "received SIGTERM: stopping after this step"
             signal.raise_signal(signal.SIGTERM)  # another SIGTERM is the same request
             assert run.request == signal.SIGTERM
         signal.raise_signal(signal.SIGINT)  # a first SIGINT waits too ...
@@ -420,6 +421,15 @@ def test_record_writes_the_status_of_a_run_that_did_not_complete(tmp_path, monke
     with caplog.at_level("ERROR", logger="rnnlab.run.job"):
         lifecycle.record(end)
     assert caplog.messages == ["metrics.json not written: Not a directory"]
+
+    def refused(path, body):
+        raise OSError("the store refused it")  # an error with a message and no errno
+
+    monkeypatch.setattr("rnnlab.io.atomic.write_json", refused)
+    run.run_dir = tmp_path
+    with caplog.at_level("ERROR", logger="rnnlab.run.job"):
+        lifecycle.record(end)
+    assert caplog.messages[-1] == "metrics.json not written: the store refused it"
     lifecycle.begin()
 
 
@@ -476,6 +486,7 @@ def test_the_signal_hook_fires_once_at_its_phase_and_step(monkeypatch):
         run.enter("validate")  # the step stays 2
         assert seen == []
         run.enter("validate", 3)
+        assert seen == [signal.SIGUSR1]  # at step 3 itself
         run.enter("validate", 4)  # once per process
         assert seen == [signal.SIGUSR1]
         monkeypatch.setitem(lifecycle._hook_state, "fired", False)
@@ -561,6 +572,13 @@ def test_a_numerical_fault_names_its_likely_cause_and_nothing_else_does():
     trainer.datamodule.std = 0.0
     tracker.on_exception(trainer, None, RuntimeError("a float without overflow"))
     assert "zero variance" in run.cause
+    tracker.on_train_batch_start(_trainer(), None, (torch.zeros(2, 4, 1), None), 0)
+    tracker.on_exception(trainer, None, FloatingPointError("loss is nan"))
+    assert "zero variance" in run.cause  # now from the batch: every value 0
+    trainer.datamodule.std = 2.0
+    tracker.on_exception(trainer, None, FloatingPointError("loss is nan"))
+    assert run.cause.startswith("likely cause: the inputs are constant (every value 0,")
+    tracker._batch = None
     for odd in (SimpleNamespace(optimizers=[], datamodule=None), SimpleNamespace(datamodule=None)):
         tracker.on_exception(odd, None, FloatingPointError("loss is nan"))  # no optimizer
         assert run.cause == "the inputs are finite and varied"
@@ -592,8 +610,8 @@ def test_the_phase_tracker_follows_the_trainer():
     assert (run.phase, run.step, tracker._batch) == ("train", 5, batch)
     tracker.on_train_batch_end(_trainer(step=6), None, {"loss": torch.tensor(2.0)}, batch, 0)
     assert run.step == 6  # the step just taken
-    tracker.on_validation_start(_trainer(step=6), None)
-    assert (run.phase, run.step) == ("validate", 6)
+    tracker.on_validation_start(_trainer(step=7), None)
+    assert (run.phase, run.step) == ("validate", 7)
     trainer = _trainer(step=7, epoch=2)
     trainer.callback_metrics = {"val/loss": torch.tensor(0.5), "val/mse": torch.tensor(0.25)}
     tracker.on_validation_end(trainer, None)
@@ -641,6 +659,8 @@ def test_a_non_finite_gradient_names_the_parameters_unless_the_scaler_owns_them(
         tracker.on_before_optimizer_step(_trainer(step=3, epoch=1), model, None)
     assert str(err.value) == "the gradient of 0.bias is not finite at global step 3 (epoch 1)"
     model[1].weight.grad[0, 0] = float("inf")
+    with pytest.raises(lifecycle.NonFiniteError, match=r"^the gradient of 0.bias and 1 more is "):
+        tracker.on_before_optimizer_step(_trainer(step=3), model, None)
     model[1].bias.grad[0] = float("inf")
     with pytest.raises(lifecycle.NonFiniteError, match=r"^the gradient of 0.bias and 2 more is "):
         tracker.on_before_optimizer_step(_trainer(step=3), model, None)
@@ -660,6 +680,9 @@ def test_check_finite_names_the_first_bad_value_and_the_others():
         lifecycle.check_finite({"test/loss": float("inf"), "val/a": float("nan")}, "test/", None,
                                None)  # fmt: skip
     assert str(err.value) == "test/loss is inf"
+    with pytest.raises(lifecycle.NonFiniteError) as err:
+        lifecycle.check_finite({"val/a": float("nan"), "val/b": float("inf")}, "val/", 1, None)
+    assert str(err.value) == "val/a is nan at global step 1 (also val/b)"
     with pytest.raises(lifecycle.NonFiniteError) as err:
         lifecycle.check_finite({"test/loss": float("nan")}, "test/", None, 3)
     assert str(err.value) == "test/loss is nan (epoch 3)"
