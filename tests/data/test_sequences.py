@@ -35,7 +35,9 @@ def test_splits_classes_and_sizes(tmp_path, fmt):
     assert dm.classes == (["1", "10", "2"] if fmt == "ts" else ["1", "2", "10"])  # header order
     assert dm.counts == {"train": 18, "val": 2, "test": 6}
     assert dm.spec() == {"input_size": 2, "num_outputs": 3} and dm.batch_format == "labels"
+    assert dm.stats() == {"data/train_cases": 18.0, "data/val_cases": 2.0, "data/test_cases": 6.0}
     x, y, lengths = dm.tensors["test"]
+    assert y.dtype == torch.long and x.dtype == torch.float32
     assert lengths.tolist() == [len(c) for c in test] and x.shape == (6, max(lengths), 2)
     assert (x[torch.arange(x.shape[1])[None, :] >= lengths[:, None]] == 0).all()  # end padding
 
@@ -58,6 +60,44 @@ def test_normalised_with_the_training_split_alone(tmp_path):
     got = _real_steps(*dm.tensors["test"][::2]).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     assert np.abs(got.mean(0)).max() > 1e-3
+
+
+def test_every_case_keeps_its_own_label_through_the_split(tmp_path):
+    cases = random_cases(30, 1, (2, 5), seed=3)
+    labels = ["up" if c[0, 0] > 0 else "down" for c in cases]  # readable off the data
+    path = write_split(tmp_path, "npz", cases, labels, "f")
+    dm = SequenceDataModule(train_path=str(path), test_path=str(path), normalize=False,
+                            val_fraction=0.3)  # fmt: skip
+    assert dm.classes == []  # nothing read yet
+    dm.setup()
+    for split in ("train", "val", "test"):
+        x, y, _ = dm.tensors[split]
+        assert len(y) == len(x) == dm.counts[split]
+        expected = [dm.classes.index("up" if v > 0 else "down") for v in x[:, 0, 0].tolist()]
+        assert y.tolist() == expected, split
+
+
+def test_csv_columns_are_named_by_the_options(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text(csv_text(random_cases(6, 2), list("ababab"), columns=("subject", "t", "who")))
+    dm = SequenceDataModule(train_path=str(path), test_path=str(path), id_column="subject",
+                            time_column="t", label_column="who")  # fmt: skip
+    dm.setup()
+    assert dm.classes == ["a", "b"] and dm.counts["test"] == 6 and dm.spec()["input_size"] == 2
+
+
+def test_files_are_read_once_and_the_splits_follow_the_device(tmp_path):
+    from types import SimpleNamespace
+
+    dm, *_ = _module(tmp_path)
+    for f in tmp_path.iterdir():
+        f.unlink()  # read and checked once: the splits are in memory
+    dm.setup("test")
+    assert dm.spec()["num_outputs"] == 2
+    on_meta = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("meta")))
+    dm.trainer = on_meta  # the training device, without needing an accelerator here
+    dm.setup("fit")
+    assert {t.device.type for ts in dm.tensors.values() for t in ts} == {"meta"}
 
 
 def test_validation_split_is_seeded_and_disjoint(tmp_path):
@@ -98,6 +138,7 @@ def test_regression_targets(tmp_path):
     dm.setup()
     assert dm.batch_format == "targets" and dm.spec()["num_outputs"] == 1
     assert dm.tensors["test"][1].tolist() == [i / 2 for i in range(10)]
+    assert dm.tensors["test"][1].dtype == torch.float32
     with pytest.raises(
         ConfigError,
         match=r"data.target='class'.*regression with task=sequence_regression for .*declares @targetLabel",
