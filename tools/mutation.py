@@ -45,7 +45,8 @@ def _toml_list(values: list[str]) -> str:
 def module_pyproject(paths: list[str], tests: list[str]) -> str:
     """pyproject.toml with ``[tool.mutmut]`` narrowed to ``paths`` and ``tests``."""
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    existing = [t for t in tests if (ROOT / t).exists()]
+    # a test file, folder or node id (``file.py::test_name``) whose file is there
+    existing = [t for t in tests if (ROOT / t.split("::")[0]).exists()]
     for key, value in (("only_mutate", paths), ("pytest_add_cli_args_test_selection", existing)):
         pattern = re.compile(rf"^{key} = \[[^\]]*\]", re.MULTILINE)
         if not pattern.search(text):

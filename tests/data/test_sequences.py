@@ -35,7 +35,9 @@ def test_splits_classes_and_sizes(tmp_path, fmt):
     assert dm.classes == (["1", "10", "2"] if fmt == "ts" else ["1", "2", "10"])  # header order
     assert dm.counts == {"train": 18, "val": 2, "test": 6}
     assert dm.spec() == {"input_size": 2, "num_outputs": 3} and dm.batch_format == "labels"
+    assert dm.stats() == {"data/train_cases": 18.0, "data/val_cases": 2.0, "data/test_cases": 6.0}
     x, y, lengths = dm.tensors["test"]
+    assert y.dtype == torch.long and x.dtype == torch.float32
     assert lengths.tolist() == [len(c) for c in test] and x.shape == (6, max(lengths), 2)
     assert (x[torch.arange(x.shape[1])[None, :] >= lengths[:, None]] == 0).all()  # end padding
 
@@ -58,6 +60,44 @@ def test_normalised_with_the_training_split_alone(tmp_path):
     got = _real_steps(*dm.tensors["test"][::2]).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     assert np.abs(got.mean(0)).max() > 1e-3
+
+
+def test_every_case_keeps_its_own_label_through_the_split(tmp_path):
+    cases = random_cases(30, 1, (2, 5), seed=3)
+    labels = ["up" if c[0, 0] > 0 else "down" for c in cases]  # readable off the data
+    path = write_split(tmp_path, "npz", cases, labels, "f")
+    dm = SequenceDataModule(train_path=str(path), test_path=str(path), normalize=False,
+                            val_fraction=0.3)  # fmt: skip
+    assert dm.classes == []  # nothing read yet
+    dm.setup()
+    for split in ("train", "val", "test"):
+        x, y, _ = dm.tensors[split]
+        assert len(y) == len(x) == dm.counts[split]
+        expected = [dm.classes.index("up" if v > 0 else "down") for v in x[:, 0, 0].tolist()]
+        assert y.tolist() == expected, split
+
+
+def test_csv_columns_are_named_by_the_options(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text(csv_text(random_cases(6, 2), list("ababab"), columns=("subject", "t", "who")))
+    dm = SequenceDataModule(train_path=str(path), test_path=str(path), id_column="subject",
+                            time_column="t", label_column="who")  # fmt: skip
+    dm.setup()
+    assert dm.classes == ["a", "b"] and dm.counts["test"] == 6 and dm.spec()["input_size"] == 2
+
+
+def test_files_are_read_once_and_the_splits_follow_the_device(tmp_path):
+    from types import SimpleNamespace
+
+    dm, *_ = _module(tmp_path)
+    for f in tmp_path.iterdir():
+        f.unlink()  # read and checked once: the splits are in memory
+    dm.setup("test")
+    assert dm.spec()["num_outputs"] == 2
+    on_meta = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("meta")))
+    dm.trainer = on_meta  # the training device, without needing an accelerator here
+    dm.setup("fit")
+    assert {t.device.type for ts in dm.tensors.values() for t in ts} == {"meta"}
 
 
 def test_validation_split_is_seeded_and_disjoint(tmp_path):
@@ -98,6 +138,7 @@ def test_regression_targets(tmp_path):
     dm.setup()
     assert dm.batch_format == "targets" and dm.spec()["num_outputs"] == 1
     assert dm.tensors["test"][1].tolist() == [i / 2 for i in range(10)]
+    assert dm.tensors["test"][1].dtype == torch.float32
     with pytest.raises(
         ConfigError,
         match=r"data.target='class'.*regression with task=sequence_regression for .*declares @targetLabel",
@@ -123,6 +164,83 @@ def test_missing_values_filled_as_asked(tmp_path, policy, expected):
         SequenceDataModule(train_path=str(path), test_path=str(path)).setup()
 
 
+def test_forward_fill_takes_the_last_value_seen_in_each_channel():
+    from rnnlab.data.files.prepare import forward_fill
+
+    nan = np.nan
+    seq = np.array([[nan, nan, 1.0], [nan, 5.0, nan], [nan, nan, 3.0], [nan, 6.0, nan]])
+    filled = forward_fill(seq)
+    # a channel never observed stays missing; the others fill from before (from after at the start)
+    np.testing.assert_array_equal(filled[:, 0], [nan] * 4)
+    np.testing.assert_array_equal(filled[:, 1], [5.0, 5.0, 5.0, 6.0])
+    np.testing.assert_array_equal(filled[:, 2], [1.0, 1.0, 3.0, 3.0])
+    assert np.isnan(seq[0, 1])  # the input is left as it was
+
+
+def test_channel_statistics_skip_missing_steps_and_never_divide_by_zero():
+    import warnings
+
+    from rnnlab.data.files.prepare import channel_stats
+
+    nan = np.nan
+    seqs = [np.array([[1.0, nan, 7.0], [3.0, nan, 7.0]]), np.array([[nan, nan, 7.0]])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a channel missing everywhere warns nothing
+        mean, std = channel_stats(seqs)
+    # observed steps only; a channel never observed: mean 0, std 1; a constant one: std 1
+    np.testing.assert_array_equal(mean, [2.0, 0.0, 7.0])
+    np.testing.assert_array_equal(std, [1.0, 1.0, 1.0])
+    mean, std = channel_stats([np.array([[0.0], [4.0]])])
+    assert (mean.tolist(), std.tolist()) == ([2.0], [2.0])
+
+
+def test_a_missing_value_in_any_case_is_refused_by_default(tmp_path):
+    path = write_npz(tmp_path / "m.npz", [np.ones((2, 1)), np.array([[1.0], [np.nan]])], [0, 1])
+    with pytest.raises(DataError) as err:
+        SequenceDataModule(train_path=str(path), test_path=str(path)).setup()
+    assert str(err.value) == (
+        f"{path}: record 1 (x[1]): missing value at step 2, channel 1 (set data.missing=zero or "
+        "data.missing=ffill to fill such values)"
+    )
+
+
+def test_labels_missing_or_not_finite_are_refused(tmp_path):
+    cases = random_cases(3, 1)
+    path = write_npz(tmp_path / "y.npz", cases, [0.0, np.nan, 1.0])
+    with pytest.raises(DataError) as err:
+        SequenceDataModule(train_path=str(path), test_path=str(path)).setup()
+    assert str(err.value) == f"{path}: record 1 (x[1]): the label is missing"
+    path = write_npz(tmp_path / "inf.npz", cases, [0.0, 1.0, np.inf])
+    with pytest.raises(DataError) as err:
+        SequenceDataModule(train_path=str(path), test_path=str(path), target="regression").setup()
+    assert str(err.value) == f"{path}: record 2 (x[2]): target 'inf' is not finite"
+
+
+def test_a_file_that_declares_class_labels_is_refused_for_regression(tmp_path):
+    path = tmp_path / "c.ts"
+    path.write_text(ts_text(random_cases(4, 1), ["a", "b", "a", "b"]))
+    with pytest.raises(ConfigError) as err:
+        SequenceDataModule(train_path=str(path), test_path=str(path), target="regression").setup()
+    assert str(err.value) == (
+        f"data.target='regression' is not allowed: class for {path} (it declares @classLabel true)"
+    )
+
+
+def test_every_case_has_the_training_file_s_features():
+    """The readers keep the cases of one file alike; the check holds for any SequenceFile."""
+    from pathlib import Path
+
+    from rnnlab.data.files import SequenceFile
+    from rnnlab.data.files.prepare import check_features
+
+    train = SequenceFile(Path("t.npz"), [np.ones((2, 2))], ["a"], ["record 0"])
+    odd = SequenceFile(Path("v.npz"), [np.ones((2, 2)), np.ones((3, 3))], ["a", "b"],
+                       ["record 0", "record 1"])  # fmt: skip
+    with pytest.raises(DataError) as err:
+        check_features(train, [odd])
+    assert str(err.value) == "v.npz: record 1: 3 features per step, the first case has 2"
+
+
 def test_infinite_values_are_refused_whatever_the_policy(tmp_path):
     path = write_npz(tmp_path / "m.npz", [np.array([[1.0], [np.inf]]), np.ones((2, 1))], [0, 1])
     with pytest.raises(DataError, match="value inf at step 2, channel 1 is not finite"):
@@ -140,8 +258,18 @@ def test_bad_combinations_of_files(tmp_path):
     three = write_split(tmp_path, "csv", random_cases(2, 3), ["a", "b"], "three")
     with pytest.raises(DataError, match="three.csv: 3 features per step, the training file"):
         SequenceDataModule(train_path=str(train), test_path=str(three)).setup()
-    with pytest.raises(DataError, match=r"6 case\(s\) are too few for data.val_fraction=0.05"):
+    with pytest.raises(DataError) as err:
         SequenceDataModule(train_path=str(train), test_path=str(train), val_fraction=0.05).setup()
+    assert str(err.value) == (
+        f"{train}: 6 case(s) are too few for data.val_fraction=0.05 (at least one training and "
+        "one validation case; or give data.val_path)"
+    )
+    two = write_split(tmp_path, "csv", random_cases(2, 2), list("ab"), "two")
+    with pytest.raises(DataError, match=r"2 case\(s\) are too few for data.val_fraction=0.75"):
+        SequenceDataModule(train_path=str(two), test_path=str(two), val_fraction=0.75).setup()
+    dm = SequenceDataModule(train_path=str(two), test_path=str(two), val_fraction=0.5)
+    dm.setup()  # one case each is enough
+    assert (dm.counts["train"], dm.counts["val"]) == (1, 1)
     one = write_split(tmp_path, "csv", random_cases(4, 2), list("aaaa"), "one")
     with pytest.raises(DataError, match=r"one class only \('a'\)"):
         SequenceDataModule(train_path=str(one), test_path=str(one)).setup()

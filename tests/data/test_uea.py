@@ -74,6 +74,21 @@ def test_an_archive_without_the_files_is_refused(tmp_path, monkeypatch):
         UEADataModule(name="Tiny", data_dir=str(tmp_path / "data")).setup()
 
 
+def test_an_archive_without_either_file_or_not_a_zip_is_one_line(tmp_path, monkeypatch):
+    served = _archive(tmp_path / "served", members=())
+    monkeypatch.setattr(uea, "ARCHIVE_URL", served.as_uri())
+    archive = tmp_path / "data" / "Tiny" / "Tiny.zip"
+    with pytest.raises(DataError) as err:
+        UEADataModule(name="Tiny", data_dir=str(tmp_path / "data")).setup()
+    assert str(err.value) == (
+        f"{archive}: holds no Tiny_TRAIN.ts, Tiny_TEST.ts; delete it to download again"
+    )
+    archive.write_bytes(b"an error page, not a zip")
+    with pytest.raises(DataError) as err:
+        UEADataModule(name="Tiny", data_dir=str(tmp_path / "data")).setup()
+    assert str(err.value) == f"{archive}: not a zip file; delete it to download it again"
+
+
 def test_recorded_checksums_are_checked(tmp_path):
     folder = tmp_path / "JapaneseVowels"
     folder.mkdir()

@@ -295,3 +295,394 @@ def test_the_handler_from_before_gets_a_handed_on_signal_after_the_job():
     finally:
         signal.signal(signal.SIGUSR2, previous)
     assert seen == [signal.SIGUSR2]
+
+
+# -- the way out, line by line (in this process) ------------------------------------------------
+def test_a_signal_waits_for_the_step_only_while_training_and_validating(caplog):
+    """Held signals: in train and validate (with a last.ckpt to save) a signal is a request
+    for the next safe point; elsewhere, or as a second SIGINT, it stops the run at once."""
+    run = lifecycle.begin()
+    run.deferred, run.step = True, 7
+    assert not lifecycle.holding()
+    with lifecycle.StopSignals():
+        assert lifecycle.holding()
+        for phase in ("train", "validate"):
+            run.enter(phase)
+            run.request = None
+            signal.raise_signal(signal.SIGTERM)
+            assert (run.request, run.request_phase) == (signal.SIGTERM, phase)
+            assert caplog.messages[-1] == "received SIGTERM: stopping after this step"
+            signal.raise_signal(signal.SIGTERM)  # another SIGTERM is the same request
+            assert run.request == signal.SIGTERM
+        signal.raise_signal(signal.SIGINT)  # a first SIGINT waits too ...
+        assert run.request == signal.SIGINT
+        with pytest.raises(lifecycle.RunInterrupted) as second:  # ... a second does not
+            signal.raise_signal(signal.SIGINT)
+        assert (second.value.signum, second.value.step) == (signal.SIGINT, 7)
+        run.request = None
+        run.enter("test_last")
+        with pytest.raises(lifecycle.RunInterrupted, match="^interrupted by SIGUSR1 at global"):
+            signal.raise_signal(signal.SIGUSR1)
+        run.enter("train")
+        run.deferred = False  # no last.ckpt to save: at once, in train too
+        with pytest.raises(lifecycle.RunInterrupted):
+            signal.raise_signal(signal.SIGTERM)
+    assert not lifecycle.holding()
+    lifecycle.begin()
+
+
+def test_ending_says_where_a_signal_stopped_the_run_and_how_to_go_on(tmp_path):
+    run = lifecycle.begin()
+    before = lifecycle.ending(lifecycle.RunInterrupted(signal.SIGTERM, None, None))
+    assert (before.message, before.phase) == ("interrupted by SIGTERM during setup", "setup")
+    run.enter("validate", 12)
+    run.request_phase = "train"  # where the signal arrived: the run stopped after the step
+    err = lifecycle.RunInterrupted(signal.SIGTERM, 12, None)
+    assert lifecycle.ending(err).message == "interrupted by SIGTERM at global step 12 during train"
+    assert lifecycle.ending(err).phase == "train"
+    run.run_dir = tmp_path
+    assert lifecycle.ending(err, "rnnlab-eval").message.endswith("during train")
+    assert lifecycle.ending(err).message.endswith(
+        "during train; nothing trained was saved: start the run again"
+    )
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    saved = lifecycle.RunInterrupted(signal.SIGTERM, 12, "last.ckpt")
+    assert lifecycle.ending(saved).message == (
+        "interrupted by SIGTERM at global step 12 during train; last.ckpt saved; "
+        f"continue with: rnnlab-train resume_dir={tmp_path}"
+    )
+    run.request_phase, run.run_dir = None, None
+    assert str(lifecycle.RunInterrupted(signal.SIGINT, None, None)) == "interrupted by SIGINT"
+    ctrl_c = lifecycle.ending(KeyboardInterrupt(), "rnnlab-sample")
+    assert ctrl_c.message == "interrupted by SIGINT at global step 12 during validate"
+    assert (ctrl_c.exit_code, ctrl_c.phase) == (130, "validate")
+    lifecycle.begin()
+
+
+def test_ending_names_the_failure_in_one_line():
+    run = lifecycle.begin()
+    run.enter("train", 5)
+    overflow = RuntimeError("value cannot be converted to type float without overflow\nmore")
+    end = lifecycle.ending(overflow)
+    assert (end.exit_code, end.phase) == (3, "train")
+    assert end.message == (
+        "error: a number overflowed at global step 5 "
+        "(value cannot be converted to type float without overflow)"
+    )
+    run.cause = "likely cause: the inputs hold NaN"
+    assert lifecycle.ending(FloatingPointError(" val/loss is nan \n")).message == (
+        "error: val/loss is nan; likely cause: the inputs hold NaN"
+    )
+    said = lifecycle.ending(FloatingPointError("x is nan; likely cause: the inputs hold NaN"))
+    assert said.message.count("likely cause") == 1  # named once
+    assert lifecycle.ending(OSError(28, "No space left on device", "/m.json")).message == (
+        "error: /m.json: No space left on device"
+    )
+    assert lifecycle.ending(OSError("disk gone")).message == "error: disk gone"
+    assert lifecycle.ending(ConfigError("data.noise", -1, "a number >= 0")).message == (
+        "error: data.noise=-1 is not allowed: a number >= 0"
+    )
+    for err in (ConfigError("a", 1, "b"), OSError("disk gone"), KeyError()):
+        assert lifecycle.ending(err).phase == "train"
+    assert lifecycle.ending(KeyError()).message == "error: KeyError:  (in train)"
+    assert lifecycle.ending(ValueError("bad\nworse")).message == (
+        "error: ValueError: bad (in train)"
+    )
+    lifecycle.begin()
+
+
+def test_record_writes_the_status_of_a_run_that_did_not_complete(tmp_path, monkeypatch, caplog):
+    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
+        monkeypatch.delenv(key, raising=False)
+    run = lifecycle.begin()
+    run.enter("train", 4)
+    run.metrics.update({"val/loss": float("nan"), "val/mse": 0.5})
+    end = lifecycle.ending(FloatingPointError("val/loss is nan"))
+    lifecycle.record(end)  # the run dir does not hold the run yet: nothing is written
+    assert not list(tmp_path.iterdir())
+    run.run_dir = tmp_path
+    lifecycle.record(end)
+    assert read_metrics(tmp_path) == {
+        "val/loss": None, "val/mse": 0.5, "status": "failed", "phase": "train", "step": 4,
+        "error": "val/loss is nan", "non_finite": {"val/loss": "nan"},
+    }  # fmt: skip
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    lifecycle.record(end, job_dir)  # a sweep's job
+    assert read_metrics(job_dir)["status"] == "failed"
+    monkeypatch.setenv("RANK", "1")  # another rank of a DDP job leaves it to rank 0
+    (tmp_path / "metrics.json").unlink()
+    lifecycle.record(end)
+    assert not (tmp_path / "metrics.json").exists()
+    monkeypatch.delenv("RANK")
+    (tmp_path / "file").write_text("")
+    run.run_dir = tmp_path / "file" / "run"  # a write that fails is logged, not raised
+    with caplog.at_level("ERROR", logger="rnnlab.run.job"):
+        lifecycle.record(end)
+    assert caplog.messages == ["metrics.json not written: Not a directory"]
+
+    def refused(path, body):
+        raise OSError("the store refused it")  # an error with a message and no errno
+
+    monkeypatch.setattr("rnnlab.io.atomic.write_json", refused)
+    run.run_dir = tmp_path
+    with caplog.at_level("ERROR", logger="rnnlab.run.job"):
+        lifecycle.record(end)
+    assert caplog.messages[-1] == "metrics.json not written: the store refused it"
+    lifecycle.begin()
+
+
+def test_likely_cause_in_full_and_at_its_edges():
+    varied = (torch.linspace(-1, 1, 12).reshape(3, 4, 1), None)  # max + min == 0
+    finite = "the inputs are finite and varied"
+    assert likely_cause(varied, [], None) == finite
+    assert likely_cause(None, [], None) == finite  # a fault before the first batch
+    assert (
+        likely_cause(varied, [], 0.5)
+        == f"{finite}; the learning rate (optimizer.lr=0.5) may be too high"
+    )
+    assert likely_cause(varied, [], None, std=0.5) == finite  # standardised by a real std
+    assert likely_cause(varied, [], None, std=0) == (
+        "likely cause: the training data is constant (zero variance), so standardising it "
+        "divides by 0: check the data's settings (amplitudes, noise)"
+    )
+    assert likely_cause((torch.full((2, 1, 1), 2.5), None), [], None) == (
+        "likely cause: the inputs are constant (every value 2.5, zero variance): check the "
+        "data's settings (amplitudes, noise, the corpus)"
+    )
+    assert likely_cause(torch.tensor([[[3.0]]]), [], None) == finite  # one value: no spread
+    bare = torch.tensor([[1.0, 1.0], [2.0, 3.0]])  # a batch that is a tensor, not a tuple
+    assert likely_cause(bare, [], None) == finite
+    assert likely_cause((torch.tensor([[1.0, float("inf")]]), None), [], None) == (
+        "likely cause: the input batch holds NaN or inf (check the data)"
+    )
+    float32_max = float(torch.finfo(torch.float32).max)
+    assert "beyond" not in likely_cause(varied, [], float32_max)  # the largest float32 fits
+    assert likely_cause(varied, [], 1e39) == (
+        "likely cause: optimizer.lr=1e+39 is beyond float32's range (3.4e+38)"
+    )
+    assert likely_cause(varied, [0.5, 1.0, 2.0, 40.0], 0.5) == (
+        "likely cause: the loss grew each step before (1 -> 40), a diverging run: try a lower "
+        "optimizer.lr (now 0.5) or gradient clipping (trainer.gradient_clip_val)"
+    )
+    assert likely_cause(varied, [1.0, 2.0, float("nan"), 3.0], None) == (
+        "likely cause: the loss grew each step before: a diverging run"
+    )
+    for losses in ([1.0, 1.0, 1.0], [1.0, 3.0, 2.0], [2.0, 3.0]):  # flat, up and down, short
+        assert "grew" not in likely_cause(varied, losses, None), losses
+
+
+def test_the_signal_hook_fires_once_at_its_phase_and_step(monkeypatch):
+    seen = []
+    previous = {s: signal.signal(s, lambda signum, frame: seen.append(signum))
+                for s in (signal.SIGUSR1, signal.SIGTERM)}  # fmt: skip
+    try:
+        monkeypatch.setitem(lifecycle._hook_state, "fired", False)
+        monkeypatch.setenv(lifecycle.SIGNAL_HOOK, "validate@3:SIGUSR1")
+        run = lifecycle.begin()
+        run.enter("train", 5)
+        run.enter("validate", 2)
+        run.enter("validate")  # the step stays 2
+        assert seen == []
+        run.enter("validate", 3)
+        assert seen == [signal.SIGUSR1]  # at step 3 itself
+        run.enter("validate", 4)  # once per process
+        assert seen == [signal.SIGUSR1]
+        monkeypatch.setitem(lifecycle._hook_state, "fired", False)
+        monkeypatch.setenv(lifecycle.SIGNAL_HOOK, "test")  # no step, no signal: SIGTERM
+        run.enter("test")
+        assert seen == [signal.SIGUSR1, signal.SIGTERM]
+        monkeypatch.setitem(lifecycle._hook_state, "fired", False)
+        monkeypatch.setenv(lifecycle.SIGNAL_HOOK, "train@1:SIGUSR1")
+        lifecycle.begin().enter("train")  # no step yet: step 0, before 1
+        assert seen == [signal.SIGUSR1, signal.SIGTERM]
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        lifecycle.begin()
+
+
+def _cosine(epochs: int, done: int, interval: str = "epoch"):
+    from types import SimpleNamespace
+
+    weight = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([weight], lr=0.1)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=0.01)
+    for _ in range(done):
+        opt.step()
+        sched.step()
+    return sched, [SimpleNamespace(scheduler=sched, interval=interval)]
+
+
+def test_an_extended_run_replans_its_cosine_schedule_as_if_planned_so(caplog):
+    from types import SimpleNamespace
+
+    from rnnlab.run.phases import replan_schedule
+
+    auto = SimpleNamespace(hparams=SimpleNamespace(scheduler={"T_max": "auto"}))
+    sched, configs = _cosine(2, 2)  # a 2-epoch run, decayed to eta_min, extended to 5
+    other = torch.optim.lr_scheduler.StepLR(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))]),
+                                            step_size=1)  # fmt: skip
+    configs.insert(0, SimpleNamespace(scheduler=other, interval="epoch"))  # not a cosine
+    with caplog.at_level("INFO", logger="rnnlab.run.job"):
+        replan_schedule(SimpleNamespace(max_epochs=5, lr_scheduler_configs=configs), auto)
+    assert caplog.messages == ["cosine schedule re-planned over 5 epochs (was 2)"]
+    planned, _ = _cosine(5, 2)  # planned for 5 epochs from the start
+    assert sched.T_max == 5
+    for _ in range(3):
+        assert sched.get_last_lr() == pytest.approx(planned.get_last_lr(), rel=1e-12)
+        assert sched.optimizer.param_groups[0]["lr"] == pytest.approx(planned.get_last_lr()[0])
+        for s in (sched, planned):
+            s.optimizer.step()
+            s.step()
+    fixed = SimpleNamespace(hparams=SimpleNamespace(scheduler={"T_max": 2}))
+    unchanged = [
+        (auto, 2, 2, "epoch"),  # the length it was planned for
+        (auto, 1, 1, "epoch"),  # a one-epoch run
+        (auto, 2, None, "epoch"),  # no epoch limit
+        (auto, 2, -1, "epoch"),
+        (auto, 2, 5, "step"),  # stepped per batch: sized by the run differently
+        (fixed, 2, 5, "epoch"),  # a T_max set in the config
+        (SimpleNamespace(hparams=SimpleNamespace()), 2, 5, "epoch"),  # no scheduler
+    ]
+    for module, planned_for, max_epochs, interval in unchanged:
+        sched, configs = _cosine(planned_for, 1, interval)
+        before = sched.optimizer.param_groups[0]["lr"]
+        replan_schedule(SimpleNamespace(max_epochs=max_epochs, lr_scheduler_configs=configs),
+                        module)  # fmt: skip
+        assert (sched.T_max, sched.optimizer.param_groups[0]["lr"]) == (planned_for, before)
+
+
+def test_a_numerical_fault_names_its_likely_cause_and_nothing_else_does():
+    from types import SimpleNamespace
+
+    from rnnlab.run.phases import PhaseTracker
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e300)
+    trainer = SimpleNamespace(optimizers=[opt], datamodule=SimpleNamespace(std=2.0))
+    tracker = PhaseTracker()
+    tracker._batch = (torch.linspace(0, 1, 8).reshape(2, 4, 1), None)
+    run = lifecycle.begin()
+    tracker.on_exception(trainer, None, RuntimeError("boom"))
+    assert run.cause is None
+    tracker.on_exception(trainer, None, FloatingPointError("loss is nan"))
+    assert run.cause == likely_cause(tracker._batch, [], 1e300)
+    assert "optimizer.lr=1e+300" in run.cause
+    trainer.datamodule.std = 0.0
+    tracker.on_exception(trainer, None, RuntimeError("a float without overflow"))
+    assert "zero variance" in run.cause
+    tracker.on_train_batch_start(_trainer(), None, (torch.zeros(2, 4, 1), None), 0)
+    tracker.on_exception(trainer, None, FloatingPointError("loss is nan"))
+    assert "zero variance" in run.cause  # now from the batch: every value 0
+    trainer.datamodule.std = 2.0
+    tracker.on_exception(trainer, None, FloatingPointError("loss is nan"))
+    assert run.cause.startswith("likely cause: the inputs are constant (every value 0,")
+    tracker._batch = None
+    for odd in (SimpleNamespace(optimizers=[], datamodule=None), SimpleNamespace(datamodule=None)):
+        tracker.on_exception(odd, None, FloatingPointError("loss is nan"))  # no optimizer
+        assert run.cause == "the inputs are finite and varied"
+    lifecycle.begin()
+
+
+def _trainer(step=5, epoch=1, device="cpu", logs=False, fn="fit", sanity=False, precision="32"):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        global_step=step, current_epoch=epoch, precision=precision, sanity_checking=sanity,
+        strategy=SimpleNamespace(root_device=torch.device(device)),
+        _logger_connector=SimpleNamespace(should_update_logs=logs), fast_dev_run=False,
+        state=SimpleNamespace(fn=fn), callback_metrics={},
+    )  # fmt: skip
+
+
+def test_the_phase_tracker_follows_the_trainer():
+    from rnnlab.run.phases import PhaseTracker
+
+    tracker, run = PhaseTracker(), lifecycle.begin()
+    tracker.on_sanity_check_start(_trainer(step=4), None)
+    assert (run.phase, run.step) == ("sanity_check", 4)
+    tracker.on_validation_start(_trainer(step=6, sanity=True), None)  # still the sanity check
+    tracker.on_validation_end(_trainer(step=6, sanity=True), None)
+    assert (run.phase, run.step) == ("sanity_check", 4)
+    batch = (torch.ones(2, 3, 1), torch.zeros(2))
+    tracker.on_train_batch_start(_trainer(step=5), None, batch, 0)
+    assert (run.phase, run.step, tracker._batch) == ("train", 5, batch)
+    tracker.on_train_batch_end(_trainer(step=6), None, {"loss": torch.tensor(2.0)}, batch, 0)
+    assert run.step == 6  # the step just taken
+    tracker.on_validation_start(_trainer(step=7), None)
+    assert (run.phase, run.step) == ("validate", 7)
+    trainer = _trainer(step=7, epoch=2)
+    trainer.callback_metrics = {"val/loss": torch.tensor(0.5), "val/mse": torch.tensor(0.25)}
+    tracker.on_validation_end(trainer, None)
+    assert (run.phase, run.step, run.metrics) == ("train", 7, {"val/loss": 0.5, "val/mse": 0.25})
+    trainer.callback_metrics = {"val/loss": torch.tensor(float("inf"))}
+    with pytest.raises(
+        lifecycle.NonFiniteError, match=r"^val/loss is inf at global step 7 \(epoch 2\)$"
+    ):
+        tracker.on_validation_end(trainer, None)
+    for fn in ("validate", "test"):  # trainer.validate / test after the fit: not the fit's phases
+        tracker.on_validation_start(_trainer(step=9, fn=fn), None)
+        tracker.on_validation_end(_trainer(step=9, fn=fn), None)
+        assert (run.phase, run.step) == ("train", 7), fn
+    lifecycle.begin()
+
+
+def test_the_phase_tracker_keeps_the_last_losses_where_reading_them_is_free():
+    from rnnlab.run.phases import GROWING_STEPS, PhaseTracker
+
+    tracker, batch = PhaseTracker(), (torch.ones(1), None)
+    for k in range(6):  # a dict from training_step, or the loss itself
+        outputs = {"loss": torch.tensor(float(k))} if k % 2 else torch.tensor(float(k))
+        tracker.on_train_batch_end(_trainer(step=k), None, outputs, batch, 0)
+    assert tracker._losses == [2.0, 3.0, 4.0, 5.0] and len(tracker._losses) == GROWING_STEPS + 1
+    tracker.on_train_batch_end(_trainer(), None, {"loss": None}, batch, 0)  # nothing to keep
+    tracker.on_train_batch_end(_trainer(device="meta"), None, torch.tensor(9.0), batch, 0)
+    assert tracker._losses == [2.0, 3.0, 4.0, 5.0]  # on an accelerator: not read back ...
+    tracker.on_train_batch_end(_trainer(device="meta", logs=True), None, torch.tensor(9.0), batch,
+                               0)  # fmt: skip
+    assert tracker._losses == [3.0, 4.0, 5.0, 9.0]  # ... unless the step is logged anyway
+    lifecycle.begin()
+
+
+def test_a_non_finite_gradient_names_the_parameters_unless_the_scaler_owns_them():
+    from rnnlab.run.phases import PhaseTracker
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    tracker = PhaseTracker()
+    tracker.on_before_optimizer_step(_trainer(), model, None)  # no gradients yet
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    tracker.on_before_optimizer_step(_trainer(), model, None)  # all finite
+    model[0].bias.grad[1] = float("nan")
+    with pytest.raises(lifecycle.NonFiniteError) as err:
+        tracker.on_before_optimizer_step(_trainer(step=3, epoch=1), model, None)
+    assert str(err.value) == "the gradient of 0.bias is not finite at global step 3 (epoch 1)"
+    model[1].weight.grad[0, 0] = float("inf")
+    with pytest.raises(lifecycle.NonFiniteError, match=r"^the gradient of 0.bias and 1 more is "):
+        tracker.on_before_optimizer_step(_trainer(step=3), model, None)
+    model[1].bias.grad[0] = float("inf")
+    with pytest.raises(lifecycle.NonFiniteError, match=r"^the gradient of 0.bias and 2 more is "):
+        tracker.on_before_optimizer_step(_trainer(step=3), model, None)
+    tracker.on_before_optimizer_step(_trainer(precision="16-mixed"), model, None)  # the scaler's
+    tracker.on_before_optimizer_step(_trainer(device="meta"), model, None)  # not read back
+    with pytest.raises(lifecycle.NonFiniteError):  # ... unless the step is logged anyway
+        tracker.on_before_optimizer_step(_trainer(device="meta", logs=True), model, None)
+
+
+def test_check_finite_names_the_first_bad_value_and_the_others():
+    values = {"val/b": float("inf"), "val/a": float("nan"), "val/c": -float("inf"),
+              "train/x": float("nan"), "val/ok": 1.0}  # fmt: skip
+    with pytest.raises(lifecycle.NonFiniteError) as err:
+        lifecycle.check_finite(values, "val/", 5, 2)
+    assert str(err.value) == "val/a is nan at global step 5 (epoch 2) (also val/b, val/c)"
+    with pytest.raises(lifecycle.NonFiniteError) as err:
+        lifecycle.check_finite({"test/loss": float("inf"), "val/a": float("nan")}, "test/", None,
+                               None)  # fmt: skip
+    assert str(err.value) == "test/loss is inf"
+    with pytest.raises(lifecycle.NonFiniteError) as err:
+        lifecycle.check_finite({"val/a": float("nan"), "val/b": float("inf")}, "val/", 1, None)
+    assert str(err.value) == "val/a is nan at global step 1 (also val/b)"
+    with pytest.raises(lifecycle.NonFiniteError) as err:
+        lifecycle.check_finite({"test/loss": float("nan")}, "test/", None, 3)
+    assert str(err.value) == "test/loss is nan (epoch 3)"
