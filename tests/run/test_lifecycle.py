@@ -352,6 +352,8 @@ def test_ending_says_where_a_signal_stopped_the_run_and_how_to_go_on(tmp_path):
         "interrupted by SIGTERM at global step 12 during train; last.ckpt saved; "
         f"continue with: rnnlab-train resume_dir={tmp_path}"
     )
+    # eval and sample have no resume: interrupted in a run dir with last.ckpt, no such hint
+    assert "resume_dir" not in lifecycle.ending(saved, "rnnlab-sample").message
     run.request_phase, run.run_dir = None, None
     assert str(lifecycle.RunInterrupted(signal.SIGINT, None, None)) == "interrupted by SIGINT"
     ctrl_c = lifecycle.ending(KeyboardInterrupt(), "rnnlab-sample")

@@ -196,9 +196,14 @@ def ending(err: BaseException, command: str = "rnnlab-train") -> Ending:
         phase = run.request_phase or run.phase
         saved = "; last.ckpt saved" if err.saved else ""
         hint = ""
-        if run.run_dir is not None and (run.run_dir / "checkpoints" / "last.ckpt").is_file():
+        trains = command == "rnnlab-train"  # only training resumes (eval and sample rerun)
+        if (
+            trains
+            and run.run_dir is not None
+            and (run.run_dir / "checkpoints" / "last.ckpt").is_file()
+        ):
             hint = f"; continue with: {command} resume_dir={run.run_dir}"
-        elif run.run_dir is not None and command == "rnnlab-train":
+        elif run.run_dir is not None and trains:
             hint = "; nothing trained was saved: start the run again"
         return Ending("interrupted", err.exit_code, f"{err} during {phase}{saved}{hint}", phase)
     if isinstance(err, (ConfigError, DataError)):
