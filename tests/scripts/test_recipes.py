@@ -41,10 +41,12 @@ for task in LONG:  # six cells at T = 50 and 100, 3 seeds
 RECIPES["uea"] = (["data.verify=false", "data.download=false", "callbacks.test_figures=null"],
                   15, 5, "test/acc")  # fmt: skip
 RECIPES["parity"] = ([], 27, 9, "test/acc_len_41_60")
+RECIPES["modular_arithmetic"] = ([], 27, 9, "test/acc_len_21_39")
 MIN_CELLS = {"mingru", "minlstm"}
 # the cells of each recipe's table (default: rnn, lstm, gru)
 CELLS = {task: {"rnn", "lstm", "gru"} | MIN_CELLS for task in (*LONG, "uea")}
 CELLS["parity"] = {"rnn", "lstm", "gru", "mingru", "minlstm", "lru", "s6", "slstm", "mlstm"}
+CELLS["modular_arithmetic"] = CELLS["parity"]
 
 
 def write_mnist(directory: Path) -> None:
