@@ -38,6 +38,7 @@ LONG_MEMORY = ["data.train_size=40", "data.val_size=20", "data.test_size=20"]
 LONG = ("adding", "copy", "selective_copy")
 for task in LONG:  # six cells at T = 50 and 100, 3 seeds
     RECIPES[task] = (LONG_MEMORY, 36, 12, "test/loss")
+RECIPES["selective_copy"] = (LONG_MEMORY, 60, 20, "test/loss")  # and LRU, S6, sLSTM, mLSTM
 RECIPES["uea"] = (["data.verify=false", "data.download=false", "callbacks.test_figures=null"],
                   15, 5, "test/acc")  # fmt: skip
 RECIPES["parity"] = ([], 27, 9, "test/acc_len_41_60")
@@ -51,6 +52,7 @@ CELLS = {task: {"rnn", "lstm", "gru"} | MIN_CELLS for task in (*LONG, "uea")}
 CELLS["parity"] = {"rnn", "lstm", "gru", "mingru", "minlstm", "lru", "s6", "slstm", "mlstm"}
 CELLS["modular_arithmetic"] = CELLS["parity"]
 CELLS["mqar"] = CELLS["parity"] - {"rnn"}
+CELLS["selective_copy"] = CELLS["parity"]
 
 
 def write_mnist(directory: Path) -> None:
