@@ -38,13 +38,21 @@ LONG_MEMORY = ["data.train_size=40", "data.val_size=20", "data.test_size=20"]
 LONG = ("adding", "copy", "selective_copy")
 for task in LONG:  # six cells at T = 50 and 100, 3 seeds
     RECIPES[task] = (LONG_MEMORY, 36, 12, "test/loss")
+RECIPES["selective_copy"] = (LONG_MEMORY, 60, 20, "test/loss")  # and LRU, S6, sLSTM, mLSTM
 RECIPES["uea"] = (["data.verify=false", "data.download=false", "callbacks.test_figures=null"],
                   15, 5, "test/acc")  # fmt: skip
 RECIPES["parity"] = ([], 27, 9, "test/acc_len_41_60")
+RECIPES["modular_arithmetic"] = ([], 27, 9, "test/acc_len_21_39")
+RECIPES["mqar"] = ([], 48, 16, "model/state_size")  # eight cells at two widths
+# TINY arguments a recipe sweeps itself, so left out of its runs
+OWN_SWEEP = {"mqar": {"model.hidden_size=4"}}
 MIN_CELLS = {"mingru", "minlstm"}
 # the cells of each recipe's table (default: rnn, lstm, gru)
 CELLS = {task: {"rnn", "lstm", "gru"} | MIN_CELLS for task in (*LONG, "uea")}
 CELLS["parity"] = {"rnn", "lstm", "gru", "mingru", "minlstm", "lru", "s6", "slstm", "mlstm"}
+CELLS["modular_arithmetic"] = CELLS["parity"]
+CELLS["mqar"] = CELLS["parity"] - {"rnn"}
+CELLS["selective_copy"] = CELLS["parity"]
 
 
 def write_mnist(directory: Path) -> None:
@@ -83,6 +91,7 @@ def write_japanese_vowels(directory: Path) -> None:
 @pytest.mark.parametrize("recipe", list(RECIPES))
 def test_recipe_runs_every_job_with_the_extra_arguments_and_prints_the_table(tmp_path, recipe):
     extra, jobs, groups, metric = RECIPES[recipe]
+    tiny = [o for o in TINY if o not in OWN_SWEEP.get(recipe, set())]
     checkout = tmp_path / "checkout"  # the recipes write logs/ under their checkout
     shutil.copytree(REPO / "scripts", checkout / "scripts")
     data = tmp_path / "data"
@@ -94,7 +103,7 @@ def test_recipe_runs_every_job_with_the_extra_arguments_and_prints_the_table(tmp
         extra = [*extra, f"data.path={text}"]
     env = {**os.environ, "PY": sys.executable, "RNNLAB_DATA_DIR": str(data),
            "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "MPLBACKEND": "Agg"}  # fmt: skip
-    proc = subprocess.run(["bash", str(checkout / "scripts" / f"{recipe}.sh"), *TINY, *extra],
+    proc = subprocess.run(["bash", str(checkout / "scripts" / f"{recipe}.sh"), *tiny, *extra],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     (sweep,) = (checkout / "logs" / "tables" / recipe).iterdir()
@@ -102,7 +111,7 @@ def test_recipe_runs_every_job_with_the_extra_arguments_and_prints_the_table(tmp
     assert len(job_dirs) == jobs
     for job in job_dirs:  # every job got the extra arguments, and completed
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
-        assert {o.lower() for o in TINY + extra} <= {o.lower() for o in overrides}, job  # False
+        assert {o.lower() for o in tiny + extra} <= {o.lower() for o in overrides}, job  # False
         assert '"status": "completed"' in (job / "metrics.json").read_text(), job
     # the last table printed (the recipe's; each sweep also prints its own before it)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("|")]
