@@ -146,3 +146,15 @@ def test_the_figure_has_a_title_and_a_log_axis_for_a_loss_over_decades(tmp_path:
     assert ax.get_yscale() == "log"  # 2.0 down to 0.01
     runs, _ = collect_runs([sweep])
     assert make_figure(build_table(runs).groups, "val/loss")[0].axes[0].get_yscale() == "linear"
+
+
+def test_an_accuracys_band_stays_within_0_and_1(tmp_path: Path):
+    for seed, acc in enumerate([0.2, 1.0, 1.0]):  # mean 0.73, std 0.46: mean + std is 1.2
+        rows = [{"epoch": 0, "step": 9, "val/acc": acc}]
+        write_run(tmp_path, f"run{seed}", base_config("gru", seed=seed), {"test/acc": acc},
+                  curve=rows)  # fmt: skip
+    runs, _ = collect_runs([tmp_path])
+    fig, _ = make_figure(build_table(runs).groups, "val/acc")
+    (band,) = fig.axes[0].collections
+    ys = np.concatenate([p.vertices[:, 1] for p in band.get_paths()])
+    assert ys.max() == pytest.approx(1.0) and ys.min() > 0.2

@@ -219,7 +219,10 @@ def make_figure(
         xs, mean, std = group_curve(curves)
         label = f"{group.label} (n={len(curves)})"
         (line,) = ax.plot(xs, mean, label=label, marker="." if xs.size < 30 else None)
-        ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.2, lw=0)
+        low, high = mean - std, mean + std
+        if _is_fraction(metric):  # an accuracy's spread stays within what it can be
+            low, high = np.clip(low, 0, 1), np.clip(high, 0, 1)
+        ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.2, lw=0)
     if len(empty) < len(groups):
         lines = baselines(groups, metric)
         for i, (value, label) in enumerate(lines):
@@ -410,3 +413,8 @@ def _spread_ticks(xs: list[float], ratio: float = 1.25) -> list[float]:
         if not kept or x >= kept[-1] * ratio or kept[-1] <= 0:
             kept.append(x)
     return kept
+
+
+def _is_fraction(metric: str) -> bool:
+    """Whether ``metric`` is a fraction in [0, 1] as logged (an accuracy)."""
+    return metric.rsplit("/", 1)[-1].split("_")[0] == "acc"
