@@ -228,6 +228,10 @@ def _check_experiment(cfg: Any, option: str, tmp_path: Path) -> None:
         assert dm.spec()["length_buckets"] == (
             [[41, 59], [61, 79], [81, 99]] if odd else [[41, 60], [61, 80], [81, 100]]
         )
+    elif option == "mqar":  # 4 pairs in 16 steps over 32 tokens, scored at the queries
+        assert type(dm).__name__ == "MultiQueryRecall"
+        assert cfg.task._target_.endswith("SequenceTask")
+        assert (cfg.data.num_kv_pairs, cfg.data.length, cfg.data.vocab_size) == (4, 16, 32)
     else:
         corpus = option.removeprefix("chars_").removesuffix("_cpu")
         assert cfg.data.corpus == corpus.replace("shakespeare", "tinyshakespeare")
@@ -250,8 +254,9 @@ def _hydra_config(overrides: list[str]) -> Any:
 def _check_launcher(cfg: Any, option: str, tmp_path: Path) -> None:
     hcfg = _hydra_config([f"launcher={option}"])
     launcher = get_class(hcfg.hydra.launcher._target_)
-    assert launcher.__name__ == {"local": "JoblibLauncher", "slurm": "SlurmLauncher",
-                                 "slurm_local": "LocalLauncher"}[option]  # fmt: skip
+    # slurm and slurm_local: submitit's launchers, answering for a job that never returns
+    assert launcher.__name__ == {"local": "JoblibLauncher", "slurm": "RnnlabSlurmLauncher",
+                                 "slurm_local": "RnnlabLocalLauncher"}[option]  # fmt: skip
 
 
 def _check_hparams_search(cfg: Any, option: str, tmp_path: Path) -> None:
