@@ -231,15 +231,7 @@ def make_figure(
     ax.set_xlabel(x)
     ax.set_ylabel(metric)
     ax.set_title(_title(groups, metric), fontsize="medium")
-    low, high = _value_range(ax)
-    if low > 0 and high / low >= 10:  # a loss falling over decades: read its late part too
-        ax.set_yscale("log")
-    ax.grid(True, which="both" if ax.get_yscale() == "log" else "major", alpha=0.3)
-    if ax.lines:
-        # Below the axes: group labels are long and would cover the curves.
-        fig.legend(
-            loc="outside lower center", fontsize="small", ncols=1 if len(ax.lines) > 4 else 2
-        )
+    _finish(fig, ax, len(ax.lines))
     return fig, empty
 
 
@@ -364,14 +356,7 @@ def make_metric_figure(
     ax.set_xlabel(axis_label(x))
     ax.set_ylabel(axis_label(metric))
     ax.set_title(_metric_title(groups, metric, x, selection), fontsize="medium")
-    low, high = _value_range(ax)
-    if low > 0 and high / low >= 10:
-        ax.set_yscale("log")
-    ax.grid(True, which="both" if ax.get_yscale() == "log" else "major", alpha=0.3)
-    if ax.containers:
-        fig.legend(
-            loc="outside lower center", fontsize="small", ncols=1 if len(ax.containers) > 4 else 2
-        )
+    _finish(fig, ax, len(ax.containers))
     return fig, empty
 
 
@@ -418,3 +403,15 @@ def _spread_ticks(xs: list[float], ratio: float = 1.25) -> list[float]:
 def _is_fraction(metric: str) -> bool:
     """Whether ``metric`` is a fraction in [0, 1] as logged (an accuracy)."""
     return metric.rsplit("/", 1)[-1].split("_")[0] == "acc"
+
+
+def _finish(fig: Figure, ax: Any, entries: int) -> None:
+    """Shared by both figures: a log y axis for values over decades (a loss's late part stays
+    readable), the grid, and the legend (``entries`` of them) below the axes, where long
+    group labels do not cover the data."""
+    low, high = _value_range(ax)
+    if low > 0 and high / low >= 10:
+        ax.set_yscale("log")
+    ax.grid(True, which="both" if ax.get_yscale() == "log" else "major", alpha=0.3)
+    if entries:
+        fig.legend(loc="outside lower center", fontsize="small", ncols=1 if entries > 4 else 2)
