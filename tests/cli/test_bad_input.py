@@ -286,7 +286,7 @@ CASES: dict[str, Case] = {
     "misspelt experiment": train(["experiment=smnist_rows"], ["experiment='smnist_rows'", "smnist_row"]),
     "misspelt callbacks option": train(["callbacks=gradient_flw"], ["callbacks='gradient_flw'", "gradient_flow"]),
     "misspelt logger": train(["logger=wandbb"], ["logger='wandbb'", "csv, many, tensorboard, wandb"]),
-    "empty checkpoint path": train(["ckpt_path="], ["ckpt_path=''", "a checkpoint file, last, or null"]),
+    "empty checkpoint path": train(["ckpt_path="], ["ckpt_path=''", "an existing checkpoint file, last, or null"]),
     "classification task on sine data": train(["task=classification"], ["task='ClassificationTask'", "forecast"]),
     "text samples on sine data": train(["callbacks=text_samples"], ["callbacks.text_samples='RegressionTask'", "data=chars"], base=NO_CALLBACK_KEYS),
     "gradient flow of a bidirectional model": train(["callbacks=gradient_flow", "callbacks.gradient_flow.epochs=1", "model.bidirectional=true"], ["callbacks.gradient_flow", "model.bidirectional=true", "unidirectional"]),
@@ -309,7 +309,10 @@ CASES: dict[str, Case] = {
     # rnnlab-eval
     "eval without arguments": evaluate([], ["ckpt_path='???'", "rnnlab-eval ckpt_path="]),
     "eval of a missing file": evaluate(["ckpt_path={tmp}/no.ckpt"], ["ckpt_path='{tmp}/no.ckpt'", "an existing checkpoint"]),
-    "eval of an empty path": evaluate(["ckpt_path="], ["ckpt_path=''", "a checkpoint file"]),
+    "eval sweep with a missing file": evaluate(["-m", "ckpt_path={best},{tmp}/no.ckpt", "hydra.sweep.dir={tmp}/sweep"], ["ckpt_path='{tmp}/no.ckpt'", "an existing checkpoint file"]),
+    "sample sweep of missing files": Case("sample", ["-m", "ckpt_path={tmp}/a.ckpt,{tmp}/b.ckpt", "hydra.sweep.dir={tmp}/sweep"], 2, ["ckpt_path='{tmp}/a.ckpt'", "an existing checkpoint file"]),
+    "train from a missing checkpoint": train(["ckpt_path={tmp}/no.ckpt"], ["ckpt_path='{tmp}/no.ckpt'", "an existing checkpoint file, last, or null"]),
+    "eval of an empty path": evaluate(["ckpt_path="], ["ckpt_path=''", "an existing checkpoint file"]),
     "eval of a folder": evaluate(["ckpt_path={files}"], ["ckpt_path='{files}'", "an existing checkpoint file"]),
     "eval of a text file": evaluate(["ckpt_path={files}/notes.txt"], ["ckpt_path='{files}/notes.txt'", "a readable checkpoint"]),
     "eval of a truncated checkpoint": evaluate(["ckpt_path={files}/truncated.ckpt"], ["ckpt_path='{files}/truncated.ckpt'", "a readable checkpoint"]),
@@ -386,6 +389,19 @@ def test_eval_of_a_checkpoint_path_with_equals_signs(runs, tmp_path, monkeypatch
     result = invoke("eval", [f"ckpt_path={odd}", f"hydra.run.dir={run}"], monkeypatch, capfd)
     assert result.code == 0, result.err[-3000:]
     assert json.loads((run / "metrics.json").read_text())["test/ckpt"] == str(odd)
+
+
+def test_an_eval_sweep_tests_each_checkpoint_given(runs, tmp_path, monkeypatch, capfd):
+    odd = tmp_path / "a=b" / "best=1.ckpt"  # a path that needs quoting, in a sweep
+    odd.parent.mkdir()
+    shutil.copy(runs["best"], odd)
+    sweep = tmp_path / "sweep"
+    args = ["-m", f"ckpt_path={runs['best']},{odd}", f"hydra.sweep.dir={sweep}"]
+    result = invoke("eval", args, monkeypatch, capfd)
+    assert result.code == 0, result.err[-3000:]
+    tested = [json.loads((sweep / job / "metrics.json").read_text())["test/ckpt"]
+              for job in ("0", "1")]  # fmt: skip
+    assert tested == [str(runs["best"]), str(odd)]
 
 
 def _fake_mnist_test_files(directory: Path, n: int = 60) -> None:

@@ -48,18 +48,27 @@ def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
     return flags, overrides
 
 
-def quote_paths(overrides: list[str]) -> list[str]:
+def quote_paths(overrides: list[str], multirun: bool = False) -> list[str]:
     """``ckpt_path=a=b/last.ckpt`` -> ``ckpt_path='a=b/last.ckpt'``: Hydra's parser reads
-    ``=`` and some other characters as syntax; a path should just be a path."""
+    ``=`` and some other characters as syntax; a path should just be a path. In a sweep
+    (``-m``) a comma separates the paths swept over (``-m ckpt_path=a.ckpt,b.ckpt``), each
+    quoted alone; Hydra's own dirs are one path."""
     out = []
     for override in overrides:
         key, _, value = override.partition("=")
-        special = any(c in value for c in "=,[]{}()' ") and value[:1] not in ("'", '"')
-        if key.lstrip("+") in PATH_KEYS and special:
-            value = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        if key.lstrip("+") in PATH_KEYS and value[:1] not in ("'", '"'):
+            swept = multirun and not key.startswith("hydra.")
+            items = value.split(",") if swept else [value]
+            value = ",".join(_quote_path(item) for item in items)
             override = f"{key}={value}"
         out.append(override)
     return out
+
+
+def _quote_path(value: str) -> str:
+    if not any(c in value for c in "=,[]{}()' "):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def unquote(value: str) -> str:

@@ -42,7 +42,7 @@ def arguments(config_name: str, argv: list[str]) -> list[str]:
     """The arguments Hydra runs with: paths quoted, ``resume_dir`` expanded; what can be
     refused from the command line alone is refused here."""
     flags, overrides = split_args(argv)
-    overrides = quote_paths(overrides)
+    overrides = quote_paths(overrides, multirun=any(f in MULTIRUN for f in flags))
     if any(f in PASSTHROUGH or f.split("=")[0] in PASSTHROUGH for f in flags):
         return [*flags, *overrides]  # Hydra prints something and runs no job
     check_syntax(overrides)
@@ -102,15 +102,19 @@ def check_sweep(cfg: DictConfig, config_name: str) -> None:
     parsed = [parser.parse_override(o) for o in cfg.hydra.overrides.task]
     single = [p.input_line for p in parsed if not p.is_sweep_override()]
     plain = plain_config(cfg)
-    validate(plain, config_name, rules=False)
+    swept = []
     for override in parsed:
         if not override.is_sweep_override():
             continue
         try:
-            values = list(override.sweep_iterator())
+            values = [_unquoted(v) for v in override.sweep_iterator()]
         except Exception:  # an interval: the Optuna sweeper draws within it
             continue
         key = override.get_key_element().lstrip("+~")
+        swept.append((key, values))
+        _fill_missing(plain, key, values)
+    validate(plain, config_name, rules=False)
+    for key, values in swept:
         options = [o for o in hydra_group_options(key) if not o.startswith("_")]
         for value in values:
             if options and value not in options:  # a config group's option that is not there
@@ -118,7 +122,7 @@ def check_sweep(cfg: DictConfig, config_name: str) -> None:
             if options:  # a key the shared overrides set that this option lacks: Hydra
                 # would stop the whole sweep at that job, so it is refused before any
                 _job_config(cfg, [*single, f"{key}={value}"])
-            check_key(plain, key, value)
+            check_key(plain, key, value, config_name)
     _check_some_job_runs(cfg, config_name)
     launcher = plain.get("launcher")
     choice = cfg.hydra.runtime.choices.get("launcher")
@@ -127,6 +131,24 @@ def check_sweep(cfg: DictConfig, config_name: str) -> None:
         from rnnlab.schema.validate import node
 
         node(launcher, "launcher", LAUNCHERS[choice], rules=True)
+
+
+def _unquoted(value: Any) -> Any:
+    """A swept value as the job receives it: a quoted one (a path) as its text."""
+    from hydra.core.override_parser.types import QuotedString
+
+    return value.text if isinstance(value, QuotedString) else value
+
+
+def _fill_missing(plain: dict[str, Any], key: str, values: list[Any]) -> None:
+    """A required key given only by the sweep (``rnnlab-eval -m ckpt_path=a.ckpt,b.ckpt``)
+    is ``???`` in the sweep's own config: its first value stands in, each being checked."""
+    *parents, name = key.split(".")
+    node = plain
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict) and node.get(name) == "???" and values:
+        node[name] = values[0]
 
 
 def _check_some_job_runs(master: DictConfig, config_name: str) -> None:

@@ -131,9 +131,9 @@ def composition_error(err: Exception, overrides: list[str], command: str = "trai
         nested: dict[str, Any] = node
         for part in reversed(where.split(".")):
             nested = {part: nested}
-        if declaration_of(nested, key)[0] is not None:
+        if declaration_of(nested, key, command)[0] is not None:
             try:
-                check_key(nested, key, value)
+                check_key(nested, key, value, command)
             except ConfigError as refused:
                 return refused
             return ConfigError(key, value, "a key the config lists; add a key its declaration "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from rnnlab.errors import ConfigError
@@ -63,6 +64,13 @@ def _task_name(value: Any) -> bool:
 TASK_NAME = "a folder name under paths.log_dir (no '/', not '.' or '..')"
 
 
+def _checkpoint_file(value: Any) -> bool:
+    """A path to a file that exists: a missing checkpoint is refused before any job of a
+    sweep starts, not found by each job. (Whether it is a readable checkpoint of rnnlab
+    is read when it is loaded.)"""
+    return isinstance(value, str) and bool(value.strip()) and Path(value).is_file()
+
+
 @dataclass(kw_only=True)
 class TrainConfig(Options):
     """The top-level keys of ``rnnlab-train``."""
@@ -75,9 +83,8 @@ class TrainConfig(Options):
     test: bool = option(True, "test the best checkpoint (by val/loss) when training ends")
     test_last: bool = option(False, "also test the last epoch's weights: test_last/*")
     ckpt_path: str | None = option(None, "start from this checkpoint: a path, or last",
-                                   allowed="a checkpoint file, last, or null",
-                                   check=lambda v: v is None or (isinstance(v, str)
-                                                                 and bool(v.strip())))  # fmt: skip
+                                   allowed="an existing checkpoint file, last, or null",
+                                   check=lambda v: v in (None, "last") or _checkpoint_file(v))  # fmt: skip
     resume_dir: str | None = option(None, "continue the run in this run dir (its last.ckpt)")
     optimized_metric: str | None = option(None, "the metric a hyper-parameter sweeper reads")
     print_config: bool = option(True, "print the composed config as a tree when a run starts")
@@ -99,7 +106,7 @@ class EvalConfig(Options):
     task_name: str = option("eval", "names the log folder: logs/<task_name>/runs/...",
                             check=_task_name, allowed=TASK_NAME)  # fmt: skip
     ckpt_path: str = option("???", "the checkpoint to test (it holds its run's config)",
-                            allowed="a checkpoint file")  # fmt: skip
+                            allowed="an existing checkpoint file", check=_checkpoint_file)  # fmt: skip
 
 
 @dataclass(kw_only=True)
@@ -109,7 +116,7 @@ class SampleConfig(Options):
     task_name: str = option("sample", "names the log folder: logs/<task_name>/runs/...",
                             check=_task_name, allowed=TASK_NAME)  # fmt: skip
     ckpt_path: str = option("???", "a character language model's checkpoint",
-                            allowed="a checkpoint file")  # fmt: skip
+                            allowed="an existing checkpoint file", check=_checkpoint_file)  # fmt: skip
     prompt: str = option("\n", "the text to continue (every character in the vocabulary)",
                          check=lambda v: isinstance(v, str) and v != "",
                          allowed="a non-empty string")  # fmt: skip

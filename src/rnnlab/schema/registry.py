@@ -106,12 +106,14 @@ def store() -> None:
 # -- one key of a sweep ------------------------------------------------------------------------
 
 
-def declaration_of(cfg: Mapping[str, Any], key: str) -> tuple[type[Options] | None, str]:
-    """The declaration that holds ``key`` (``model.hidden_size``) in ``cfg``, and the field."""
+def declaration_of(cfg: Mapping[str, Any], key: str,
+                   command: str = "train") -> tuple[type[Options] | None, str]:  # fmt: skip
+    """The declaration that holds ``key`` (``model.hidden_size``) in ``cfg`` of ``command``'s
+    config, and the field."""
     parts = key.split(".")
     tables = {"data": DATA, "task": TASKS, "optimizer": OPTIMIZERS, "scheduler": SCHEDULERS}
     if len(parts) == 1:
-        return TrainConfig, key
+        return ROOTS.get(command, TrainConfig), key
     group, rest = parts[0], parts[1:]
     if group == "model" and len(rest) == 1:
         return StackOptions, rest[0]
@@ -127,13 +129,13 @@ def declaration_of(cfg: Mapping[str, Any], key: str) -> tuple[type[Options] | No
     return None, parts[-1]
 
 
-def check_key(cfg: Mapping[str, Any], key: str, value: Any) -> None:
+def check_key(cfg: Mapping[str, Any], key: str, value: Any, command: str = "train") -> None:
     """One swept value against its declaration alone (rules that span keys wait for the job,
     where the combination is known)."""
     choices = ((cfg.get("hydra") or {}).get("runtime") or {}).get("choices") or {}
     if key in choices or key.startswith("hydra."):
         return  # a config group's option (model=rnn,lstm): Hydra composes each job from it
-    cls, name = declaration_of(cfg, key)
+    cls, name = declaration_of(cfg, key, command)
     if cls is None:
         return
     parent = key.rpartition(".")[0]
