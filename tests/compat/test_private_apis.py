@@ -217,3 +217,11 @@ def test_submitit_launcher_collects_results_as_rnnlab_answers_for_a_lost_job(tmp
     assert lost == [(4, 4, ["seed=2"], UncompletedJobError)]
     assert submitit.AutoExecutor is Executor  # put back
     assert job_log(submitit.LocalJob(tmp_path, "12")) == tmp_path / "12_0_log.err"
+
+
+def test_torch_builds_an_extension_in_the_folder_rnnlab_looks_in(tmp_path, monkeypatch):
+    from rnnlab.compat.torch import extension_dir
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    folder = extension_dir("rnnlab_probe")
+    assert folder.parent == tmp_path and folder.name == "rnnlab_probe" and folder.is_dir()

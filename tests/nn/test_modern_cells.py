@@ -326,3 +326,65 @@ def test_s6_float32_stays_near_float64_over_4096_steps():
     for i, (got, want) in enumerate(zip(*results, strict=True)):
         tol = 1e-5 if i < 2 else 1e-4
         assert (got.double() - want).abs().max() <= tol * want.abs().max()
+
+
+# -- S6's C++ scan (rnnlab/nn/native/selective_scan.cpp) ------------------------------------
+def _native_or_skip():
+    from rnnlab.nn import native
+
+    if native.selective_scan() is None:
+        pytest.skip(f"the C++ scan does not build here: {native.unavailable('selective_scan')}")
+
+
+@pytest.mark.parametrize(("steps", "hidden", "with_state"),
+                         [(1, 3, False), (64, 16, True), (65, 17, False), (200, 40, True),
+                          (1000, 64, True)])  # fmt: skip
+def test_s6_native_scan_equals_the_float64_scan_with_its_gradients(steps, hidden, with_state):
+    """The C++ kernel in float32 against the torch scan in float64, outputs, final state and
+    every input's gradient within 1e-5 of their scale: one step, one whole block of 64
+    steps, a block and one step, channels that fill no group of 16 or several."""
+    from rnnlab.nn.s6 import NativeSelectiveScan
+
+    _native_or_skip()
+    torch.manual_seed(steps)
+    batch, n = 3, 5
+    args = [F.softplus(torch.randn(steps, batch, hidden) - 2), torch.randn(steps, batch, hidden),
+            -torch.rand(hidden, n) * 4 - 0.05, *torch.randn(2, steps, batch, n),
+            torch.randn(hidden), torch.randn(batch, hidden * n) if with_state else None]  # fmt: skip
+    results = []
+    for scan, dtype in ((NativeSelectiveScan, torch.float32), (SelectiveScan, torch.float64)):
+        inputs = [a.to(dtype).requires_grad_() if a is not None else None for a in args]
+        y, last = scan.apply(*inputs)
+        loss = (y * torch.linspace(-1, 1, hidden, dtype=dtype)).sum() + last.square().sum()
+        grads = torch.autograd.grad(loss, [a for a in inputs if a is not None])
+        results.append((y, last, *grads))
+    for got, want in zip(*results, strict=True):
+        assert (got.double() - want).abs().max() <= 1e-5 * max(1.0, want.abs().max().item())
+
+
+def test_s6_kernel_key_chooses_the_scan(monkeypatch):
+    """``kernel=torch`` never runs the C++ scan, ``auto`` runs it where it builds and falls
+    back to torch's scan where it does not; ``native`` there is refused, naming the key."""
+    from rnnlab.errors import ConfigError
+    from rnnlab.nn import native
+    from rnnlab.nn import s6 as s6_module
+
+    _native_or_skip()
+    used = []
+    for name in ("NativeSelectiveScan", "SelectiveScan"):
+        original = getattr(s6_module, name).apply
+        monkeypatch.setattr(getattr(s6_module, name), "apply",
+                            lambda *a, _f=original, _n=name: used.append(_n) or _f(*a))  # fmt: skip
+    x = torch.randn(2, 20, 3)
+    outs = {}
+    for kernel in ("auto", "torch"):
+        used.clear()
+        outs[kernel] = build("s6", dtype=torch.float32, kernel=kernel)(x)[0]
+        assert used == (["NativeSelectiveScan"] if kernel == "auto" else ["SelectiveScan"])
+    torch.testing.assert_close(outs["auto"], outs["torch"], rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(native, "selective_scan", lambda: None)
+    used.clear()
+    build("s6", dtype=torch.float32)(x)
+    assert used == ["SelectiveScan"]
+    with pytest.raises(ConfigError, match="model.kernel='native'"):
+        build("s6", dtype=torch.float32, kernel="native")

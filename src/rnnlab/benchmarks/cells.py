@@ -192,7 +192,9 @@ def scan_vs_gru(
     }
 
 
-MODERN_CELLS = ("lru", "s6", "slstm", "mlstm")
+MODERN_CELLS = ("lru", "s6", "s6_torch", "slstm", "mlstm")
+# a cell's variant timed beside it: its model keys
+VARIANTS = {"s6_torch": ("s6", {"kernel": "torch"})}
 
 
 def modern_vs_gru(
@@ -210,14 +212,17 @@ def modern_vs_gru(
     """One training step of each modern cell (a one-layer ``RecurrentStack`` with the cell's
     defaults; ``num_heads`` for slstm and mlstm, as their model configs) against nn.GRU.
 
-    ``<cell>_s`` is its median time and ``speedup_<cell>`` gru_s over it (above 1: faster).
+    ``<cell>_s`` is its median time and ``speedup_<cell>`` gru_s over it (above 1: faster);
+    ``s6`` runs its scan in C++ where that builds (``model.kernel=auto``), ``s6_torch`` in
+    torch's operations.
     """
     dev = torch.device(device)
     torch.manual_seed(0)
     models: dict[str, nn.Module] = {"gru": nn.GRU(input_size, hidden, batch_first=True)}
-    for cell in cells:
+    for name in cells:
+        cell, keys = VARIANTS.get(name, (name, {}))
         heads = {"num_heads": num_heads} if cell in ("slstm", "mlstm") else {}
-        models[cell] = RecurrentStack(input_size, cell=cell, hidden_size=hidden, **heads)
+        models[name] = RecurrentStack(input_size, cell=cell, hidden_size=hidden, **heads, **keys)
     x = torch.randn(batch, seq_len, input_size, device=dev, requires_grad=True)
     fns = {name: _train_step(m.to(dev), x) for name, m in models.items()}
     with threads(num_threads) as n_threads:

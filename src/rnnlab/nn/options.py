@@ -33,10 +33,12 @@ KEY_USERS: dict[str, tuple[str, ...]] = {
     "max_phase": ("lru",),
     "dt_min": ("s6",),
     "dt_max": ("s6",),
+    "kernel": ("s6",),
     "num_heads": ("slstm", "mlstm"),
 }
 S6_D_STATE = 16  # Mamba's default states per channel
 NONLINEARITIES = ("tanh", "relu")
+KERNELS = ("auto", "native", "torch")
 IMPLS = ("torch", "scratch")
 # Pre-activations per hidden unit of each layer's input map (gates times candidate).
 GATES = {"rnn": 1, "lstm": 4, "gru": 3, "mingru": 2, "minlstm": 3}
@@ -185,6 +187,9 @@ class StackOptions(Options):
                               gt=0)  # fmt: skip
     dt_min: float = option(0.001, "s6: smallest step Delta at initialisation", gt=0)
     dt_max: float = option(0.1, "s6: largest step Delta at initialisation", gt=0)
+    kernel: str = option("auto", "s6: the scan's kernel: native (C++, compiled for this CPU "
+                         "at first use), torch (torch's operations), auto (native where it "
+                         "builds)", choices=KERNELS)  # fmt: skip
     num_heads: int = option(1, "slstm, mlstm: heads (a divisor of hidden_size)", ge=1)
 
     def rules(self) -> None:

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnlab.errors import ConfigError
+from rnnlab.nn import native
 from rnnlab.nn.options import S6_D_STATE
 from rnnlab.nn.stacking import StackedLayers, last_valid, valid_steps
 
@@ -149,6 +151,45 @@ class SelectiveScan(torch.autograd.Function):
                 grad_h0)  # fmt: skip
 
 
+class NativeSelectiveScan(torch.autograd.Function):
+    """``SelectiveScan`` run by the C++ kernel (``rnnlab/nn/native/selective_scan.cpp``):
+    the same inputs, outputs and products, each step fused into one pass (exp(Delta A)
+    formed inline); float32 on the CPU."""
+
+    @staticmethod
+    def forward(ctx, delta, u, neg_a, B, C, D, h0):
+        steps, batch, hidden = delta.shape
+        n_state = neg_a.shape[1]
+        inputs = [t.contiguous() for t in (delta, u, neg_a, B, C, D)]
+        start = delta.new_zeros(batch, hidden, n_state) if h0 is None else h0
+        y, last, entering = native.selective_scan().forward(
+            *inputs, start.reshape(batch, hidden, n_state).contiguous()
+        )
+        ctx.save_for_backward(*inputs, entering)
+        ctx.has_h0 = h0 is not None
+        return y, last.view(batch, hidden * n_state)
+
+    @staticmethod
+    def backward(ctx, grad_y, grad_last):
+        *inputs, entering = ctx.saved_tensors
+        batch, hidden = grad_y.shape[1], grad_y.shape[2]
+        grads = native.selective_scan().backward(
+            *inputs, entering, grad_y.contiguous(),
+            grad_last.reshape(batch, hidden, -1).contiguous(),
+        )  # fmt: skip
+        grad_h0 = grads[6].view(batch, -1) if ctx.has_h0 else None
+        return (*grads[:6], grad_h0)
+
+
+def native_scan_usable(kernel: str, *tensors: Tensor) -> bool:
+    """Whether ``kernel`` (``model.kernel``) runs this scan in C++: float32 on the CPU, the
+    kernel built here (``auto`` falls back to torch's operations where it is not)."""
+    if kernel == "torch" or any(t.device.type != "cpu" or t.dtype != torch.float32
+                                for t in tensors):  # fmt: skip
+        return False
+    return native.selective_scan() is not None
+
+
 def _block_states(d4: Tensor, du4: Tensor, B4: Tensor, a2: Tensor, a: Tensor, h: Tensor,
                   a_steps: tuple[Tensor, ...], h_steps: tuple[Tensor, ...]) -> None:  # fmt: skip
     """One block's a_t = exp(Delta_t A) into ``a`` and states h_t into ``h[1:]``, from the
@@ -165,9 +206,9 @@ class S6Direction(nn.Module):
     """One layer-direction of S6 (see the module docstring)."""
 
     def __init__(self, n_in: int, hidden: int, n_state: int, dt_min: float,
-                 dt_max: float) -> None:  # fmt: skip
+                 dt_max: float, kernel: str = "auto") -> None:  # fmt: skip
         super().__init__()
-        self.n_state, self.rank = n_state, math.ceil(hidden / 16)
+        self.n_state, self.rank, self.kernel = n_state, math.ceil(hidden / 16), kernel
         self.in_proj = nn.Linear(n_in, hidden)
         self.x_proj = nn.Linear(hidden, self.rank + 2 * n_state, bias=False)
         self.dt_proj = nn.Linear(self.rank, hidden)
@@ -196,7 +237,8 @@ class S6Direction(nn.Module):
             # projections are bfloat16 and A float32, and the recurrence runs in float32.
             dtype = torch.promote_types(delta.dtype, neg_a.dtype)
             delta, u, B_t, C_t = (t.to(dtype) for t in (delta, u, B_t, C_t))
-            y, h_last = SelectiveScan.apply(delta, u, neg_a, B_t, C_t, self.D.to(dtype), h0)
+            scan = NativeSelectiveScan if native_scan_usable(self.kernel, delta) else SelectiveScan
+            y, h_last = scan.apply(delta, u, neg_a, B_t, C_t, self.D.to(dtype), h0)
         else:
             y_ssm, h_last = _steps(delta, delta * u, neg_a, B_t, C_t, h0)
             y = y_ssm + u * self.D
@@ -223,15 +265,20 @@ def _steps(delta: Tensor, du: Tensor, neg_a: Tensor, B: Tensor, C: Tensor,
 
 class S6(StackedLayers):
     """Stacked, optionally bidirectional S6 layers (constructor arguments as torch.nn's
-    recurrent layers, plus the cell's keys ``d_state``, ``dt_min``, ``dt_max``)."""
+    recurrent layers, plus the cell's keys ``d_state``, ``dt_min``, ``dt_max`` and ``kernel``:
+    ``auto`` runs the scan in C++ (``rnnlab.nn.native``) where it builds, ``native`` requires
+    that, ``torch`` keeps torch's operations)."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *,
                  d_state: int | None = None, dt_min: float = 0.001, dt_max: float = 0.1,
-                 **options: Any) -> None:  # fmt: skip
+                 kernel: str = "auto", **options: Any) -> None:  # fmt: skip
         super().__init__(input_size, hidden_size, num_layers, **options)
         self.d_state = d_state or S6_D_STATE
+        if kernel == "native" and native.selective_scan() is None:
+            raise ConfigError("model.kernel", kernel, "auto or torch: the C++ scan could not "
+                              f"be built here ({native.unavailable('selective_scan')})")  # fmt: skip
         self.cells = self.per_direction(
-            lambda n_in: S6Direction(n_in, hidden_size, self.d_state, dt_min, dt_max)
+            lambda n_in: S6Direction(n_in, hidden_size, self.d_state, dt_min, dt_max, kernel)
         )
 
     @property
