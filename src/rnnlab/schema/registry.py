@@ -45,10 +45,6 @@ def root(command: str) -> type[Options]:
     return ROOTS[command]
 
 
-def _short(target: str) -> str:
-    return target.rsplit(".", 1)[-1]
-
-
 # The stored defaults: name -> declaration (``schema/<name>`` in Hydra's ConfigStore).
 STORED: dict[str, type[Options]] = {
     "train": TrainConfig, "eval": EvalConfig, "sample": SampleConfig, "bench": BenchConfig,
