@@ -37,6 +37,9 @@ ROUTES = {
     "callbacks.mine.every": (None, "every"),
     "logger.wandb.project": (None, "project"),
     "model.cells.lstm": (None, "lstm"),
+    "trainer.plugins.x": (None, "x"),
+    "data.split.val": (None, "val"),
+    "callbacks.model_checkpoint.every.epoch": (None, "epoch"),
     "callbacks.model_checkpoint": (None, "model_checkpoint"),
     "paths.output_dir": (None, "output_dir"),
 }  # fmt: skip
