@@ -73,6 +73,11 @@ CROSS = {
         _cfg(scheduler={"monitor": "val/loss"}, trainer={"max_epochs": 10, "limit_val_batches": 0}),
         "scheduler.monitor='val/loss' is not allowed: a metric this run logs: validation never "
         "runs (limit_val_batches=0)"),
+    "checkpoint monitor, validation after the last epoch": (
+        _cfg(callbacks={"model_checkpoint": {"monitor": "val/loss"}, "progress_bar": None},
+             trainer={"max_epochs": 10, "check_val_every_n_epoch": 20}),
+        "callbacks.model_checkpoint.monitor='val/loss' is not allowed: a metric this run logs: "
+        "validation never runs (check_val_every_n_epoch=20 > max_epochs=10)"),
     "bidirectional language model": (
         _cfg(model={"bidirectional": True},
              task={"_target_": "rnnlab.tasks.language.LanguageModelTask"}),
@@ -111,6 +116,11 @@ def test_a_rule_across_groups_is_refused_in_full(case):
         _cfg(scheduler={"step_size": 10}),  # not a StepLR: its step_size is its own
         _cfg(scheduler={"_target_": "x.OtherLR", "step_size": 10}),
         _cfg(scheduler=None, callbacks=None),
+        _cfg(
+            train=False,
+            scheduler={"monitor": "val/loss"},  # a test of a checkpoint only
+            trainer={"max_epochs": 10, "limit_val_batches": 0},
+        ),
     ],
 )
 def test_the_rules_across_groups_leave_these_alone(cfg):
