@@ -83,6 +83,13 @@ CROSS = {
              task={"_target_": "rnnlab.tasks.language.LanguageModelTask"}),
         "model.bidirectional=true is not allowed: false for a language model: a backward "
         "direction reads the characters it is asked to predict"),
+    "gradient flow after the last epoch": (
+        _cfg(callbacks={"gradient_flow": {"epochs": 12}}),
+        "callbacks.gradient_flow.epochs=12 is not allowed: epochs within trainer.max_epochs=10"),
+    "test_last without the last checkpoint": (
+        _cfg(test_last=True, callbacks={"model_checkpoint": {}}),
+        "test_last=true is not allowed: false when callbacks.last_checkpoint is null: the last "
+        "weights are tested from checkpoints/last.ckpt"),
     "cosine by epoch, no interval given": (
         _cfg(scheduler={"T_max": 4}),
         "scheduler.T_max=4 is not allowed: auto or at least trainer.max_epochs=10: the cosine "
@@ -116,6 +123,11 @@ def test_a_rule_across_groups_is_refused_in_full(case):
         _cfg(scheduler={"step_size": 10}),  # not a StepLR: its step_size is its own
         _cfg(scheduler={"_target_": "x.OtherLR", "step_size": 10}),
         _cfg(scheduler=None, callbacks=None),
+        _cfg(callbacks={"gradient_flow": {"epochs": 10}}),
+        _cfg(callbacks={"gradient_flow": {"epochs": [1, 10]}}),
+        _cfg(callbacks={"gradient_flow": {"epochs": None}}),
+        _cfg(test_last=True, callbacks={"last_checkpoint": {"_target_": "x.LastCheckpoint"}}),
+        _cfg(test_last=True, train=False),  # tests a checkpoint given: no last.ckpt needed
         _cfg(
             train=False,
             scheduler={"monitor": "val/loss"},  # a test of a checkpoint only
