@@ -74,6 +74,8 @@ def demo_options() -> type[Options]:
         sizes: list[int] = option([1, 2], "sizes of the parts", ge=1)
         name: str | None = option(None, "a name")
         flag: bool = option(False)
+        label: str = option("Run A", "shown as written")
+        key_of_exactly_twenty_nine_ch: int = option(1, "its head ends where text would start")
         a_rather_long_key_name_of_forty_chars: float = option(
             1.0, "a meaning long enough that the table wraps it over more than one line", gt=0
         )
@@ -89,19 +91,22 @@ def test_a_declaration_records_defaults_meanings_and_bounds():
     demo = demo_options()
     assert demo.defaults() == {"_target_": "pkg.Demo", "width": 8, "rate": 0.5, "mode": "fast",
                                "sizes": [1, 2], "name": None, "flag": False,
+                               "label": "Run A", "key_of_exactly_twenty_nine_ch": 1,
                                "a_rather_long_key_name_of_forty_chars": 1.0}  # fmt: skip
     first, second = demo(), demo()
     first.sizes.append(3)  # a list default is each instance's own copy
     assert second.sizes == [1, 2] and demo.defaults()["sizes"] == [1, 2]
-    assert demo.table()[:6] == [
+    assert demo.table()[:7] == [
         ("width", "8", "a positive integer", "units per layer"),
         ("rate", "0.5", "a finite number in (0, 1]", "a rate"),
         ("mode", "fast", "one of fast, slow", "how to run"),
         ("sizes", "[1, 2]", "a list of positive integers", "sizes of the parts"),
         ("name", "null", "null or a non-empty string", "a name"),
         ("flag", "false", "true or false", ""),
+        ("label", "Run A", "a non-empty string", "shown as written"),
     ]
     assert rows(demo, "demo.")[0] == ("demo.width", "8", "a positive integer", "units per layer")
+    assert rows(demo)[0][0] == "width"
 
 
 REFUSED = {
@@ -111,8 +116,8 @@ REFUSED = {
     "no default given": ({"width": "???"},
                          "width='???' is not allowed: a value: it has no default (a positive integer)"),
     "unknown key": ({"widht": 3}, "widht=3 is not allowed: a key of demo (did you mean demo.width?);"
-                    " the keys are width, rate, mode, sizes, name, flag, "
-                    "a_rather_long_key_name_of_forty_chars"),
+                    " the keys are width, rate, mode, sizes, name, flag, label, "
+                    "key_of_exactly_twenty_nine_ch, a_rather_long_key_name_of_forty_chars"),
     "a rule": ({"width": 200}, "width=200 is not allowed: at most 100 when mode is fast"),
 }  # fmt: skip
 
@@ -150,6 +155,11 @@ def test_help_table_aligns_defaults_and_wraps_meanings():
         "                                      positive integers",
         "  demo.name=null                      a name; null or a non-empty string",
         "  demo.flag=false                     true or false",
+        "  demo.label=Run A                    shown as written; a non-empty",
+        "                                      string",
+        "  demo.key_of_exactly_twenty_nine_ch=1",
+        "                                      its head ends where text would",
+        "                                      start; an integer",
         "  demo.a_rather_long_key_name_of_forty_chars=1.0",
         "                                      a meaning long enough that the",
         "                                      table wraps it over more than one",
@@ -169,3 +179,12 @@ def test_help_table_of_short_keys_pads_to_the_longest_head():
         "  rate=0.5  a finite number > 0",
         "  tag=null  null or a non-empty string",
     ]
+
+
+def test_help_is_100_columns_wide():
+    @dataclass
+    class Wide(Options):
+        k: int = option(1, "a" * 44 + " " + "b" * 46, allowed="z")  # text of 94 characters
+
+    # the 101st column would hold the z
+    assert plain_table(Wide) == ["  k=1  " + "a" * 44 + " " + "b" * 46 + ";", " " * 7 + "z"]

@@ -127,10 +127,10 @@ def check_key(cfg: Mapping[str, Any], key: str, value: Any) -> None:
     """One swept value against its declaration alone (rules that span keys wait for the job,
     where the combination is known)."""
     choices = ((cfg.get("hydra") or {}).get("runtime") or {}).get("choices") or {}
-    if key in choices or key.startswith("hydra."):
+    if key in choices:
         return  # a config group's option (model=rnn,lstm): Hydra composes each job from it
     cls, name = declaration_of(cfg, key)
-    if cls is None:
+    if cls is None:  # hydra.* and any other key no declaration holds
         return
     parent = key.rpartition(".")[0]
     try:
