@@ -71,6 +71,21 @@ def prepare(name: str, spec: dict[str, list[str]]) -> Path:
     return work
 
 
+# Read by tests from the checkout's root (``helpers.REPO``), which under mutmut is the copy in
+# ``mutants/``: the README's and docs' option tables (tests/schema/test_docs.py).
+ROOT_FILES = ("README.md", "docs")
+
+
+def link_root_files(work: Path) -> None:
+    """Links in ``mutants/`` to the checkout's files that tests read beside src and tests."""
+    mutants = work / "mutants"
+    mutants.mkdir(exist_ok=True)
+    for name in ROOT_FILES:
+        link = mutants / name
+        if not link.is_symlink():
+            link.symlink_to(ROOT / name, target_is_directory=(ROOT / name).is_dir())
+
+
 def score(work: Path) -> dict[str, float]:
     """Killed, survived, ... as mutmut counts them, and the score: killed / mutants."""
     mutmut = [sys.executable, "-m", "mutmut"]
@@ -103,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     work = prepare(args.module, specs[args.module])
     if args.fresh:
         shutil.rmtree(work / "mutants", ignore_errors=True)
+    link_root_files(work)
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
            "MPLBACKEND": "Agg", "WANDB_MODE": "offline"}  # fmt: skip
     mutmut = [sys.executable, "-m", "mutmut"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from rnnlab.errors import ConfigError
 from rnnlab.nn.options import CELLS, StackOptions
@@ -44,15 +45,20 @@ def test_residual_state_carries_every_layer(cell):
     torch.testing.assert_close(torch.cat([first, second], 1), whole)
 
 
-def test_residual_lengths_pad_with_zeros_and_match_each_sequence_alone():
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_residual_lengths_pad_with_zeros_and_match_each_sequence_alone(bidirectional):
+    """Outputs, features and every layer's state, as if the short sequence ran alone."""
     torch.manual_seed(0)
-    stack = RecurrentStack(4, cell="s6", hidden_size=8, num_layers=2, block="residual").double()
+    stack = RecurrentStack(4, cell="s6", hidden_size=8, num_layers=2, block="residual",
+                           bidirectional=bidirectional).double()  # fmt: skip
     x, lengths = torch.randn(2, 9, 4, dtype=torch.float64), torch.tensor([9, 4])
     out, state = stack(x, lengths=lengths)
     alone, alone_state = stack(x[1:, :4])
     torch.testing.assert_close(out[1:, :4], alone)
     assert torch.count_nonzero(out[1, 4:]) == 0
     torch.testing.assert_close(stack.final_features(state)[1:], stack.final_features(alone_state))
+    for got, want in zip(state[1:], alone_state[1:], strict=True):  # the layers' own parts
+        torch.testing.assert_close(got[:, 1:], want)
 
 
 def test_residual_projects_the_input_only_when_sizes_differ():
@@ -79,8 +85,8 @@ def test_plain_block_keeps_todays_names_and_a_seeds_weights(cell, impl):
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("block", ["plain", "residual"])
 def test_parameter_count_matches_the_built_stack(cell, block):
-    for input_size, bidirectional in ((5, False), (16, True), (8, False)):
-        kw = {**KEYS.get(cell, {}), **({"mlp_ratio": 1.5} if block == "residual" else {})}
+    for input_size, bidirectional, mlp_ratio in ((5, False, 1.5), (16, True, 1.5), (8, False, 0)):
+        kw = {**KEYS.get(cell, {}), **({"mlp_ratio": mlp_ratio} if block == "residual" else {})}
         options = dict(cell=cell, hidden_size=8, num_layers=2, bidirectional=bidirectional,
                        block=block, **kw)  # fmt: skip
         stack = RecurrentStack(input_size, **options)
@@ -122,3 +128,34 @@ def test_a_layer_that_outputs_zeros_passes_the_stream_through_the_residual_add()
     x = torch.randn(2, 6, 5)
     out, _ = stack(x)
     torch.testing.assert_close(out, stack.blocks.final_norm(stack.blocks.proj(x)))
+
+
+def residual_reference(blocks, x: torch.Tensor, training: bool) -> torch.Tensor:
+    """The block's equations with its own parts: x = x + dropout(layer(norm(x))), then
+    x = x + dropout((SiLU(x' W_g) * (x' W_v)) W_o) with x' = norm'(x), then the final norm."""
+    x = x if blocks.proj is None else blocks.proj(x)
+    for index, layer in enumerate(blocks.layers):
+        y, _ = layer(blocks.norms[index](x))
+        x = x + F.dropout(y, blocks.dropout, training=training)
+        mlp, z = blocks.mlps[index], blocks.mlp_norms[index](x)
+        width = mlp.out.in_features
+        w, b = mlp.gate_value.weight, mlp.gate_value.bias
+        gate, value = z @ w[:width].T + b[:width], z @ w[width:].T + b[width:]
+        y = (F.silu(gate) * value) @ mlp.out.weight.T + mlp.out.bias
+        x = x + F.dropout(y, blocks.dropout, training=training)
+    return blocks.final_norm(x)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_residual_block_equals_its_equations(training):
+    """Evaluating: no dropout anywhere; training: dropout at rate ``dropout`` on each residual
+    branch, the layer's and the MLP's, in every block (the same draws from the same seed)."""
+    torch.manual_seed(0)
+    stack = RecurrentStack(5, cell="gru", hidden_size=4, num_layers=2, bidirectional=True,
+                           block="residual", mlp_ratio=1.5, dropout=0.25).double()  # fmt: skip
+    stack.train(training)
+    x = torch.randn(3, 6, 5, dtype=torch.float64)
+    torch.manual_seed(1)
+    out, _ = stack(x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(out, residual_reference(stack.blocks, x, training))

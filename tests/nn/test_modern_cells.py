@@ -5,6 +5,7 @@ the stabiliser is checked too), variable lengths, carried state, initialisation,
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -141,6 +142,31 @@ def test_parallel_mode_gradients_equal_the_step_mode_ones(cell):
         assert (got - want).abs().max() <= 1e-10 * max(1.0, want.abs().max().item())
 
 
+def _graph_nodes(out: torch.Tensor) -> int:
+    """The autograd nodes behind ``out``: what a backward pass keeps and walks."""
+    seen, todo = set(), [out.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            todo.extend(n for n, _ in node.next_functions)
+    return len(seen)
+
+
+@pytest.mark.parametrize("cell", PARALLEL)
+def test_the_parallel_mode_is_the_default_and_records_no_graph_per_step(cell):
+    """The stack calls its layers with no mode given, so the default is what trains: the
+    parallel mode, whose autograd graph is a few nodes per block of steps (a custom backward
+    for the LRU and S6 scans, a few dozen per chunk of 64 steps for the mLSTM), where the
+    step mode records nodes at every step (at 256 steps: 42, 30, 282 against 556, 2602,
+    8993)."""
+    layer = build(cell, dtype=torch.float32)
+    x = torch.randn(2, 256, 3, requires_grad=True)
+    default, parallel, steps = (_graph_nodes(layer(x, **mode)[0])
+                                for mode in ({}, {"parallel": True}, {"parallel": False}))  # fmt: skip
+    assert default == parallel and 4 * parallel < steps
+
+
 @pytest.mark.parametrize("steps", [150, 96, 7])
 @pytest.mark.parametrize("with_state", [False, True])
 def test_s6_selective_scan_backward_is_the_gradient(with_state, steps):
@@ -174,10 +200,12 @@ def test_gradients_are_finite_and_reach_every_parameter(cell):
     assert all(torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("parallel", [True, False])
 @pytest.mark.parametrize("cell", list(LAYERS))
-def test_padded_batch_equals_each_sequence_alone(cell, parallel):
-    layer = build(cell, num_layers=2)
+def test_padded_batch_equals_each_sequence_alone(cell, parallel, bidirectional):
+    """Bidirectional too: the backward direction starts at each sequence's own last step."""
+    layer = build(cell, num_layers=2, bidirectional=bidirectional)
     x = torch.randn(3, 40, 3, dtype=torch.float64, requires_grad=True)
     lengths = torch.tensor([40, 23, 1])
     out, state = layer(x, lengths=lengths, parallel=parallel)
@@ -241,6 +269,8 @@ def test_s6_initialisation():
     assert dt.min() >= 0.002 * (1 - 1e-4) and dt.max() <= 0.05 * (1 + 1e-4)
     assert dt.max() / dt.min() > 5  # spread log-uniformly
     assert torch.equal(cell.D, torch.ones(64)) and cell.rank == 4
+    assert _uniform_in(cell.dt_proj.weight, cell.rank**-0.5)  # +-rank^-1/2
+    assert S6(3, 33).cells[0].rank == 3  # ceil(H / 16)
 
 
 def test_xlstm_gate_initialisation():
@@ -249,6 +279,51 @@ def test_xlstm_gate_initialisation():
     assert torch.equal(m.gates.weight, torch.zeros(8, 3))
     s = SLSTM(3, 8, num_heads=2).cells[0]
     torch.testing.assert_close(s.W.bias[16:24], torch.linspace(3, 6, 4).repeat(2))
+
+
+def _uniform_in(w: torch.Tensor, bound: float) -> bool:
+    """Within +-bound and reaching near both ends: uniform on that interval."""
+    return bool(w.abs().max() <= bound and w.min() < -0.9 * bound and w.max() > 0.9 * bound)
+
+
+def test_lru_input_output_and_skip_scales():
+    """B ~ N(0, 1/(2 n_in)) per real and imaginary part, C ~ N(0, 1/N), and D ~ N(0, 1/n_in)
+    as a matrix (n_in != H): each standard deviation within 10% (4096, 8192 and 512 draws)."""
+    torch.manual_seed(0)
+    cell = LRU(16, 32, d_state=256).cells[0]
+    expected = {"B_re": 32**-0.5, "B_im": 32**-0.5, "C_re": 1 / 16, "C_im": 1 / 16, "D": 1 / 4}
+    for name, std in expected.items():
+        assert abs(getattr(cell, name).std().item() / std - 1) < 0.1, name
+
+
+def test_xlstm_weights_and_input_gate_biases():
+    """sLSTM: W, R and the biases other than the forget gate's uniform in +-1/sqrt(H), as
+    torch.nn's LSTM; mLSTM: input-gate biases N(0, 0.1) (256 heads: std within 20%)."""
+    torch.manual_seed(0)
+    s = SLSTM(3, 64, num_heads=4).cells[0]
+    not_forget = torch.ones(256, dtype=torch.bool)
+    not_forget[128:192] = False
+    for w in (s.W.weight, s.R, s.W.bias[not_forget]):
+        assert _uniform_in(w, 1 / 8)
+    m = MLSTM(3, 256, num_heads=256).cells[0]
+    assert 0.08 < m.gates.bias[:256].std().item() < 0.12
+
+
+@pytest.mark.parametrize("cell", list(LAYERS))
+def test_a_layer_built_with_its_own_defaults_is_the_configs_default(cell):
+    """``LRU(3, 8)`` and the others, built directly, are what ``model.cell`` builds with every
+    other key at its default: the same weights from the same seed, in the same shapes."""
+    torch.manual_seed(0)
+    got = LAYERS[cell](3, 8).state_dict()
+    torch.manual_seed(0)
+    want = RecurrentStack(3, cell=cell, hidden_size=8).layers.state_dict()
+    assert list(got) == list(want) and all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_xlstm_layers_refuse_a_head_count_that_does_not_divide_the_width():
+    for layer in (SLSTM, MLSTM):
+        with pytest.raises(ValueError, match=r"^num_heads=3 must divide hidden_size=8$"):
+            layer(3, 8, num_heads=3)
 
 
 def _state_floats(cell: str, hidden: int, layer_dirs: int, d_state: int, heads: int) -> int:
@@ -326,6 +401,35 @@ def test_s6_float32_stays_near_float64_over_4096_steps():
     for i, (got, want) in enumerate(zip(*results, strict=True)):
         tol = 1e-5 if i < 2 else 1e-4
         assert (got.double() - want).abs().max() <= tol * want.abs().max()
+
+
+def test_s6_with_one_channel_and_one_state():
+    """hidden_size 1 and d_state 1: the scan's unit axes stay apart from the channel and state
+    axes, so both modes agree on outputs, final states and gradients."""
+    layer = build("s6", hidden=1, d_state=1)
+    x = torch.randn(2, 40, 3, dtype=torch.float64, requires_grad=True)
+    results = []
+    for parallel in (True, False):
+        out, state = layer(x, parallel=parallel)
+        loss = out.square().sum() + state[1].square().sum()
+        results.append((out, *state, *torch.autograd.grad(loss, [x, *layer.parameters()])))
+    for got, want in zip(*results, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("kernel", ["torch", "auto"])
+def test_s6_scan_runs_without_warnings(kernel):
+    """Forward and backward from a carried state, with lengths and a last block shorter than
+    the others (40 steps: 32 + 8): every buffer the scan writes into already has the shape
+    written (torch resizes a wrongly shaped output with a warning, and means to stop)."""
+    layer = build("s6", dtype=torch.float32, kernel=kernel)
+    x = torch.randn(2, 40, 3, requires_grad=True)
+    _, state = layer(x[:, :5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, end = layer(x, state, lengths=torch.tensor([40, 33]))
+        (out.square().sum() + end[1].square().sum()).backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
 
 
 # -- S6's C++ scan (rnnlab/nn/native/selective_scan.cpp) ------------------------------------

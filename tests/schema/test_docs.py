@@ -76,3 +76,43 @@ def test_every_command_has_help_with_its_keys(command):
     text = help_text(command, ["--help"])
     for f in STORED[command].declared():
         assert f"  {f.name}=" in text
+
+
+CALLBACKS = [("callbacks.model_checkpoint.", "ModelCheckpointOptions"),
+             ("callbacks.last_checkpoint.", "LastCheckpointOptions"),
+             ("callbacks.progress_bar.", "ProgressBarOptions"),
+             ("callbacks.model_summary.", "ModelSummaryOptions"),
+             ("callbacks.test_figures.", "TestFiguresOptions")]  # fmt: skip
+CHOSEN = {
+    "train": ("train", [], [("", "TrainConfig"), ("trainer.", "TrainerOptions"),
+                            ("model.", "StackOptions"), ("data.", "SineOptions"),
+                            ("task.", "RegressionOptions"), ("optimizer.", "AdamOptions"),
+                            ("scheduler.", "CosineOptions"), *CALLBACKS,
+                            ("logger.csv.", "CSVLoggerOptions")]),
+    "smnist, no scheduler or callbacks": (
+        "train", ["data=smnist", "~scheduler", "callbacks=none"],
+        [("", "TrainConfig"), ("trainer.", "TrainerOptions"), ("model.", "StackOptions"),
+         ("data.", "MnistOptions"), ("task.", "ClassificationOptions"),
+         ("optimizer.", "AdamOptions"), ("logger.csv.", "CSVLoggerOptions")]),
+    "a callback switched off": (
+        "train", ["callbacks.progress_bar=null"],
+        [("", "TrainConfig"), ("trainer.", "TrainerOptions"), ("model.", "StackOptions"),
+         ("data.", "SineOptions"), ("task.", "RegressionOptions"), ("optimizer.", "AdamOptions"),
+         ("scheduler.", "CosineOptions"), *(c for c in CALLBACKS if "progress" not in c[0]),
+         ("logger.csv.", "CSVLoggerOptions")]),
+    "eval": ("eval", [], [("", "EvalConfig"), ("trainer.", "TrainerOptions")]),
+    "sample": ("sample", [], [("", "SampleConfig")]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CHOSEN))
+def test_help_lists_the_declarations_the_config_chooses(tmp_path, case):
+    """``--help`` shows the keys of exactly these nodes, each under its full prefix."""
+    from rnnlab.schema.docs import chosen
+    from rnnlab.schema.values import plain_config
+
+    from helpers import make_config
+
+    command, overrides, expected = CHOSEN[case]
+    cfg = plain_config(make_config(tmp_path, overrides, command))
+    assert [(prefix, cls.__name__) for prefix, cls in chosen(cfg, command)] == expected

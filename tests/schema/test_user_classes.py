@@ -29,14 +29,20 @@ def test_users_callback_with_its_own_arguments_is_accepted_and_built(tmp_path):
 
 def test_an_argument_the_users_class_does_not_take_is_refused(tmp_path):
     overrides = ["+callbacks.mine._target_=user_ext.Recorder", "+callbacks.mine.evry=2"]
-    with pytest.raises(ConfigError, match=r"callbacks\.mine\.evry=2 is not allowed: an argument "
-                       r"of user_ext\.Recorder \(did you mean every\?\)"):  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^callbacks\.mine\.evry=2 is not allowed: an argument "
+                       r"of user_ext\.Recorder \(did you mean every\?\); its arguments are "
+                       r"note, every$"):  # fmt: skip
         _check(tmp_path, overrides)
 
 
 def test_a_class_that_cannot_be_imported_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match=r"callbacks\.mine\._target_='user_ext\.Nope'"):
+    with pytest.raises(ConfigError) as err:
         _check(tmp_path, ["+callbacks.mine._target_=user_ext.Nope"])
+    message = str(err.value)  # one line, with why the import failed
+    assert "\n" not in message and message.startswith(
+        "callbacks.mine._target_='user_ext.Nope' is not allowed: an importable class or "
+        "function (Error loading 'user_ext.Nope': ModuleNotFoundError(\"No module named "
+    ), message
 
 
 def test_a_users_data_module_is_checked_by_its_signature(tmp_path):
@@ -45,3 +51,16 @@ def test_a_users_data_module_is_checked_by_its_signature(tmp_path):
         ConfigError, match=r"data\.\w+=.* is not allowed: an argument of user_ext\.Recorder"
     ):
         _check(tmp_path, overrides)
+
+
+def test_an_import_error_without_a_message_is_named_by_its_type(monkeypatch):
+    import hydra.utils
+
+    from rnnlab.schema.validate import check_signature
+
+    def fail(path):
+        raise ImportError()
+
+    monkeypatch.setattr(hydra.utils, "get_object", fail)
+    with pytest.raises(ConfigError, match=r"an importable class or function \(ImportError\)$"):
+        check_signature({}, "data", "pkg.Cls")

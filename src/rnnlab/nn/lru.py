@@ -37,7 +37,6 @@ class LRUDirection(nn.Module):
     def __init__(self, n_in: int, hidden: int, n_state: int, r_min: float, r_max: float,
                  max_phase: float) -> None:  # fmt: skip
         super().__init__()
-        self.n_state = n_state
         u1, u2 = torch.rand(n_state), torch.rand(n_state)
         # |lambda|^2 uniform in [r_min^2, r_max^2]: nu = -log|lambda| = -log(|lambda|^2) / 2.
         nu = -0.5 * torch.log(u1 * (r_max**2 - r_min**2) + r_min**2)

@@ -109,9 +109,7 @@ def _bounds_text(b: Bound, integer: bool) -> str:
         left = "[" if low[0] == ">=" else "("
         right = "]" if high[0] == "<=" else ")"
         return f" in {left}{_fmt(low[1])}, {_fmt(high[1])}{right}"
-    if low:
-        if integer and low == (">=", 1):
-            return ""  # said as "a positive integer"
+    if low:  # (an integer >= 1 alone is said as "a positive integer" by _words)
         return f" {low[0]} {_fmt(low[1])}"
     if high:
         return f" {high[0]} {_fmt(high[1])}"

@@ -1,4 +1,5 @@
-"""``--help`` and the README's option tables, generated from the declarations."""
+"""``--help``, generated from the declarations (the docs' option tables are checked against
+them by tests/schema/test_docs.py)."""
 
 from __future__ import annotations
 
@@ -31,14 +32,6 @@ def plain_table(cls: type[Options], prefix: str = "", width: int = 100) -> list[
         else:
             lines.append(head.ljust(pad) + wrapped[0])
             lines += [" " * pad + w for w in wrapped[1:]]
-    return lines
-
-
-def markdown_table(cls: type[Options], prefix: str = "") -> list[str]:
-    """The README's form: | key | default | allowed | meaning |."""
-    lines = ["| key | default | allowed | meaning |", "| --- | --- | --- | --- |"]
-    for key, default, allowed, meaning in rows(cls, prefix):
-        lines.append(f"| `{key}` | `{default}` | {allowed} | {meaning} |")
     return lines
 
 

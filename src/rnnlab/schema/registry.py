@@ -45,10 +45,6 @@ def root(command: str) -> type[Options]:
     return ROOTS[command]
 
 
-def _short(target: str) -> str:
-    return target.rsplit(".", 1)[-1]
-
-
 # The stored defaults: name -> declaration (``schema/<name>`` in Hydra's ConfigStore).
 STORED: dict[str, type[Options]] = {
     "train": TrainConfig, "eval": EvalConfig, "sample": SampleConfig, "bench": BenchConfig,
@@ -133,10 +129,10 @@ def check_key(cfg: Mapping[str, Any], key: str, value: Any, command: str = "trai
     """One swept value against its declaration alone (rules that span keys wait for the job,
     where the combination is known)."""
     choices = ((cfg.get("hydra") or {}).get("runtime") or {}).get("choices") or {}
-    if key in choices or key.startswith("hydra."):
+    if key in choices:
         return  # a config group's option (model=rnn,lstm): Hydra composes each job from it
     cls, name = declaration_of(cfg, key, command)
-    if cls is None:
+    if cls is None:  # hydra.* and any other key no declaration holds
         return
     parent = key.rpartition(".")[0]
     try:

@@ -96,7 +96,9 @@ def check_signature(values: Mapping[str, Any], where: str, target: str) -> None:
     try:
         cls = get_object(target)
     except Exception as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        # Hydra's message spans lines (what failed to load, then why): all of it, on one line
+        reason = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        reason = reason or type(err).__name__
         raise ConfigError(f"{where}._target_", target,
                           f"an importable class or function ({reason})") from None  # fmt: skip
     try:
