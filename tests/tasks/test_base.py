@@ -67,3 +67,81 @@ def test_scheduler_gets_the_runs_length_and_its_monitor():
     assert config["lr_scheduler"]["interval"] == "step"
     task.hparams.scheduler = None
     assert isinstance(task.configure_optimizers(), torch.optim.SGD)
+
+
+def across_ranks(*metrics):
+    """``metrics[0].compute()`` as DDP gives it, each metric standing for one rank's: its
+    states gathered from every rank, then reduced the way the metric declares."""
+    first = metrics[0]
+
+    def gather(tensor, group=None):
+        name = next(n for n in first._reductions if getattr(first, n) is tensor)
+        return [getattr(m, name) for m in metrics]
+
+    first.dist_sync_fn, first.distributed_available_fn = gather, lambda: True
+    return first.compute()
+
+
+@pytest.mark.parametrize("kind", ["within_tolerance", "length_buckets", "char_nll"])
+def test_rnnlab_metrics_over_ranks_equal_one_process_seeing_every_batch(kind):
+    from rnnlab.tasks.language import CharNLL
+    from rnnlab.tasks.sequence import LengthBucketAccuracy, WithinTolerance
+
+    make, batches = {
+        "within_tolerance": (lambda: WithinTolerance(0.5),
+                             [(torch.tensor([0.1, 2.0]), torch.zeros(2)),
+                              (torch.tensor([0.2, 0.3, 0.9]), torch.zeros(3))]),
+        "length_buckets": (lambda: LengthBucketAccuracy([[1, 4], [5, 8]]),
+                           [(torch.tensor([True, False]), torch.tensor([3, 5])),
+                            (torch.tensor([True, True, False]), torch.tensor([4, 6, 2]))]),
+        "char_nll": (CharNLL, [(torch.tensor(6.0), 3), (torch.tensor(1.0), 1)]),
+    }[kind]  # fmt: skip
+    ranks, alone = [make(), make()], make()
+    for metric, batch in zip(ranks, batches, strict=True):
+        metric.update(*batch)
+        alone.update(*batch)
+    torch.testing.assert_close(across_ranks(*ranks), alone.compute())
+
+
+def test_a_batch_already_on_the_device_is_used_as_it_is():
+    task = task_on(world_size=1, logs=False)
+    batch = (torch.zeros(2, 3, 1), torch.ones(2, 1, 1))
+    assert task.transfer_batch_to_device(batch, torch.device("cpu"), 0) is batch
+    moved = task.transfer_batch_to_device(batch, torch.device("meta"), 0)  # elsewhere: moved
+    assert [t.device.type for t in moved] == ["meta", "meta"]
+
+
+@pytest.mark.parametrize("name", ["regress.RegressionTask", "classify.ClassificationTask",
+                                  "regress_sequence.SequenceRegressionTask",
+                                  "sequence.SequenceTask", "language.LanguageModelTask"])  # fmt: skip
+def test_every_task_takes_the_shared_arguments_in_order(name):
+    import importlib
+
+    module, cls = name.rsplit(".", 1)
+    task_class = getattr(importlib.import_module(f"rnnlab.tasks.{module}"), cls)
+    extra = {"vocab": ["<unk>", "a", "b"]} if cls == "LanguageModelTask" else {}
+    task = task_class({"cell": "gru", "hidden_size": 4}, 3, 3, OPT, **extra)
+    assert (task.hparams.input_size, task.hparams.num_outputs) == (3, 3)
+    assert task.hparams.optimizer == OPT and task.rnn.hidden_size == 4
+
+
+@pytest.mark.parametrize("name", ["ClassificationTask", "LanguageModelTask"])
+def test_the_best_validation_score_travels_in_the_checkpoint(name):
+    """A resumed run compares its next epochs with the best one before the interruption."""
+    from rnnlab.tasks.classify import ClassificationTask
+    from rnnlab.tasks.language import LanguageModelTask
+
+    def make():
+        if name == "ClassificationTask":
+            return ClassificationTask({"cell": "gru", "hidden_size": 4}, 3, 3, OPT)
+        return LanguageModelTask(
+            {"cell": "gru", "hidden_size": 4}, 3, 3, OPT, vocab=["<unk>", "a", "b"]
+        )
+
+    task = make()
+    best = task.val_acc_best if name == "ClassificationTask" else task.val_bpc_best
+    best.update(torch.tensor(0.75))
+    resumed = make()
+    resumed.load_state_dict(task.state_dict())
+    best = resumed.val_acc_best if name == "ClassificationTask" else resumed.val_bpc_best
+    assert best.compute() == 0.75

@@ -69,3 +69,27 @@ def test_accuracy_is_over_examples_not_averaged_per_class():
     acc = task.stage_metrics()["acc"]
     acc.update(logits, labels)
     assert acc.compute() == torch.tensor(0.75)
+
+
+def test_best_validation_accuracy_is_the_best_epoch_so_far():
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    task = ClassificationTask(model={"cell": "gru", "hidden_size": 4}, input_size=3,
+                              num_outputs=2, optimizer={**OPT, "lr": 0.05})  # fmt: skip
+    x = torch.randn(48, 5, 3, generator=torch.Generator().manual_seed(1))
+    data = DataLoader(TensorDataset(x, (x[:, :, 0].sum(1) > 0).long()), batch_size=16)
+    seen = []
+
+    class Record(pl.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):  # after the epoch's validation
+            seen.append([float(trainer.callback_metrics[k]) for k in ("val/acc", "val/acc_best")])
+
+    trainer = pl.Trainer(max_epochs=4, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         accelerator="cpu", callbacks=[Record()])  # fmt: skip
+    trainer.fit(task, data, data)
+    accuracies, best = zip(*seen, strict=True)
+    assert len(seen) == 4 and len(set(accuracies)) > 1
+    assert list(best) == [max(accuracies[: i + 1]) for i in range(4)]

@@ -103,6 +103,7 @@ def test_bucket_accuracy_counts_each_bucket_over_every_update() -> None:
     assert values == {"acc_len_1_4": 0.5, "acc_len_5_8": 0.5, "acc_len_9_12": 1.0}
     metric.reset()
     metric.update(torch.tensor([True]), torch.tensor([2]))
+    assert metric.compute()["acc_len_1_4"] == 1  # one answer, right
     assert metric.compute()["acc_len_5_8"] == 0  # empty: 0, not a division by zero
 
 
@@ -135,6 +136,8 @@ def test_a_regression_answer_is_right_within_the_tolerance() -> None:
                         objective="mse", tolerance=0.5, length_buckets=[[1, 9]])  # fmt: skip
     out, target = torch.tensor([[0.25], [0.5], [-0.75]]), torch.zeros(3, 1)
     assert task.correct(out, target).tolist() == [True, False, False]  # strictly closer
+    target = torch.tensor([[2.0], [-1.0], [3.0]])  # the distance to the target, wherever it is
+    assert task.correct(target + out, target).tolist() == [True, False, False]
 
 
 def test_accuracy_is_over_marked_steps_not_averaged_per_class():
