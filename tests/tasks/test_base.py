@@ -145,3 +145,43 @@ def test_the_best_validation_score_travels_in_the_checkpoint(name):
     resumed.load_state_dict(task.state_dict())
     best = resumed.val_acc_best if name == "ClassificationTask" else resumed.val_bpc_best
     assert best.compute() == 0.75
+
+
+def test_a_fit_logs_the_step_loss_on_lightnings_cadence_and_epoch_values_once(tmp_path):
+    """The step loss reaches the loggers every ``log_every_n_steps`` steps; the progress bar
+    shows it and ``val/loss``; the sanity pass before training counts for nothing."""
+    import csv
+
+    import lightning.pytorch as pl
+    from lightning.pytorch.loggers import CSVLogger
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    task = RegressionTask(model={"cell": "gru", "hidden_size": 4}, input_size=1, num_outputs=1,
+                          optimizer=OPT)  # fmt: skip
+    g = torch.Generator().manual_seed(1)
+    train = DataLoader(
+        TensorDataset(torch.randn(24, 6, 1, generator=g), torch.randn(24, 2, 1, generator=g)),
+        batch_size=4,
+    )
+    val = DataLoader(TensorDataset(torch.randn(8, 6, 1, generator=g),
+                                   torch.randn(8, 2, 1, generator=g)), batch_size=4)  # fmt: skip
+    losses = []
+
+    class Record(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            losses.append(float(outputs["loss"]))
+
+    trainer = pl.Trainer(max_epochs=1, log_every_n_steps=2, num_sanity_val_steps=2,
+                         logger=CSVLogger(tmp_path, name="", version=""), accelerator="cpu",
+                         enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[Record()])  # fmt: skip
+    trainer.fit(task, train, val)
+    assert set(trainer.progress_bar_metrics) == {"train/loss_step", "val/loss"}
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    steps = {int(r["step"]): float(r["train/loss_step"]) for r in rows if r["train/loss_step"]}
+    assert steps == {s: pytest.approx(losses[s]) for s in (1, 3, 5)}  # of 6: each its own loss
+    assert [float(r["train/lr"]) for r in rows if r["train/lr"]] == [pytest.approx(0.1)]
+    (logged,) = [float(r["val/loss"]) for r in rows if r["val/loss"]]
+    assert trainer.validate(task, val, verbose=False)[0]["val/loss"] == pytest.approx(logged)
