@@ -74,6 +74,8 @@ def test_the_run_summary_names_the_model_its_settings_and_the_seed():
     assert task.run_summary() == (
         "rnn, 8 units × 2 layers, bidirectional, relu, init=identity, seed 7"
     )
+    defaults = RegressionTask(model={"hidden_size": 4}, input_size=1, num_outputs=1, optimizer=OPT)
+    assert defaults.run_summary() == "lstm, 4 units × 1 layer"  # the cell it was built with
 
 
 def test_rollout_of_several_features_appends_each_prediction_as_one_step():
