@@ -109,6 +109,10 @@ def test_a_batch_already_on_the_device_is_used_as_it_is():
     assert task.transfer_batch_to_device(batch, torch.device("cpu"), 0) is batch
     moved = task.transfer_batch_to_device(batch, torch.device("meta"), 0)  # elsewhere: moved
     assert [t.device.type for t in moved] == ["meta", "meta"]
+    partly = (torch.zeros(2, 3, 1), torch.ones(2, 1, 1, device="meta"))
+    moved = task.transfer_batch_to_device(partly, torch.device("meta"), 0)
+    assert [t.device.type for t in moved] == ["meta", "meta"]
+    assert task.transfer_batch_to_device(torch.zeros(2), torch.device("meta"), 0).is_meta
 
 
 @pytest.mark.parametrize("name", ["regress.RegressionTask", "classify.ClassificationTask",
@@ -178,6 +182,8 @@ def test_a_fit_logs_the_step_loss_on_lightnings_cadence_and_epoch_values_once(tm
                          enable_model_summary=False, callbacks=[Record()])  # fmt: skip
     trainer.fit(task, train, val)
     assert set(trainer.progress_bar_metrics) == {"train/loss_step", "val/loss"}
+    # the run logs its whole config itself, flattened: the task gives the loggers none
+    assert not (tmp_path / "hparams.yaml").exists()
     with open(tmp_path / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     steps = {int(r["step"]): float(r["train/loss_step"]) for r in rows if r["train/loss_step"]}
@@ -185,3 +191,73 @@ def test_a_fit_logs_the_step_loss_on_lightnings_cadence_and_epoch_values_once(tm
     assert [float(r["train/lr"]) for r in rows if r["train/lr"]] == [pytest.approx(0.1)]
     (logged,) = [float(r["val/loss"]) for r in rows if r["val/loss"]]
     assert trainer.validate(task, val, verbose=False)[0]["val/loss"] == pytest.approx(logged)
+
+
+@pytest.mark.parametrize(("max_epochs", "steps", "t_max"),
+                         [(1, 30, 1), (None, 30, 30), (-1, 30, 30), (-1, math.inf, 1)])  # fmt: skip
+def test_cosine_t_max_auto_counts_epochs_or_else_steps(max_epochs, steps, t_max):
+    """Stepped each epoch: the epochs; with no epoch limit: the steps; with neither: 1."""
+    task = task_on(world_size=1, logs=False)
+    task.trainer.estimated_stepping_batches, task.trainer.max_epochs = steps, max_epochs
+    task.hparams.scheduler = {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR",
+                              "_partial_": True, "T_max": "auto"}  # fmt: skip
+    assert task.configure_optimizers()["lr_scheduler"]["scheduler"].T_max == t_max
+
+
+def test_a_plateau_scheduler_watches_its_metric_in_the_better_direction():
+    from rnnlab.tasks.classify import ClassificationTask
+
+    task = ClassificationTask({"cell": "gru", "hidden_size": 4}, 3, 3, OPT)
+    plateau = {"_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau", "_partial_": True,
+               "mode": None}  # fmt: skip
+    for monitor, mode in (("val/acc", "max"), ("val/acc_best", "max"), ("val/loss", "min")):
+        task.hparams.scheduler = {**plateau, "monitor": monitor}
+        config = task.configure_optimizers()["lr_scheduler"]
+        assert (config["monitor"], config["scheduler"].mode) == (monitor, mode)
+    task.hparams.scheduler = {**plateau, "mode": "max", "monitor": "val/acc"}  # stated: kept
+    assert task.configure_optimizers()["lr_scheduler"]["scheduler"].mode == "max"
+
+
+def test_every_rank_stops_at_the_first_bad_step_any_rank_saw():
+    """On DDP the first bad step is the largest over the ranks (-1: none), so a rank whose
+    own losses were finite stops with the others; a bad loss at step 0 counts."""
+    task = task_on(world_size=2, logs=True)
+    other_rank = torch.tensor(0)  # the other rank's first bad step: 0
+    ops = {"max": torch.maximum, "sum": torch.add}
+    task.trainer.strategy.reduce = lambda t, reduce_op: ops[reduce_op](t, other_rank)
+    with pytest.raises(NonFiniteLossError, match="global step 0 "):
+        task._check_finite(torch.tensor(0.5), 0)  # finite here
+    task = task_on(world_size=1, logs=False)
+    task.on_train_epoch_start()
+    task._check_finite(torch.tensor(0.5), 0)
+    task = task_on(world_size=2, logs=False)
+    task.on_train_epoch_start()
+    for step in (0, 3):
+        task.trainer.global_step = step
+        task._check_finite(torch.tensor(math.nan), step)
+    assert int(task._bad_step) == 0  # the first one, step 0, is kept
+
+
+def test_logged_metrics_and_their_directions():
+    from rnnlab.tasks.sequence import SequenceTask
+
+    task = task_on(world_size=1, logs=False)
+    stages = ("train", "val", "test")
+    assert sorted(task.logged_metrics()) == sorted(
+        [f"{s}/{m}" for s in stages for m in ("loss", "mse", "mae")]
+        + ["train/lr", "test/rollout_mse"]
+    )
+    sequence = SequenceTask({"cell": "gru", "hidden_size": 4}, 3, 3, OPT)
+    assert sequence.better("val/acc_best") == "higher"  # as val/acc
+    assert sequence.better("val/loss_best") == sequence.better("val/unknown") == "lower"
+
+
+def test_the_hyperparameters_are_plain_resolved_values():
+    from omegaconf import OmegaConf
+
+    run = OmegaConf.create({"seed": 3, "width": 4, "model": {"hidden_size": "${width}"}})
+    task = RegressionTask(model=run.model, input_size=1, num_outputs=1,
+                          optimizer=OmegaConf.create(OPT), run_config=run)  # fmt: skip
+    assert task.hparams.model == {"hidden_size": 4} and type(task.hparams.model) is dict
+    assert task.hparams.run_config["model"] == {"hidden_size": 4}
+    assert type(task.hparams.optimizer) is dict and task.rnn.hidden_size == 4

@@ -108,6 +108,7 @@ def test_carried_state_survives_a_checkpoint(cell):
     task._trainer = SimpleNamespace(training=False)  # saved outside fit: no loss check
     checkpoint: dict = {}
     task.on_save_checkpoint(checkpoint)
+    assert checkpoint["parameter_keys"] == [n for n, _ in task.named_parameters()]  # weights
     restored = _lm(cell)
     restored.on_load_checkpoint(checkpoint)
     assert type(restored._state["train"]) is type(state)
