@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from rnnlab.tasks.classify import ClassificationTask  # noqa: E402
@@ -17,18 +18,25 @@ def test_confusion_matrix_figure_shows_every_count():
     task = ClassificationTask(model={"cell": "gru", "hidden_size": 4}, input_size=3,
                               num_outputs=3, optimizer=OPT)  # fmt: skip
     assert task.test_figures() == {}  # before a test: nothing to draw
-    task._confusion = torch.tensor([[5, 1, 0], [0, 4, 2], [1, 0, 7]])
+    task._confusion = torch.tensor([[6, 1, 0], [0, 4, 3], [1, 0, 8]])
     fig = task.test_figures()["confusion_matrix"]
     ax = fig.axes[0]
-    assert ax.get_title() == "Test confusion matrix (20 examples)"
+    assert ax.get_title() == "Test confusion matrix (23 examples)"
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted class", "true class")
     assert list(ax.get_xticks()) == list(ax.get_yticks()) == [0, 1, 2]
     cells = {(t.get_position(), t.get_text(), t.get_color()) for t in ax.texts}
     counts = task._confusion.tolist()
-    # white on the dark cells (above half the largest count), black elsewhere
-    assert cells == {((p, r), str(counts[r][p]), "white" if counts[r][p] > 3.5 else "black")
+    # white on the dark cells (above half the largest count: 4 is not), black elsewhere
+    assert cells == {((p, r), str(counts[r][p]), "white" if counts[r][p] > 4 else "black")
                      for r in range(3) for p in range(3)}  # fmt: skip
-    assert {t.get_fontsize() for t in ax.texts} == {7}
+    assert {(t.get_fontsize(), t.get_ha(), t.get_va()) for t in ax.texts} == {
+        (7, "center", "center")
+    }
+    # the colour bar close beside the matrix, as tall as it and narrow
+    fig.canvas.draw()
+    matrix, bar = (a.get_window_extent() for a in fig.axes)
+    assert bar.height == pytest.approx(matrix.height, rel=0.03)
+    assert 0 < bar.x0 - matrix.x1 < 0.05 * matrix.width and bar.width < 0.1 * matrix.width
     assert ax.images[0].get_cmap().name == "Blues" and len(fig.axes) == 2  # and a colour bar
     assert tuple(fig.get_size_inches()) == (5.5, 5.0)
 
@@ -69,3 +77,29 @@ def test_accuracy_is_over_examples_not_averaged_per_class():
     acc = task.stage_metrics()["acc"]
     acc.update(logits, labels)
     assert acc.compute() == torch.tensor(0.75)
+
+
+def test_best_validation_accuracy_is_the_best_epoch_so_far():
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    task = ClassificationTask(model={"cell": "gru", "hidden_size": 4}, input_size=3,
+                              num_outputs=2, optimizer={**OPT, "lr": 0.05})  # fmt: skip
+    x = torch.randn(48, 5, 3, generator=torch.Generator().manual_seed(1))
+    data = DataLoader(TensorDataset(x, (x[:, :, 0].sum(1) > 0).long()), batch_size=16)
+    seen = []
+
+    class Record(pl.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):  # after the epoch's validation
+            seen.append([float(trainer.callback_metrics[k]) for k in ("val/acc", "val/acc_best")])
+
+    trainer = pl.Trainer(max_epochs=4, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         accelerator="cpu", callbacks=[Record()])  # fmt: skip
+    trainer.fit(task, data, data)
+    accuracies, best = zip(*seen, strict=True)
+    assert len(seen) == 4 and len(set(accuracies)) > 1
+    assert list(best) == [max(accuracies[: i + 1]) for i in range(4)]
+    trainer.test(task, data, verbose=False)  # the confusion matrix counts the test set alone
+    assert task._confusion.sum() == 48 and task._confusion.shape == (2, 2)

@@ -94,25 +94,103 @@ def test_random_windows_start_from_a_fresh_state(tmp_path, monkeypatch, corpus):
     assert len(calls) >= 2 and all(c.state_in is None for c in calls)
 
 
-def _lm() -> LanguageModelTask:
-    return LanguageModelTask(model={"cell": "lstm", "hidden_size": 4}, input_size=3,
+def _lm(cell: str = "lstm") -> LanguageModelTask:
+    return LanguageModelTask(model={"cell": cell, "hidden_size": 4}, input_size=3,
                              num_outputs=3, vocab=["<unk>", "a", "b"])  # fmt: skip
 
 
-def test_carried_state_survives_a_checkpoint():
+@pytest.mark.parametrize("cell", ["lstm", "gru"])  # the state: (h, c), or h alone
+def test_carried_state_survives_a_checkpoint(cell):
     """A run resumed mid-epoch continues its training streams from the saved state."""
-    task = _lm()
-    state = (torch.randn(1, 2, 4), torch.randn(1, 2, 4))
-    task._state.update(train=state, val=(torch.zeros(1, 2, 4),) * 2)
+    task = _lm(cell)
+    state = (torch.randn(1, 2, 4), torch.randn(1, 2, 4)) if cell == "lstm" else torch.randn(1, 2, 4)
+    task._state.update(train=state, val=torch.zeros(1, 2, 4))
     task._trainer = SimpleNamespace(training=False)  # saved outside fit: no loss check
     checkpoint: dict = {}
     task.on_save_checkpoint(checkpoint)
-    restored = _lm()
+    assert checkpoint["parameter_keys"] == [n for n, _ in task.named_parameters()]  # weights
+    restored = _lm(cell)
     restored.on_load_checkpoint(checkpoint)
-    assert all(torch.equal(a, b) for a, b in zip(restored._state["train"], state, strict=True))
+    assert type(restored._state["train"]) is type(state)
+    parts = _parts(restored._state["train"])
+    assert all(torch.equal(a, b) for a, b in zip(parts, _parts(state), strict=True))
     assert restored._initial_state("train", 2) is restored._state["train"]
     assert restored._initial_state("train", 3) is None  # another batch size: new streams
     assert restored._state["val"] is None  # only the training streams run on
+    on_meta = _lm(cell).to("meta")  # the state goes where the model is
+    on_meta.on_load_checkpoint(checkpoint)
+    assert {t.device.type for t in _parts(on_meta._state["train"])} == {"meta"}
+
+
+def test_a_checkpoint_without_a_carried_state_starts_fresh_streams():
+    task = _lm()
+    task._trainer = SimpleNamespace(training=False)
+    checkpoint: dict = {}
+    task.on_save_checkpoint(checkpoint)  # before any batch: nothing carried
+    assert checkpoint["carried_state"] is None
+    restored = _lm()
+    restored._state["train"] = torch.zeros(1, 2, 4)
+    restored.on_load_checkpoint(checkpoint)
+    assert restored._state["train"] is None
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_consecutive_batches_of_one_size_carry_the_state(cell):
+    torch.manual_seed(0)
+    task = _lm(cell)
+    x = torch.randint(1, 3, (2, 5))
+    assert task._initial_state("train", 2) is None  # the first batch starts from zeros
+    task.step((x, x), "train")
+    carried = task._initial_state("train", 2)
+    _, final = task(x)
+    assert carried is not None and type(carried) is type(final)
+    assert all(torch.equal(a, b) for a, b in zip(_parts(carried), _parts(final), strict=True))
+    assert task._initial_state("train", 3) is None and task._initial_state("val", 2) is None
+
+
+def test_loss_and_metrics_are_per_character():
+    torch.manual_seed(0)
+    task = _lm()
+    x, y = torch.randint(1, 3, (2, 5)), torch.randint(0, 3, (2, 5))
+    loss = task.step((x, y), "val")
+    logits, _ = task(x)  # from a zero state, as the step's first batch
+    expected = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
+    torch.testing.assert_close(loss, expected)
+    values = task.metrics["val_"].compute()
+    assert values["val/bpc"].item() == pytest.approx(expected.item() / math.log(2), rel=1e-5)
+    assert task.batch_size((x, y)) == 10
+
+
+def test_the_gradient_flow_loss_is_the_last_characters_prediction():
+    torch.manual_seed(0)
+    task = _lm()
+    x, y = torch.randint(1, 3, (2, 5)), torch.randint(0, 3, (2, 5))
+    outputs, state = task.rnn(task.stack_inputs(x))
+    logits, _ = task(x)
+    torch.testing.assert_close(task.probe_loss(outputs, state, (x, y)),
+                               torch.nn.functional.cross_entropy(logits[:, -1], y[:, -1]))  # fmt: skip
+
+
+def test_onehot_encoding_reads_one_vector_of_the_vocabulary_size_per_id():
+    task = LanguageModelTask(model={"cell": "gru", "hidden_size": 4}, input_size=4, num_outputs=4,
+                             vocab=["<unk>", "a", "b", "c"], encoding="onehot")  # fmt: skip
+    x = torch.tensor([[1, 2, 1]])  # the largest id absent: the width is still the vocabulary's
+    assert torch.equal(task.stack_inputs(x), torch.eye(4)[x])
+    assert task(x)[0].shape == (1, 3, 4)
+
+
+@pytest.mark.parametrize("stage", ["validate", "test"])
+def test_each_evaluation_starts_its_streams_from_a_zero_state(stage):
+    torch.manual_seed(0)
+    task = _lm()
+    g = torch.Generator().manual_seed(1)
+    batches = [(torch.randint(1, 3, (2, 4), generator=g),) * 2 for _ in range(3)]
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu")  # fmt: skip
+    loader = torch.utils.data.DataLoader(batches, batch_size=None)
+    first, again = (getattr(trainer, stage)(task, loader, verbose=False)[0] for _ in range(2))
+    key = "val/loss" if stage == "validate" else "test/loss"
+    assert first[key] == again[key]  # the second pass does not start where the first ended
 
 
 def test_metrics_relations_and_best_bpc_of_a_run(tmp_path, corpus):
@@ -139,6 +217,9 @@ def test_char_nll_weights_every_character():
         bits.update(nll_sum, tokens)
         ppl.update(nll_sum, tokens)
     assert bits.compute().item() == pytest.approx(7 / 4 / math.log(2))  # not (2 + 1) / 2
+    one = CharNLL("bits")
+    one.update(torch.tensor(2.0), 1)  # a single character
+    assert one.compute().item() == pytest.approx(2 / math.log(2))
     assert ppl.compute().item() == pytest.approx(math.exp(7 / 4))
 
 
@@ -164,6 +245,33 @@ def test_generate_with_top_k_one_is_the_greedy_text():
         assert task.generate("ab", 30, temperature=2.0, top_k=1, generator=g) == greedy
     g = torch.Generator().manual_seed(1)
     assert task.generate("ab", 30, temperature=2.0, top_k=None, generator=g) != greedy
+
+
+def test_a_seeded_generator_fixes_the_text_and_stream_gives_it_a_character_at_a_time():
+    torch.manual_seed(0)
+    task = LanguageModelTask(model={"cell": "gru", "hidden_size": 8}, input_size=5,
+                             num_outputs=5, vocab=["<unk>", "a", "b", "c", "d"])  # fmt: skip
+    texts = []
+    for global_seed in (1, 2):  # torch's global generator is not what decides
+        torch.manual_seed(global_seed)
+        texts.append(task.generate("ab", 40, generator=torch.Generator().manual_seed(3)))
+    streamed = task.stream("ab", 40, generator=torch.Generator().manual_seed(3))
+    assert texts[0] == texts[1] == "".join(streamed)  # with the same defaults
+    assert len(texts[0]) == 40
+
+
+def test_greedy_text_is_what_the_model_predicts_reading_all_the_text_so_far():
+    torch.manual_seed(0)
+    task = LanguageModelTask(model={"cell": "lstm", "hidden_size": 8}, input_size=5,
+                             num_outputs=5, vocab=["<unk>", "a", "b", "c", "d"])  # fmt: skip
+    for weight in task.parameters():  # large weights: the next character depends on the past
+        torch.nn.init.normal_(weight, std=2.0)
+    text = "abca"
+    greedy = task.generate(text, 12, temperature=0)
+    for char in greedy:  # each next character from the whole text, read from its start
+        logits, _ = task(task.vocab.encode(text)[None])
+        assert char == task.vocab.decode([int(logits[0, -1, 1:].argmax()) + 1])
+        text += char
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ def test_prediction_figure_joins_the_window_to_truth_and_rollout():
     assert tuple(fig.get_size_inches()) == (7.0, 3.6)  # 1.8 inches a window
     axes = fig.axes
     assert len(axes) == 2 and axes[-1].get_xlabel() == "time step"
+    assert axes[0].get_shared_x_axes().joined(axes[0], axes[1])  # one time axis for all windows
     for k, ax in enumerate(axes):
         assert ax.get_ylabel() == "value (normalised)"
         lines = {line.get_label(): line for line in ax.get_lines()}
@@ -73,3 +74,15 @@ def test_the_run_summary_names_the_model_its_settings_and_the_seed():
     assert task.run_summary() == (
         "rnn, 8 units × 2 layers, bidirectional, relu, init=identity, seed 7"
     )
+    defaults = RegressionTask(model={"hidden_size": 4}, input_size=1, num_outputs=1, optimizer=OPT)
+    assert defaults.run_summary() == "lstm, 4 units × 1 layer"  # the cell it was built with
+
+
+def test_rollout_of_several_features_appends_each_prediction_as_one_step():
+    torch.manual_seed(0)
+    task = RegressionTask(model={"cell": "gru", "hidden_size": 4}, input_size=2, num_outputs=2,
+                          optimizer=OPT)  # fmt: skip
+    window = torch.randn(3, 5, 2)
+    preds = task.rollout(window, 2)
+    assert preds.shape == (3, 2, 2)
+    torch.testing.assert_close(preds[:, 1], task(torch.cat([window[:, 1:], preds[:, :1]], 1)))

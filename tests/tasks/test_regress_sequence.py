@@ -60,3 +60,12 @@ def test_regression_reads_each_sequence_to_its_own_end():
     loss = task.step((x, targets, lengths), "val")
     alone = torch.cat([task(x[b : b + 1, :n]) for b, n in enumerate(lengths.tolist())])
     torch.testing.assert_close(loss, torch.nn.functional.mse_loss(alone, targets))
+
+
+def test_the_gradient_flow_loss_is_the_tasks_own_loss():
+    torch.manual_seed(0)
+    task = SequenceRegressionTask(model=MODEL, input_size=2, num_outputs=1, optimizer=OPT)
+    x, targets = torch.randn(3, 5, 2), torch.tensor([0.5, -1.0, 2.0])
+    outputs, state = task.rnn(x)
+    batch = (x, targets, torch.full((3,), 5))
+    torch.testing.assert_close(task.probe_loss(outputs, state, batch), task.step(batch, "val"))

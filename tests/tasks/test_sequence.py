@@ -21,6 +21,8 @@ def test_within_tolerance_counts_strictly_closer_answers_over_every_update():
     assert metric.compute() == torch.tensor(2 / 7)
     metric.reset()
     assert (int(metric.hits), int(metric.total)) == (0, 0)
+    metric.update(torch.tensor([0.25]), torch.zeros(1))  # a single answer, right
+    assert metric.compute() == 1
 
 
 OPT = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.01}
@@ -48,7 +50,10 @@ def test_options_are_checked_and_kept():
     assert task(torch.randn(2, 5, 3)).shape == (2, 5, 4)  # an output per step
     (metric,) = task.stage_metrics().values()
     assert isinstance(metric, WithinTolerance) and metric.tolerance == 0.1
-    assert type(sequence_task().stage_metrics()["acc"]).__name__ == "MulticlassAccuracy"
+    assert "val/acc" in task.logged_metrics()
+    default = sequence_task()
+    assert (default.hparams.objective, default.hparams.loss_on) == ("cross_entropy", "marked")
+    assert type(default.stage_metrics()["acc"]).__name__ == "MulticlassAccuracy"
 
 
 def test_loss_over_the_marked_steps_or_all_of_them():
@@ -68,6 +73,9 @@ def test_loss_over_the_marked_steps_or_all_of_them():
     mse = sequence_task(objective="mse")
     target = torch.randn(2, 5, 4)
     torch.testing.assert_close(mse.loss(out, target, mask), F.mse_loss(out[mask], target[mask]))
+    every = sequence_task(objective="mse", loss_on="all")
+    out, target = out[..., :1], target[..., :1]  # one number a step: [B, T, 1]
+    torch.testing.assert_close(every.loss(out, target, mask), F.mse_loss(out, target))
 
 
 @pytest.mark.parametrize("loss_on", ["marked", "all"])
@@ -103,6 +111,7 @@ def test_bucket_accuracy_counts_each_bucket_over_every_update() -> None:
     assert values == {"acc_len_1_4": 0.5, "acc_len_5_8": 0.5, "acc_len_9_12": 1.0}
     metric.reset()
     metric.update(torch.tensor([True]), torch.tensor([2]))
+    assert metric.compute()["acc_len_1_4"] == 1  # one answer, right
     assert metric.compute()["acc_len_5_8"] == 0  # empty: 0, not a division by zero
 
 
@@ -135,6 +144,8 @@ def test_a_regression_answer_is_right_within_the_tolerance() -> None:
                         objective="mse", tolerance=0.5, length_buckets=[[1, 9]])  # fmt: skip
     out, target = torch.tensor([[0.25], [0.5], [-0.75]]), torch.zeros(3, 1)
     assert task.correct(out, target).tolist() == [True, False, False]  # strictly closer
+    target = torch.tensor([[2.0], [-1.0], [3.0]])  # the distance to the target, wherever it is
+    assert task.correct(target + out, target).tolist() == [True, False, False]
 
 
 def test_accuracy_is_over_marked_steps_not_averaged_per_class():
@@ -143,3 +154,44 @@ def test_accuracy_is_over_marked_steps_not_averaged_per_class():
     acc = sequence_task().stage_metrics()["acc"]
     acc.update(logits, torch.tensor([0, 0, 0, 1]))
     assert acc.compute() == torch.tensor(0.75)
+
+
+def test_the_gradient_flow_loss_is_the_tasks_own_loss_over_the_real_steps():
+    torch.manual_seed(0)
+    task = sequence_task(loss_on="all")
+    lengths = torch.tensor([5, 2, 3])
+    x, y = torch.randn(3, 5, 3), torch.randint(0, 4, (3, 5))
+    mask = torch.arange(5) == (lengths - 1)[:, None]
+    batch = (x, y, mask, lengths)
+    outputs, state = task.rnn(x, lengths=lengths)
+    torch.testing.assert_close(task.probe_loss(outputs, state, batch), task.step(batch, "val"))
+
+
+def test_a_run_logs_the_accuracy_of_each_length_bucket_in_validation_and_test():
+    import lightning.pytorch as pl
+
+    torch.manual_seed(0)
+    task = SequenceTask(model={"cell": "gru", "hidden_size": 4}, input_size=2, num_outputs=2,
+                        optimizer=OPT, length_buckets=[[1, 3], [4, 6]])  # fmt: skip
+    g = torch.Generator().manual_seed(1)
+    batches = []
+    for _ in range(2):
+        lengths = torch.randint(1, 7, (4,), generator=g)
+        mask = torch.arange(6) == (lengths - 1)[:, None]
+        batches.append((torch.randn(4, 6, 2, generator=g), torch.randint(0, 2, (4, 6), generator=g),
+                        mask, lengths))  # fmt: skip
+    expected = LengthBucketAccuracy([[1, 3], [4, 6]])
+    loader = torch.utils.data.DataLoader(batches, batch_size=None)
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu")  # fmt: skip
+    (validated,) = trainer.validate(task, loader, verbose=False)
+    with torch.no_grad():
+        for x, y, mask, lengths in batches:
+            out = task(x, lengths)
+            expected.update(task.correct(out[mask], y[mask]), lengths)
+    want = {k: float(v) for k, v in expected.compute().items()}
+    assert {k.removeprefix("val/"): v for k, v in validated.items()
+            if k.startswith("val/acc_len")} == pytest.approx(want)  # fmt: skip
+    (tested,) = trainer.test(task, loader, verbose=False)
+    assert {k.removeprefix("test/"): v for k, v in tested.items()
+            if k.startswith("test/acc_len")} == pytest.approx(want)  # fmt: skip

@@ -31,6 +31,7 @@ from torchmetrics import MeanMetric, Metric, MetricCollection
 
 from rnnlab.compat.lightning import logs_this_step
 from rnnlab.errors import config_group
+from rnnlab.nn.options import stack_options
 from rnnlab.nn.recurrent import RecurrentStack, State, count_parameters
 
 # ModuleDict keys of per-stage metrics carry a suffix: "train" would shadow Module.train.
@@ -152,16 +153,16 @@ class BaseTask(pl.LightningModule):
     def run_summary(self) -> str:
         """``lstm, 64 units × 2 layers, bidirectional, init=chrono, seed 42``: what a figure's
         reader needs to know about the run, who did not launch it."""
-        model = self.hparams.model
-        layers = int(model.get("num_layers", 1))
-        parts = [str(model.get("cell", "")),
-                 f"{model.get('hidden_size')} units × {layers} layer{'s' if layers > 1 else ''}"]  # fmt: skip
-        if model.get("bidirectional"):
+        model = stack_options(self.hparams.model)  # unset keys at their declared defaults
+        layers = model.num_layers
+        parts = [model.cell,
+                 f"{model.hidden_size} units × {layers} layer{'s' if layers > 1 else ''}"]  # fmt: skip
+        if model.bidirectional:
             parts.append("bidirectional")
-        if model.get("nonlinearity", "tanh") != "tanh":
-            parts.append(str(model["nonlinearity"]))
-        if model.get("init", "default") != "default":
-            parts.append(f"init={model['init']}")
+        if model.nonlinearity != "tanh":
+            parts.append(model.nonlinearity)
+        if model.init != "default":
+            parts.append(f"init={model.init}")
         seed = (self.hparams.get("run_config") or {}).get("seed")
         if seed is not None:
             parts.append(f"seed {seed}")
