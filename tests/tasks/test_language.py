@@ -289,12 +289,14 @@ def test_greedy_text_is_what_the_model_predicts_reading_all_the_text_so_far():
         ({"top_k": 0}, "top_k=0 is not allowed: null or a positive integer"),
     ],
 )  # fmt: skip
-def test_sampling_settings_are_refused_in_one_line(values, message):
+def test_sampling_settings_are_refused_in_one_line(values, message, tmp_path):
     from rnnlab.errors import ConfigError
     from rnnlab.run.options import SampleConfig
 
+    ckpt = tmp_path / "x.ckpt"
+    ckpt.write_bytes(b"")  # exists: what it holds is read when it is loaded
     with pytest.raises(ConfigError) as err:
-        SampleConfig.check({"ckpt_path": "x.ckpt", **values})
+        SampleConfig.check({"ckpt_path": str(ckpt), **values})
     assert str(err.value) == message
 
 
