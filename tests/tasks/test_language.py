@@ -321,13 +321,15 @@ def test_prompt_outside_the_vocabulary_is_refused(prompt, message):
     assert str(err.value) == message
 
 
-def test_sampling_settings_that_are_allowed():
+def test_sampling_settings_that_are_allowed(tmp_path):
     from rnnlab.run.options import SampleConfig
     from rnnlab.tasks.sampling import check_prompt
 
     vocab = SimpleNamespace(itos=["<unk>", "a", "b"])
+    ckpt = tmp_path / "x.ckpt"
+    ckpt.write_bytes(b"")
     for length, temperature, top_k in ((0, 0, None), (3, 0.7, 1), (1, 2, 5)):
-        SampleConfig.check({"ckpt_path": "x", "length": length, "temperature": temperature,
+        SampleConfig.check({"ckpt_path": str(ckpt), "length": length, "temperature": temperature,
                             "top_k": top_k})  # fmt: skip
     for prompt in ("ab", "b", "a"):
         check_prompt(vocab, prompt)  # no error
