@@ -544,16 +544,35 @@ def test_an_extended_run_replans_its_cosine_schedule_as_if_planned_so(caplog):
         (auto, 1, 1, "epoch"),  # a one-epoch run
         (auto, 2, None, "epoch"),  # no epoch limit
         (auto, 2, -1, "epoch"),
-        (auto, 2, 5, "step"),  # stepped per batch: sized by the run differently
+        (auto, 2, 5, "step"),  # stepped per batch: the run's 2 steps, as planned
         (fixed, 2, 5, "epoch"),  # a T_max set in the config
         (SimpleNamespace(hparams=SimpleNamespace()), 2, 5, "epoch"),  # no scheduler
     ]
     for module, planned_for, max_epochs, interval in unchanged:
         sched, configs = _cosine(planned_for, 1, interval)
         before = sched.optimizer.param_groups[0]["lr"]
-        replan_schedule(SimpleNamespace(max_epochs=max_epochs, lr_scheduler_configs=configs),
-                        module)  # fmt: skip
+        trainer = SimpleNamespace(max_epochs=max_epochs, lr_scheduler_configs=configs,
+                                  estimated_stepping_batches=2)  # fmt: skip
+        replan_schedule(trainer, module)
         assert (sched.T_max, sched.optimizer.param_groups[0]["lr"]) == (planned_for, before)
+
+
+def test_an_extended_run_replans_a_cosine_stepped_every_batch_over_its_steps(caplog):
+    from types import SimpleNamespace
+
+    from rnnlab.run.phases import replan_schedule
+
+    auto = SimpleNamespace(hparams=SimpleNamespace(scheduler={"T_max": "auto"}))
+    sched, configs = _cosine(12, 12, "step")  # 3 epochs of 4 steps, decayed, extended to 5
+    trainer = SimpleNamespace(max_epochs=5, lr_scheduler_configs=configs,
+                              estimated_stepping_batches=20)  # fmt: skip
+    with caplog.at_level("INFO", logger="rnnlab.run.job"):
+        replan_schedule(trainer, auto)
+    assert caplog.messages == ["cosine schedule re-planned over 20 steps (was 12)"]
+    planned, _ = _cosine(20, 12, "step")
+    assert sched.T_max == 20
+    assert sched.get_last_lr() == pytest.approx(planned.get_last_lr(), rel=1e-12)
+    assert sched.optimizer.param_groups[0]["lr"] == pytest.approx(planned.get_last_lr()[0])
 
 
 def test_a_numerical_fault_names_its_likely_cause_and_nothing_else_does():

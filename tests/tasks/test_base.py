@@ -65,6 +65,10 @@ def test_scheduler_gets_the_runs_length_and_its_monitor():
     config = task.configure_optimizers()
     assert config["lr_scheduler"]["scheduler"].total_steps == 30  # steps: stepped every batch
     assert config["lr_scheduler"]["interval"] == "step"
+    task.hparams.scheduler = {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR",
+                              "_partial_": True, "T_max": "auto", "interval": "step"}  # fmt: skip
+    config = task.configure_optimizers()
+    assert config["lr_scheduler"]["scheduler"].T_max == 30  # stepped every batch: one cosine
     task.hparams.scheduler = None
     assert isinstance(task.configure_optimizers(), torch.optim.SGD)
 

@@ -105,8 +105,9 @@ def _learning_rate(trainer: pl.Trainer) -> float | None:
 
 def replan_schedule(trainer: pl.Trainer, pl_module: Any) -> None:
     """A run extended by ``trainer.max_epochs`` re-plans a cosine schedule sized by the run
-    (``T_max: auto``) over its new length: the learning rate becomes the one a run planned
-    for the new length from the start has at this epoch. (A schedule restored from a
+    (``T_max: auto``) over its new length, in epochs or, stepped every batch, in optimizer
+    steps: the learning rate becomes the one a run planned for the new length from the start
+    has at this point. (A schedule restored from a
     checkpoint keeps its old ``T_max``, and one that had decayed to ``eta_min`` would
     never rise again.) A one-cycle schedule is refused before the run starts
     (``rnnlab.run.resume.check_extension``)."""
@@ -115,9 +116,12 @@ def replan_schedule(trainer: pl.Trainer, pl_module: Any) -> None:
         return
     for config in trainer.lr_scheduler_configs:
         sched = config.scheduler
-        planned = max(int(trainer.max_epochs), 1)
-        if not isinstance(sched, torch.optim.lr_scheduler.CosineAnnealingLR) or (
-            sched.T_max == planned or config.interval != "epoch"
+        by_step = config.interval == "step"
+        length = trainer.estimated_stepping_batches if by_step else trainer.max_epochs
+        planned = max(int(length), 1) if math.isfinite(length) else 1
+        if (
+            not isinstance(sched, torch.optim.lr_scheduler.CosineAnnealingLR)
+            or sched.T_max == planned
         ):
             continue
         epoch, low = sched.last_epoch, sched.eta_min
@@ -125,7 +129,8 @@ def replan_schedule(trainer: pl.Trainer, pl_module: Any) -> None:
                for base in sched.base_lrs]  # fmt: skip
         for group, lr in zip(sched.optimizer.param_groups, lrs, strict=True):
             group["lr"] = lr
-        log.info("cosine schedule re-planned over %d epochs (was %d)", planned, sched.T_max)
+        unit = "steps" if by_step else "epochs"
+        log.info("cosine schedule re-planned over %d %s (was %d)", planned, unit, sched.T_max)
         sched.T_max, sched._last_lr = planned, lrs
 
 

@@ -286,7 +286,7 @@ class BaseTask(pl.LightningModule):
         monitor, interval = cfg.pop("monitor", "val/loss"), cfg.pop("interval", "epoch")
         if "mode" in cfg and cfg["mode"] is None:  # which way is better: the metric says
             cfg["mode"] = "max" if self.better(monitor) == "higher" else "min"
-        cfg = self._fill_total_steps(cfg)
+        cfg = self._fill_total_steps(cfg, interval)
         with config_group("scheduler"):
             scheduler = instantiate(cfg)(optimizer=optimizer)
         return {
@@ -294,13 +294,16 @@ class BaseTask(pl.LightningModule):
             "lr_scheduler": {"scheduler": scheduler, "monitor": monitor, "interval": interval},
         }
 
-    def _fill_total_steps(self, cfg: dict[str, Any]) -> dict[str, Any]:
-        """Schedulers that need the run's length get it from the trainer (``T_max: auto``)."""
+    def _fill_total_steps(self, cfg: dict[str, Any], interval: str = "epoch") -> dict[str, Any]:
+        """Schedulers that need the run's length get it from the trainer (``T_max: auto``), in
+        the units the scheduler steps in: optimizer steps for ``interval: step`` (and for
+        ``total_steps``, which counts them), epochs otherwise."""
         for key in ("T_max", "total_steps"):
             if cfg.get(key) == "auto":
                 steps = self.trainer.estimated_stepping_batches
                 epochs = self.trainer.max_epochs
-                value = steps if key == "total_steps" or epochs in (None, -1) else epochs
+                by_step = key == "total_steps" or interval == "step" or epochs in (None, -1)
+                value = steps if by_step else epochs
                 cfg[key] = max(int(value), 1) if math.isfinite(value) else 1
         return cfg
 
