@@ -311,6 +311,8 @@ CASES: dict[str, Case] = {
     "eval of a missing file": evaluate(["ckpt_path={tmp}/no.ckpt"], ["ckpt_path='{tmp}/no.ckpt'", "an existing checkpoint"]),
     "eval sweep with a missing file": evaluate(["-m", "ckpt_path={best},{tmp}/no.ckpt", "hydra.sweep.dir={tmp}/sweep"], ["ckpt_path='{tmp}/no.ckpt'", "an existing checkpoint file"]),
     "sample sweep of missing files": Case("sample", ["-m", "ckpt_path={tmp}/a.ckpt,{tmp}/b.ckpt", "hydra.sweep.dir={tmp}/sweep"], 2, ["ckpt_path='{tmp}/a.ckpt'", "an existing checkpoint file"]),
+    "train from last with no earlier run": train(["ckpt_path=last"], ["ckpt_path='last'", "an earlier run under {tmp}/logs/train"]),
+    "train sweep from last with no earlier run": train(["-m", "ckpt_path=last", "seed=1,2", "hydra.sweep.dir={tmp}/sweep"], ["ckpt_path='last'", "an earlier run under {tmp}/logs/train"]),
     "train from a missing checkpoint": train(["ckpt_path={tmp}/no.ckpt"], ["ckpt_path='{tmp}/no.ckpt'", "an existing checkpoint file, last, or null"]),
     "eval of an empty path": evaluate(["ckpt_path="], ["ckpt_path=''", "an existing checkpoint file"]),
     "eval of a folder": evaluate(["ckpt_path={files}"], ["ckpt_path='{files}'", "an existing checkpoint file"]),
@@ -402,6 +404,24 @@ def test_an_eval_sweep_tests_each_checkpoint_given(runs, tmp_path, monkeypatch, 
     tested = [json.loads((sweep / job / "metrics.json").read_text())["test/ckpt"]
               for job in ("0", "1")]  # fmt: skip
     assert tested == [str(runs["best"]), str(odd)]
+
+
+def test_a_sweep_from_last_starts_every_job_from_the_same_earlier_run(
+    runs, tmp_path, monkeypatch, capfd
+):
+    """``-m ckpt_path=last seed=1,2``: both jobs start from the newest run before the sweep,
+    not the second from the first job's last.ckpt (the newest once the first job ends)."""
+    earlier = tmp_path / "logs" / "train" / "runs" / "earlier"
+    shutil.copytree(runs["sine"], earlier)
+    sweep = tmp_path / "sweep"
+    args = ["-m", "ckpt_path=last", "seed=1,2", *TINY, "trainer.max_epochs=2",
+            f"paths.log_dir={tmp_path / 'logs'}", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    result = invoke("train", args, monkeypatch, capfd)
+    assert result.code == 0, result.err[-3000:]
+    last = str(earlier / "checkpoints" / "last.ckpt")
+    for job in ("0", "1"):
+        assert json.loads((sweep / job / "metrics.json").read_text())["status"] == "completed"
+        assert f"ckpt_path={last}" in (sweep / job / ".hydra" / "overrides.yaml").read_text()
 
 
 def _fake_mnist_test_files(directory: Path, n: int = 60) -> None:

@@ -84,6 +84,10 @@ def check_run(cfg: DictConfig, config_name: str) -> Guard:
     if config_name == "train" and cfg.get("resume_dir"):
         _check_reproduced(Path(str(cfg.resume_dir)), cfg)
     validate(plain_config(cfg), config_name)
+    if config_name == "train" and cfg.get("ckpt_path") == "last" and not cfg.get("resume_dir"):
+        from rnnlab.run.checkpoints import earlier_last_checkpoint
+
+        earlier_last_checkpoint(Path(str(cfg.paths.log_dir)), str(cfg.task_name))
     # Resolved once (``${now:...}``): the dir locked here is the dir Hydra then uses.
     run_dir = str(cfg.hydra.run.dir)
     cfg.hydra.run.dir = run_dir
@@ -124,6 +128,8 @@ def check_sweep(cfg: DictConfig, config_name: str) -> None:
                 _job_config(cfg, [*single, f"{key}={value}"])
             check_key(plain, key, value, config_name)
     _check_some_job_runs(cfg, config_name)
+    if config_name == "train":
+        _resolve_last(cfg, plain, swept)
     launcher = plain.get("launcher")
     choice = cfg.hydra.runtime.choices.get("launcher")
     if launcher is not None and choice in ("slurm",):
@@ -131,6 +137,30 @@ def check_sweep(cfg: DictConfig, config_name: str) -> None:
         from rnnlab.schema.validate import node
 
         node(launcher, "launcher", LAUNCHERS[choice], rules=True)
+
+
+def _resolve_last(cfg: DictConfig, plain: dict[str, Any], swept: list[tuple[str, list]]) -> None:
+    """``ckpt_path=last`` in a sweep names the newest earlier run's ``last.ckpt``: it is
+    found once, before any job starts (refused where there is none), and every job is given
+    that file, so that no job starts from a checkpoint another job of the same sweep wrote.
+    (A swept ``task_name`` or ``ckpt_path`` is checked for an earlier run of each name.)"""
+    from rnnlab.run.checkpoints import earlier_last_checkpoint
+
+    values = dict(swept)
+    if plain.get("resume_dir") or "last" not in values.get("ckpt_path", [plain.get("ckpt_path")]):
+        return
+    log_dir = Path(str(plain["paths"]["log_dir"]))
+    names = values.get("task_name", [plain.get("task_name")])
+    found = [earlier_last_checkpoint(log_dir, str(name)) for name in names]
+    if "ckpt_path" in values or "task_name" in values:
+        return
+    task = cfg.hydra.overrides.task
+    given = quote_paths([f"ckpt_path={found[0]}"])[0]
+    at = [i for i, override in enumerate(task) if override_key(override) == "ckpt_path"]
+    if at:
+        task[at[-1]] = given
+    else:  # set by an experiment's config
+        task.append(given)
 
 
 def _unquoted(value: Any) -> Any:

@@ -265,12 +265,17 @@ def resolve_ckpt_path(cfg: Any, output_dir: Path) -> str | None:
         return str(path)
     if ckpt_path != "last":
         return None if ckpt_path is None else str(ckpt_path)
-    log_dir = Path(cfg.paths.log_dir)
-    path = newest_last_checkpoint(log_dir, cfg.task_name, exclude=output_dir)
+    return str(earlier_last_checkpoint(Path(cfg.paths.log_dir), cfg.task_name, output_dir))
+
+
+def earlier_last_checkpoint(log_dir: Path, task_name: str, exclude: Path | None = None) -> Path:
+    """What ``ckpt_path=last`` names: the newest ``last.ckpt`` of an earlier run of
+    ``task_name``; refused when there is none."""
+    path = newest_last_checkpoint(log_dir, task_name, exclude=exclude)
     if path is None:
         raise ConfigError(
             "ckpt_path",
             "last",
-            f"a path, or 'last' with an earlier run under {log_dir / cfg.task_name}",
+            f"a path, or 'last' with an earlier run under {log_dir / task_name}",
         )
-    return str(path)
+    return path
