@@ -440,13 +440,16 @@ def _native_or_skip():
         pytest.skip(f"the C++ scan does not build here: {native.unavailable('selective_scan')}")
 
 
-@pytest.mark.parametrize(("steps", "hidden", "with_state"),
-                         [(1, 3, False), (64, 16, True), (65, 17, False), (200, 40, True),
-                          (1000, 64, True)])  # fmt: skip
-def test_s6_native_scan_equals_the_float64_scan_with_its_gradients(steps, hidden, with_state):
+@pytest.mark.parametrize(("steps", "hidden", "with_state", "threads"),
+                         [(1, 3, False, 1), (64, 16, True, 1), (65, 17, False, 1),
+                          (200, 40, True, 1), (1000, 64, True, 1), (200, 40, True, 2)])  # fmt: skip
+def test_s6_native_scan_equals_the_float64_scan_with_its_gradients(
+    steps, hidden, with_state, threads
+):
     """The C++ kernel in float32 against the torch scan in float64, outputs, final state and
     every input's gradient within 1e-5 of their scale: one step, one whole block of 64
-    steps, a block and one step, channels that fill no group of 16 or several."""
+    steps, a block and one step, channels that fill no group of 16 or several; and on two
+    threads, which share the batch's sequences between them."""
     from rnnlab.nn.s6 import NativeSelectiveScan
 
     _native_or_skip()
@@ -456,12 +459,17 @@ def test_s6_native_scan_equals_the_float64_scan_with_its_gradients(steps, hidden
             -torch.rand(hidden, n) * 4 - 0.05, *torch.randn(2, steps, batch, n),
             torch.randn(hidden), torch.randn(batch, hidden * n) if with_state else None]  # fmt: skip
     results = []
-    for scan, dtype in ((NativeSelectiveScan, torch.float32), (SelectiveScan, torch.float64)):
-        inputs = [a.to(dtype).requires_grad_() if a is not None else None for a in args]
-        y, last = scan.apply(*inputs)
-        loss = (y * torch.linspace(-1, 1, hidden, dtype=dtype)).sum() + last.square().sum()
-        grads = torch.autograd.grad(loss, [a for a in inputs if a is not None])
-        results.append((y, last, *grads))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for scan, dtype in ((NativeSelectiveScan, torch.float32), (SelectiveScan, torch.float64)):
+            inputs = [a.to(dtype).requires_grad_() if a is not None else None for a in args]
+            y, last = scan.apply(*inputs)
+            loss = (y * torch.linspace(-1, 1, hidden, dtype=dtype)).sum() + last.square().sum()
+            grads = torch.autograd.grad(loss, [a for a in inputs if a is not None])
+            results.append((y, last, *grads))
+    finally:
+        torch.set_num_threads(before)
     for got, want in zip(*results, strict=True):
         assert (got.double() - want).abs().max() <= 1e-5 * max(1.0, want.abs().max().item())
 
