@@ -498,5 +498,10 @@ def test_s6_kernel_key_chooses_the_scan(monkeypatch):
     used.clear()
     build("s6", dtype=torch.float32)(x)
     assert used == ["SelectiveScan"]
-    with pytest.raises(ConfigError, match="model.kernel='native'"):
+    monkeypatch.setattr(native, "unavailable", lambda name: f"no compiler for {name}")
+    with pytest.raises(ConfigError) as refused:
         build("s6", dtype=torch.float32, kernel="native")
+    assert str(refused.value) == (
+        "model.kernel='native' is not allowed: auto or torch: the C++ scan could not be built "
+        "here (no compiler for selective_scan)"
+    )
