@@ -11,18 +11,18 @@
 # character) and the times.
 source "$(dirname "$0")/_common.sh"
 SWEEP=logs/tables/chars_cpu/$STAMP
-RES="model.block=residual model.num_layers=2 model.hidden_size=256"  # the modern cells' stack
+RES="model.block=residual model.num_layers=2 model.hidden_size=256 model.mlp_ratio=2"  # the residual stack
 WIDE="data.batch_size=64 optimizer.lr=0.006"  # the cells slower per character: fewer updates
 declare -A SETTINGS=(
   [lstm]=""
   [gru]="model=gru optimizer.lr=0.004 trainer.max_epochs=3"
   [rnn]="model=rnn model.hidden_size=512 optimizer.lr=0.002 data.batch_size=64 trainer.max_epochs=7"
-  [mingru]="model=mingru $RES model.mlp_ratio=2 $WIDE trainer.max_epochs=3"
-  [minlstm]="model=minlstm $RES model.mlp_ratio=2 $WIDE trainer.max_epochs=3 trainer.limit_train_batches=0.8"
-  [lru]="model=lru $RES model.mlp_ratio=2 $WIDE trainer.max_epochs=2"
-  [s6]="model=s6 $RES model.mlp_ratio=2 $WIDE trainer.max_epochs=2"
+  [mingru]="model=mingru $RES $WIDE trainer.max_epochs=3"
+  [minlstm]="model=minlstm $RES $WIDE trainer.max_epochs=3 trainer.limit_train_batches=0.8"
+  [lru]="model=lru $RES $WIDE trainer.max_epochs=2"
+  [s6]="model=s6 $RES $WIDE trainer.max_epochs=2"
   [slstm]="model=slstm model.hidden_size=384 model.num_heads=4 $WIDE trainer.max_epochs=3"
-  [mlstm]="model=mlstm model.num_heads=4 $RES model.mlp_ratio=2 data.batch_size=64 optimizer.lr=0.002 trainer.max_epochs=2"
+  [mlstm]="model=mlstm model.num_heads=4 $RES data.batch_size=64 optimizer.lr=0.002 trainer.max_epochs=2"
 )
 CELLS=${CELLS:-lstm,gru,rnn,mingru,minlstm,lru,s6,slstm,mlstm}
 nanogpt() { [ -z "${NANOGPT:-}" ] || scripts/nanogpt_cpu.sh "$SWEEP/nanogpt_$1.json"; }

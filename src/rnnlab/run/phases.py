@@ -29,6 +29,7 @@ from rnnlab.compat.lightning import logs_this_step
 from rnnlab.run import lifecycle
 from rnnlab.run.lifecycle import NonFiniteError
 from rnnlab.run.metrics import floats
+from rnnlab.tasks.base import run_length
 
 log = logging.getLogger("rnnlab.run.job")
 GROWING_STEPS = 3  # a loss that grew this many steps in a row before a fault: diverging
@@ -117,8 +118,7 @@ def replan_schedule(trainer: pl.Trainer, pl_module: Any) -> None:
     for config in trainer.lr_scheduler_configs:
         sched = config.scheduler
         by_step = config.interval == "step"
-        length = trainer.estimated_stepping_batches if by_step else trainer.max_epochs
-        planned = max(int(length), 1) if math.isfinite(length) else 1
+        planned = run_length(trainer, by_step)
         if (
             not isinstance(sched, torch.optim.lr_scheduler.CosineAnnealingLR)
             or sched.T_max == planned

@@ -24,7 +24,7 @@ already made, and ``auto`` keeps it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 # A step whose work (batch x recurrent parameters) is below this is fastest on one
@@ -94,7 +94,9 @@ def step_work(cfg: Mapping[str, Any]) -> int:
     return params * batch
 
 
-def choose_threads(requested: Any, cfg: Mapping[str, Any] | None = None) -> int:
+def choose_threads(
+    requested: Any, cfg: Mapping[str, Any] | None = None, idle: Callable[[], int] = idle_cores
+) -> int:
     """The thread count for ``trainer.threads=requested`` (see the module docstring)."""
     if requested != "auto":
         return int(requested)
@@ -103,7 +105,7 @@ def choose_threads(requested: Any, cfg: Mapping[str, Any] | None = None) -> int:
         return int(given)
     if cfg is not None and step_work(cfg) < PARALLEL_WORK:
         return 1
-    return idle_cores()
+    return idle()
 
 
 # The wait policy this module set (not the user's), so that a later choice may undo it.
@@ -128,8 +130,15 @@ def set_thread_environment(threads: int, passive: bool = True) -> None:
 
 def apply_threads(requested: Any, cfg: Mapping[str, Any] | None = None) -> int:
     """Choose and apply the thread count; returns it (for ``metrics.json``)."""
-    threads = choose_threads(requested, cfg)
-    set_thread_environment(threads, passive=threads > 1 and threads > idle_cores())
+    measured: list[int] = []
+
+    def idle() -> int:  # a fifth of a second: measured once, and only where needed
+        if not measured:
+            measured.append(idle_cores())
+        return measured[0]
+
+    threads = choose_threads(requested, cfg, idle)
+    set_thread_environment(threads, passive=threads > 1 and threads > idle())
     import torch
 
     torch.set_num_threads(threads)

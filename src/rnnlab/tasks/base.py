@@ -46,6 +46,13 @@ class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite."""
 
 
+def run_length(trainer: pl.Trainer, by_step: bool) -> int:
+    """A run's length for a schedule sized by it (``T_max: auto``): its optimizer steps
+    (``by_step``) or its epochs; at least 1, and 1 for a run without an end."""
+    value = trainer.estimated_stepping_batches if by_step else trainer.max_epochs
+    return max(int(value), 1) if math.isfinite(value) else 1
+
+
 class BaseTask(pl.LightningModule):
     """Base LightningModule: subclasses build ``self.head``, ``stage_metrics`` and ``step``.
 
@@ -300,11 +307,9 @@ class BaseTask(pl.LightningModule):
         ``total_steps``, which counts them), epochs otherwise."""
         for key in ("T_max", "total_steps"):
             if cfg.get(key) == "auto":
-                steps = self.trainer.estimated_stepping_batches
                 epochs = self.trainer.max_epochs
                 by_step = key == "total_steps" or interval == "step" or epochs in (None, -1)
-                value = steps if by_step else epochs
-                cfg[key] = max(int(value), 1) if math.isfinite(value) else 1
+                cfg[key] = run_length(self.trainer, by_step)
         return cfg
 
     # -- gradient diagnostics ----------------------------------------------------------------
