@@ -276,6 +276,10 @@ def test_adding_baseline_is_the_mse_of_always_predicting_one() -> None:
     assert abs(target.mean().item() - 1) < 0.01  # so 1 is the best constant
     mse = F.mse_loss(torch.ones_like(target), target).item()
     assert mse == pytest.approx(dm.baseline()["loss"], abs=0.006)  # standard error 0.0014
+    for tolerance in (0.04, 0.3, 0.7):  # the share of answers within it of 1
+        dm.tolerance = tolerance
+        hits = ((target - 1).abs() < tolerance).double().mean().item()
+        assert hits == pytest.approx(dm.baseline()["acc"], abs=0.012)  # 3.5 standard errors
 
 
 @pytest.mark.parametrize("jitter", [0.1, 0.5, 1.0])
@@ -417,3 +421,54 @@ def test_selective_copy_baseline_is_uniform_guessing() -> None:
     for step in range(12, 15):
         p = torch.bincount(y[:, step], minlength=5).double() / len(y)
         assert -(p * p.log()).sum().item() > math.log(5) - 0.01
+
+
+# The generator's arguments -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["seed", "stream"])
+@pytest.mark.parametrize("value", [True, 1.0, "1", None])
+def test_the_generator_takes_integer_seeds_and_streams_only(key: str, value) -> None:
+    kwargs = {"seed": 1, "stream": 0, key: value}
+    with pytest.raises(ConfigError) as info:
+        CounterRNG(**kwargs)
+    assert (info.value.key, info.value.value, info.value.allowed) == (key, value, "an integer")
+
+
+def test_draws_are_read_from_the_offset_given() -> None:
+    rng, index = CounterRNG(4, 1), torch.arange(6)
+    assert torch.equal(rng.uniform(index, 3, offset=5), rng.uniform(index, 8)[:, 5:])
+    assert torch.equal(rng.integers(index, 9, 3, offset=2), rng.integers(index, 9, 5)[:, 2:])
+    assert rng.bits(index, 0).shape == (6, 0)  # nothing drawn is allowed
+    for count, offset in ((-1, 0), (0, -1)):
+        with pytest.raises(ValueError, match=rf"^count and offset must be >= 0, got {count} "):
+            rng.bits(index, count, offset)
+
+
+@pytest.mark.parametrize(
+    "index", [torch.ones(3, dtype=torch.bool), torch.zeros(2, 3, dtype=torch.long), torch.ones(3)]
+)
+def test_example_indices_are_one_integer_per_example(index) -> None:
+    with pytest.raises(ValueError, match=r"^index must be a 1-d integer tensor, got torch\."):
+        CounterRNG(0, 0).example_keys(index)
+
+
+@pytest.mark.parametrize("high", [1.5, 2.0, "3", True, 0, 2**31 + 1])
+def test_an_integer_bound_out_of_range_is_refused(high) -> None:
+    with pytest.raises(ValueError, match=r"^high must be an integer in \[1, 2147483648\], got "):
+        to_integers(CounterRNG(0, 0).bits(torch.arange(2), 2), high)
+
+
+def test_a_sample_is_the_order_of_its_draws() -> None:
+    rng, index = CounterRNG(7, 2), torch.arange(30)
+    expected = torch.argsort(rng.bits(index, 12, offset=4), dim=1)[:, :5]
+    assert torch.equal(rng.sample(index, 12, 5, offset=4), expected)
+
+
+@pytest.mark.parametrize("n", [2, 5, 8, 9, 17])
+def test_a_sample_breaks_ties_of_its_draws_by_position(monkeypatch, n: int) -> None:
+    # Draws equal in every bit (all ones: each low bit the position could set is set
+    # already) keep their positions' order, whatever the device's topk does with ties.
+    rng = CounterRNG(0, 0)
+    monkeypatch.setattr(rng, "bits", lambda index, count, offset=0: torch.full((1, count), -1))
+    assert rng.sample(torch.arange(1), n, n).tolist() == [list(range(n))]
