@@ -463,6 +463,8 @@ def test_a_sample_is_the_order_of_its_draws() -> None:
     rng, index = CounterRNG(7, 2), torch.arange(30)
     expected = torch.argsort(rng.bits(index, 12, offset=4), dim=1)[:, :5]
     assert torch.equal(rng.sample(index, 12, 5, offset=4), expected)
+    first = torch.argsort(rng.bits(index, 12), dim=1)[:, :5]
+    assert torch.equal(rng.sample(index, 12, 5), first)  # from draw 0 unless told
 
 
 @pytest.mark.parametrize("n", [2, 5, 8, 9, 17])
