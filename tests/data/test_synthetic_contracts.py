@@ -10,6 +10,7 @@ import hashlib
 import pytest
 import torch
 
+from rnnlab.data import synthetic
 from rnnlab.data.synthetic import (
     AddingProblem,
     CopyMemory,
@@ -44,6 +45,16 @@ DIGESTS = {
     "parity": ("cbf510a492f44e93", "712b98a572361e1e", "c3587a23ce85fbdf"),
     "modular": ("c861a0788c9e0b51", "27a4fbc21fade3c0", "589bdde02ef236f7"),
 }
+
+
+def test_every_generated_task_is_checked_here() -> None:
+    bases = (synthetic.SyntheticDataModule, synthetic.LengthSplitDataModule)
+    exported = {
+        obj
+        for obj in map(vars(synthetic).get, synthetic.__all__)
+        if isinstance(obj, type) and issubclass(obj, bases[0]) and obj not in bases
+    }
+    assert exported == {cls for cls, _ in TASKS.values()}
 
 
 def task(name: str, **overrides):
