@@ -2,7 +2,7 @@
 
 - ``extension_dir(name)``: the folder where ``torch.utils.cpp_extension.load`` builds and
   caches the extension ``name`` (``TORCH_EXTENSIONS_DIR``, else torch's default under
-  ``~/.cache``); rnnlab looks there to say, before a first build, that one is starting.
+  ``~/.cache``); rnnlab imports its own build from there, and moves a new one there.
 """
 
 from __future__ import annotations
