@@ -89,3 +89,18 @@ def test_a_swept_value_outside_its_declaration_is_refused_with_its_full_key(key)
 )
 def test_a_swept_value_within_its_declaration_or_not_ours_passes(key, value):
     check_key(CFG, key, value)
+
+
+@pytest.mark.parametrize("command", sorted(registry.ROOTS))
+def test_a_top_level_key_belongs_to_its_commands_own_declaration(command):
+    assert declaration_of({}, "seed", command) == (registry.ROOTS[command], "seed")
+
+
+def test_a_swept_top_level_key_is_checked_against_its_commands_declaration():
+    check_key(CFG, "temperature", 0.5, "sample")  # rnnlab-sample's key: allowed there
+    with pytest.raises(ConfigError) as refused:
+        check_key(CFG, "temperature", -1, "sample")
+    assert (refused.value.key, refused.value.allowed) == ("temperature", "a finite number >= 0")
+    with pytest.raises(ConfigError) as unknown:
+        check_key(CFG, "temperature", 0.5)  # rnnlab-train has no such key
+    assert unknown.value.key == "temperature"

@@ -109,7 +109,7 @@ def declaration_of(cfg: Mapping[str, Any], key: str,
     parts = key.split(".")
     tables = {"data": DATA, "task": TASKS, "optimizer": OPTIMIZERS, "scheduler": SCHEDULERS}
     if len(parts) == 1:
-        return ROOTS.get(command, TrainConfig), key
+        return ROOTS[command], key
     group, rest = parts[0], parts[1:]
     if group == "model" and len(rest) == 1:
         return StackOptions, rest[0]
