@@ -53,6 +53,8 @@ REFUSED = {
     "data not a node": ({"data": 3}, "data=3 is not allowed: a config node with a _target_"),
     "data without a target": ({"data": {"window": 3}}, "data._target_=null is not allowed: the "
                               "import path of a class, or one of rnnlab.data.sine.SineDataModule, "),
+    "data with an empty target": ({"data___target_": ""}, "data._target_='' is not allowed: "
+                                  "the import path of a class, or one of "),
     "task": ({"task__nonsense": 1}, "task.nonsense=1 is not allowed: a key of task"),
     "optimizer": ({"optimizer__lr": 0}, "optimizer.lr=0 is not allowed: a finite number > 0"),
     "scheduler": ({"scheduler__eta_min": -1.0}, "scheduler.eta_min=-1.0 is not allowed: "),
@@ -95,6 +97,11 @@ def test_what_is_not_checked_passes(composed, changes):
 def test_rules_wait_when_asked_and_other_commands_check_their_own_keys(composed, tmp_path):
     rule = _with(composed, model__cell="lru", model__r_min=0.9, model__r_max=0.5)
     validate(rule, "train", rules=False)  # a sweep's base config: each job checks its rules
+    sgd = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1, "momentum": 0.0,
+           "nesterov": True}  # a rule of a node found by its _target_  # fmt: skip
+    validate(_with(composed, optimizer=sgd), "train", rules=False)
+    with pytest.raises(ConfigError, match=r"^optimizer\.nesterov=true is not allowed"):
+        validate(_with(composed, optimizer=sgd), "train")
     ckpt = tmp_path / "a.ckpt"
     ckpt.write_bytes(b"")  # a file that exists: what it holds is read when it is loaded
     cfg = {"task_name": "x", "ckpt_path": str(ckpt), "paths": composed["paths"],

@@ -75,7 +75,7 @@ def node(values: Any, where: str, cls: type[Options], rules: bool = True) -> Opt
 
 
 def by_target(values: Any, where: str, table: Mapping[str, type[Options]],
-              rules: bool = True) -> Options | None:  # fmt: skip
+              rules: bool) -> Options | None:  # fmt: skip
     """A node whose ``_target_`` names its declaration, or a class of the user's own."""
     if not isinstance(values, Mapping):
         raise ConfigError(where, values, "a config node with a _target_")
