@@ -265,3 +265,21 @@ def test_the_hyperparameters_are_plain_resolved_values():
     assert task.hparams.model == {"hidden_size": 4} and type(task.hparams.model) is dict
     assert task.hparams.run_config["model"] == {"hidden_size": 4}
     assert type(task.hparams.optimizer) is dict and task.rnn.hidden_size == 4
+
+
+def test_the_scheduler_given_is_the_one_configured():
+    step = {"_target_": "torch.optim.lr_scheduler.StepLR", "_partial_": True, "step_size": 3}
+    task = RegressionTask(model={"cell": "gru", "hidden_size": 4}, input_size=1, num_outputs=1,
+                          optimizer=OPT, scheduler=step)  # fmt: skip
+    scheduler = task.configure_optimizers()["lr_scheduler"]["scheduler"]
+    assert isinstance(scheduler, torch.optim.lr_scheduler.StepLR) and scheduler.step_size == 3
+
+
+def test_checkpoints_carry_the_training_epochs_running_metrics_and_nothing_transient():
+    task = task_on(world_size=1, logs=False)
+    keys = set(task.state_dict())
+    train = {k for k in keys if k.startswith(("losses.train_.", "metrics.train_."))}
+    assert {"losses.train_.mean_value", "metrics.train_.mse.sum_squared_error"} <= train
+    assert not any(k.startswith(("losses.val_", "losses.test_", "metrics.val_", "metrics.test_"))
+                   for k in keys)  # fmt: skip
+    assert "_bad_step" not in keys  # a fault is the run's, not the weights'
