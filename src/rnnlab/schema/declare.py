@@ -141,9 +141,14 @@ def _words(tp: Any, b: Bound) -> str:
     if typing.get_origin(tp) in (list, tuple):
         inner = _args(tp)[0] if _args(tp) else Any
         if b.pair:
-            return "a pair [low, high] of finite numbers with low <= high" + _bounds_text(b, False)
+            each = _bounds_text(b, False)
+            return "a pair [low, high] of finite numbers with low <= high" + (
+                f", each{each}" if each else ""
+            )
         what = _words(inner, Bound(ge=b.ge, gt=b.gt, le=b.le, lt=b.lt)) if inner is not Any else ""
-        count = {None: "a list", 2: "a pair"}.get(b.items, f"a list of {b.items} values")
+        if b.items not in (None, 2):  # a list of 3 integers, a list of 3 values
+            return f"a list of {b.items} {_plural(what) if what else 'values'}"
+        count = "a pair" if b.items == 2 else "a list"
         return f"{count} of {_plural(what)}" if what else count
     if _is_union(tp):
         parts = [t for t in _args(tp) if t is not type(None)]
