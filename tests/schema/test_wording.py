@@ -52,6 +52,11 @@ WORDS = [
         Bound(pair=True, ge=0),
         "a pair [low, high] of finite numbers with low <= high, each >= 0",
     ),
+    (
+        list[float],
+        Bound(pair=True, ge=0, le=2),
+        "a pair [low, high] of finite numbers with low <= high, each in [0, 2]",
+    ),
     (list[Any], Bound(), "a list"),
     (int | None, Bound(ge=2), "null or an integer >= 2"),
     (str | None, Bound(), "null or a non-empty string"),
