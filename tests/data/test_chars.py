@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import lightning.pytorch as pl
@@ -241,3 +242,14 @@ def test_text_samples_callback_appends_every_n_epochs_and_logs_to_wandb(tmp_path
     assert text.count("=== epoch") == 2 and "=== epoch 1 (step 10)\nab" in text
     assert [row["data"][0][0] for row in rows] == [1, 3] and rows[0]["key"] == "samples"
     assert len(rows[0]["data"][0][3]) == 5 and "<unk>" not in rows[0]["data"][0][3]
+
+
+def test_a_sweep_of_samples_lists_every_job_as_completed(trained, tmp_path):
+    ckpt = trained / "checkpoints" / "last.ckpt"
+    sweep = tmp_path / "sweep"  # where run_cli puts a sweep
+    proc = run_cli("sample", ["-m", f"ckpt_path={ckpt}", "prompt=to", "length=12",
+                              "temperature=0,0.8"], tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads((sweep / "summary.json").read_text(encoding="utf-8"))
+    assert [(r["status"], r["sample/chars"]) for r in rows] == [("completed", 12)] * 2
+    assert all((sweep / str(job) / "sample.txt").is_file() for job in (0, 1))

@@ -319,4 +319,9 @@ def _sample(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     lifecycle.current.enter("write")
     text = "".join(parts)
     atomic_write_text(output_dir / "sample.txt", text)
-    return {"length": len(text) - len(str(cfg.prompt))}
+    # metrics.json as every command writes it: a sweep's summary reads each job's status there
+    metrics = lifecycle.current.metrics
+    metrics.update({"sample/chars": len(text) - len(str(cfg.prompt)),
+                    "sample/ckpt": str(cfg.ckpt_path), "status": "completed"})  # fmt: skip
+    write_json(output_dir / "metrics.json", lifecycle.strict(metrics))
+    return metrics
