@@ -27,9 +27,8 @@ def test_a_build_is_named_by_what_it_is_built_from(tmp_path, monkeypatch) -> Non
     with open(elsewhere / f"{NAME}.cpp", "a") as source:  # a changed source: a new build
         source.write("\n// changed\n")
     assert native._fingerprint(NAME) != first
-    monkeypatch.setattr(native, "HERE", native.HERE)
+    shutil.copy(Path(native.__file__).parent / f"{NAME}.cpp", elsewhere)  # the source again
     monkeypatch.setattr(native, "FLAGS", [*native.FLAGS, "-DOTHER"])  # other flags: a new one
-    shutil.copy(Path(native.__file__).parent / f"{NAME}.cpp", elsewhere)
     assert native._fingerprint(NAME) != first
 
 

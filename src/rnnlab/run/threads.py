@@ -23,6 +23,7 @@ already made, and ``auto`` keeps it.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -130,13 +131,7 @@ def set_thread_environment(threads: int, passive: bool = True) -> None:
 
 def apply_threads(requested: Any, cfg: Mapping[str, Any] | None = None) -> int:
     """Choose and apply the thread count; returns it (for ``metrics.json``)."""
-    measured: list[int] = []
-
-    def idle() -> int:  # a fifth of a second: measured once, and only where needed
-        if not measured:
-            measured.append(idle_cores())
-        return measured[0]
-
+    idle = functools.cache(idle_cores)  # a fifth of a second: measured once, only where needed
     threads = choose_threads(requested, cfg, idle)
     set_thread_environment(threads, passive=threads > 1 and threads > idle())
     import torch
