@@ -115,6 +115,13 @@ def test_mnist_resumes(tmp_path, monkeypatch, mnist_dir):
     _kill_and_resume(tmp_path, monkeypatch, overrides, [4, 10])
 
 
+def test_the_weight_average_continues_after_a_resume(tmp_path, monkeypatch):
+    """callbacks=ema: the checkpoint's model is the average; training resumes from the
+    optimizer's weights and goes on averaging as if never stopped."""
+    overrides = [*SINE, "callbacks=ema", "callbacks.ema.decay=0.8", "test_last=true"]
+    _kill_and_resume(tmp_path, monkeypatch, overrides, [4, 13, 22])
+
+
 @pytest.fixture
 def mnist_dir(tmp_path):
     """A tiny MNIST in the official file format, written by the MNIST tests' helper."""

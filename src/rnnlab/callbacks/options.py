@@ -116,6 +116,14 @@ class TextSamplesOptions(Options):
 
 
 @dataclass(kw_only=True)
+class WeightAverageOptions(Options):
+    declares: ClassVar[str] = "rnnlab.callbacks.averaging.WeightAverage"
+
+    decay: float = option(0.998, "weight of the past average at each optimizer step", gt=0, lt=1)
+    start_step: int = option(0, "average the weights after this optimizer step", ge=0)
+
+
+@dataclass(kw_only=True)
 class OptunaPruningOptions(Options):
     declares: ClassVar[str] = "rnnlab.launch.pruning.OptunaPruning"
 
@@ -136,6 +144,7 @@ CALLBACKS = {
         GradientFlowOptions,
         LastCheckpointOptions,
         TextSamplesOptions,
+        WeightAverageOptions,
         OptunaPruningOptions,
     )  # fmt: skip
 }

@@ -80,6 +80,7 @@ STORED: dict[str, type[Options]] = {
     "callback_gradient_flow": CALLBACKS["rnnlab.callbacks.gradient_flow.GradientFlow"],
     "callback_last_checkpoint": CALLBACKS["rnnlab.run.interrupt.LastCheckpoint"],
     "callback_text_samples": CALLBACKS["rnnlab.callbacks.text_samples.TextSamples"],
+    "callback_ema": CALLBACKS["rnnlab.callbacks.averaging.WeightAverage"],
     "callback_optuna_pruning": CALLBACKS["rnnlab.launch.pruning.OptunaPruning"],
     "logger_csv": LOGGERS["rnnlab.run.loggers.CSVLogger"],
     "logger_tensorboard": LOGGERS["lightning.pytorch.loggers.TensorBoardLogger"],
