@@ -60,8 +60,32 @@ PHASES = ["setup", "sanity_check", "train@3", "validate@2", "validate@4", "test_
 @pytest.mark.parametrize("where", PHASES)
 def test_a_signal_in_any_phase_is_recorded_and_resumes(tmp_path, monkeypatch, uninterrupted,
                                                        where, signame):  # fmt: skip
+    _stop_and_resume(tmp_path, monkeypatch, RUN, uninterrupted, where, signame)
+
+
+EMA = [*RUN, "callbacks=ema", "callbacks.ema.decay=0.8"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_ema(tmp_path_factory):
+    out = tmp_path_factory.mktemp("full_ema")
+    proc = run_cli("train", EMA, out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return read_metrics(out / "run")
+
+
+@pytest.mark.slow  # two processes each
+@pytest.mark.parametrize("where", ["train@3", "validate@2", "validate@4", "test_last"])
+def test_a_signal_with_weight_averaging_resumes_as_if_never_stopped(tmp_path, monkeypatch,
+                                                                    uninterrupted_ema, where):  # fmt: skip
+    """The model holds the average during validation: a stop there saves both sets of
+    weights the right way round."""
+    _stop_and_resume(tmp_path, monkeypatch, EMA, uninterrupted_ema, where, "SIGTERM")
+
+
+def _stop_and_resume(tmp_path, monkeypatch, args, uninterrupted, where, signame):
     monkeypatch.setenv(lifecycle.SIGNAL_HOOK, f"{where}:{signame}")
-    proc = run_cli("train", RUN, tmp_path)
+    proc = run_cli("train", args, tmp_path)
     monkeypatch.delenv(lifecycle.SIGNAL_HOOK)
     run, phase = tmp_path / "run", where.split("@")[0]
     assert proc.returncode == CODES[signame], proc.stderr[-2000:]
