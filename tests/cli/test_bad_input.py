@@ -289,6 +289,7 @@ CASES: dict[str, Case] = {
     "empty checkpoint path": train(["ckpt_path="], ["ckpt_path=''", "an existing checkpoint file, last, or null"]),
     "classification task on sine data": train(["task=classification"], ["task='ClassificationTask'", "forecast"]),
     "text samples on sine data": train(["callbacks=text_samples"], ["callbacks.text_samples='RegressionTask'", "data=chars"], base=NO_CALLBACK_KEYS),
+    "fused optimizer, float16 scaler and clipping": train(["optimizer=adamw", "+optimizer.fused=true", "trainer.precision=16-mixed"], ["optimizer.fused=true", "16-mixed", "bf16-mixed"]),
     "gradient flow of a bidirectional model": train(["callbacks=gradient_flow", "callbacks.gradient_flow.epochs=1", "model.bidirectional=true"], ["callbacks.gradient_flow", "model.bidirectional=true", "unidirectional"]),
     # sweeps
     "slurm without slurm": train(["launcher=slurm", "-m", "seed=1,2", "hydra.sweep.dir={tmp}/sweep"], ["launcher='slurm'", "sbatch", "launcher=local"], skip="SLURM is installed here" if HAS_SLURM else None),

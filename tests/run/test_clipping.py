@@ -57,3 +57,12 @@ def test_clipping_can_be_turned_off(tmp_path, monkeypatch):
     norms = run_with_norms(tmp_path, monkeypatch, [*LOUD, "trainer.gradient_clip_val=null"])
     assert norms.used == pytest.approx(norms.raw, rel=1e-6)
     assert min(norms.used) > 5
+
+
+def test_a_fused_optimizer_under_bfloat16_autocast_is_clipped(tmp_path, monkeypatch):
+    """Lightning refuses clipping before a fused step under any mixed precision; bfloat16
+    has no gradient scaler, so rnnlab clips there as in float32."""
+    fused = ["optimizer=adamw", "+optimizer.fused=true", "trainer.precision=bf16-mixed"]
+    norms = run_with_norms(tmp_path, monkeypatch, [*LOUD, *fused])
+    assert min(norms.raw) > 5
+    assert norms.used == pytest.approx([1.0] * 4, rel=1e-4)

@@ -8,6 +8,9 @@
   setting W&B deprecated and warns about at every run.
 - ``keep_signal_handlers``: stops Lightning from installing its own SIGTERM handler, which
   would end a run with exit status 0 and no record (``rnnlab.run.lifecycle`` owns signals).
+- ``clip_before_fused_steps``: Lightning refuses gradient clipping with a fused optimizer
+  under every mixed precision, for fear that the optimizer unscales gradients itself; under
+  bfloat16 autocast there is no gradient scaler, so clipping before the step is sound.
 - ``quiet``: drops messages a user cannot act on (tips to install other products, a
   deprecation inside Lightning, the logging-interval warning for short epochs).
 """
@@ -50,6 +53,19 @@ def keep_signal_handlers(trainer: Any) -> None:
     connector = trainer._signal_connector
     connector.register_signal_handlers = lambda: None
     connector.teardown = lambda: None
+
+
+def clip_before_fused_steps(trainer: Any) -> None:
+    """Let ``trainer`` clip gradients before a fused optimizer's step when its mixed precision
+    has no gradient scaler (bfloat16): clipping as plain precision does. With a scaler
+    (float16) Lightning's refusal stands; the config check refuses that case first."""
+    import types
+
+    from lightning.pytorch.plugins.precision import MixedPrecision, Precision
+
+    plugin = trainer.strategy.precision_plugin
+    if isinstance(plugin, MixedPrecision) and plugin.scaler is None:
+        plugin.clip_gradients = types.MethodType(Precision.clip_gradients, plugin)
 
 
 _NOISE = (

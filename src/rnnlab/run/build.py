@@ -137,9 +137,10 @@ def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[A
     trainer = instantiate_group(
         OmegaConf.create(trainer_cfg), "trainer", callbacks=callbacks, logger=loggers or False
     )
-    from rnnlab.compat.lightning import keep_signal_handlers
+    from rnnlab.compat.lightning import clip_before_fused_steps, keep_signal_handlers
 
     keep_signal_handlers(trainer)  # signals are the run's lifecycle's (rnnlab.run.lifecycle)
+    clip_before_fused_steps(trainer)
     return trainer
 
 

@@ -184,6 +184,11 @@ def cross_rules(cfg: Mapping[str, Any]) -> None:
     if cfg.get("test_last") and cfg.get("train", True) and not callbacks.get("last_checkpoint"):
         raise ConfigError("test_last", True, "false when callbacks.last_checkpoint is null: the "
                           "last weights are tested from checkpoints/last.ckpt")  # fmt: skip
+    fused = (cfg.get("optimizer") or {}).get("fused")
+    if fused and trainer.get("precision") == "16-mixed" and trainer.get("gradient_clip_val"):
+        raise ConfigError("optimizer.fused", fused, "false with trainer.precision=16-mixed and "
+                          "gradient clipping (a fused optimizer unscales float16 gradients "
+                          "itself, after clipping read them); or use bf16-mixed")  # fmt: skip
 
 
 def _schedule_fits(scheduler: Mapping[str, Any], epochs: int) -> None:
