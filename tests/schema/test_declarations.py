@@ -215,3 +215,16 @@ def test_unknown_key_is_named_with_a_near_match(name):
     key = cls.key_names()[0] + "x" if cls.key_names() else "nokey"
     with pytest.raises(ConfigError, match=f"{key}=1 is not allowed: a key"):
         cls.check({key: 1})
+
+
+def test_a_check_decides_every_value_but_null_of_an_optional_key():
+    """``check`` is written for the values of the key's type: null, where the type allows
+    it, never reaches it; where the type does not, the check decides."""
+    from rnnlab.schema.declare import Bound, fits
+
+    positive = Bound(check=lambda v: v > 0)  # raises on None
+    assert fits(int | None, None, positive) and fits(int | None, 3, positive)
+    assert not fits(int | None, -3, positive)
+    anything = Bound(check=lambda v: True)
+    assert fits(int | str, None, anything)  # not optional: the check, not the type, decides
+    assert not fits(int | str, None, Bound(check=lambda v: v is not None))

@@ -113,3 +113,34 @@ def test_rules_wait_when_asked_and_other_commands_check_their_own_keys(composed,
                                                   "rnnlab-eval's config")):  # fmt: skip
         with pytest.raises(ConfigError, match="^" + message.replace(".", r"\.")):
             validate(bad, "eval")
+
+
+def test_every_node_is_checked_with_the_rules_the_caller_asked_for(composed, monkeypatch):
+    """A sweep's base config (``rules=False``) has no node's rules applied; a run's has every
+    node's: the flag reaches each declaration the walk finds, whatever finds it."""
+    from rnnlab.schema.declare import Options
+
+    seen: list[tuple[str, object]] = []
+    original = Options.check.__func__
+
+    def check(cls, values, rules=True, where=""):
+        seen.append((where or cls.__name__, rules))
+        return original(cls, values, rules, where)
+
+    monkeypatch.setattr(Options, "check", classmethod(check))
+    cfg = _with(composed, optuna={}, launcher={}, hydra__sweeper={"_target_": SWEEPER})
+    for rules in (False, True):
+        seen.clear()
+        validate(cfg, "train", rules=rules)
+        where = {w for w, _ in seen}
+        assert {"paths", "trainer", "model", "data", "task", "optimizer", "scheduler",
+                "callbacks.model_checkpoint", "logger.csv", "optuna", "launcher",
+                "hydra.sweeper"} <= where, where  # fmt: skip
+        assert all(r is rules for _, r in seen), seen
+
+
+def test_an_unknown_top_level_key_lists_the_groups_of_this_config_only(composed):
+    with pytest.raises(ConfigError) as err:
+        validate(_with(composed, seeed=1), "train")
+    assert str(err.value).endswith("optimized_metric, print_config, data, model, task, "
+                                   "optimizer, scheduler, trainer, callbacks, logger, paths")  # fmt: skip

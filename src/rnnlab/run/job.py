@@ -48,7 +48,7 @@ def _train(cfg: DictConfig, output_dir: Path, run: lifecycle.Lifecycle) -> dict[
     os.environ.setdefault("MPLBACKEND", "Agg")
     run_config = OmegaConf.to_container(cfg, resolve=True)  # resolved once: check, tree, hparams
     if _in_sweep():  # a single run was checked before its run dir existed (rnnlab.cli.boundary)
-        validate({**run_config, "hydra": _hydra_part()})
+        validate({**run_config, "hydra": _hydra_part()}, "train")
     if cfg.get("print_config", True):
         log.info("%s", config_tree(run_config))
     threads = apply_threads(cfg.trainer.get("threads", "auto"), cfg)

@@ -23,7 +23,7 @@ GROUPS = ("data", "model", "task", "optimizer", "scheduler", "trainer", "callbac
           "paths", "launcher", "optuna", "hydra")  # fmt: skip
 
 
-def validate(cfg: Mapping[str, Any], command: str = "train", rules: bool = True) -> None:
+def validate(cfg: Mapping[str, Any], command: str, rules: bool = True) -> None:
     """Every key and value of ``rnnlab-<command>``'s composed config (plain values); with
     ``rules`` false, each value alone (a sweep's base config: its jobs check the rest)."""
     root = registry.root(command)
@@ -65,7 +65,7 @@ def validate(cfg: Mapping[str, Any], command: str = "train", rules: bool = True)
         registry.cross_rules(cfg)
 
 
-def node(values: Any, where: str, cls: type[Options], rules: bool = True) -> Options:
+def node(values: Any, where: str, cls: type[Options], rules: bool) -> Options:
     """One config node against one declaration (its rules too, unless ``rules`` is false);
     errors under ``where``."""
     if not isinstance(values, Mapping):
