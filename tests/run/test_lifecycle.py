@@ -42,12 +42,17 @@ def _same(full: dict, resumed: dict) -> None:
     assert not differ, differ
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
+def _completed(tmp_path_factory, args) -> dict:
+    """The metrics of a run of ``args`` through the command line, never stopped."""
     out = tmp_path_factory.mktemp("full")
-    proc = run_cli("train", RUN, out)
+    proc = run_cli("train", args, out)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return read_metrics(out / "run")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    return _completed(tmp_path_factory, RUN)
 
 
 # -- every phase x signal, then resume ------------------------------------------------------
@@ -68,10 +73,7 @@ EMA = [*RUN, "callbacks=ema", "callbacks.ema.decay=0.8"]
 
 @pytest.fixture(scope="module")
 def uninterrupted_ema(tmp_path_factory):
-    out = tmp_path_factory.mktemp("full_ema")
-    proc = run_cli("train", EMA, out)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return read_metrics(out / "run")
+    return _completed(tmp_path_factory, EMA)
 
 
 @pytest.mark.slow  # two processes each
