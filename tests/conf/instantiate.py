@@ -32,6 +32,8 @@ CALLBACKS = {
                        "TestFigures", "EarlyStopping"},
     "gradient_flow": {"ModelCheckpoint", "LastCheckpoint", "TQDMProgressBar", "ModelSummary",
                       "TestFigures", "GradientFlow"},
+    "ema": {"ModelCheckpoint", "LastCheckpoint", "TQDMProgressBar", "ModelSummary", "TestFigures",
+            "WeightAverage"},
     "figures": {"TestFigures"}, "last_checkpoint": {"LastCheckpoint"},
     "model_checkpoint": {"ModelCheckpoint"}, "model_summary": {"ModelSummary"},
     "progress_bar": {"TQDMProgressBar"}, "text_samples": {"TextSamples"}, "none": set(),
@@ -177,6 +179,8 @@ def _check_callbacks(cfg: Any, option: str, tmp_path: Path) -> None:
             "min",
             "best",
         )
+    if "WeightAverage" in by_name:
+        assert (by_name["WeightAverage"].decay, by_name["WeightAverage"].start_step) == (0.998, 0)
 
 
 def _check_logger(cfg: Any, option: str, tmp_path: Path) -> None:
