@@ -228,3 +228,52 @@ def test_a_check_decides_every_value_but_null_of_an_optional_key():
     anything = Bound(check=lambda v: True)
     assert fits(int | str, None, anything)  # not optional: the check, not the type, decides
     assert not fits(int | str, None, Bound(check=lambda v: v is not None))
+
+
+def test_what_each_kind_of_type_allows():
+    """The check of each kind of declared type, beyond the bounds the generated cases try:
+    ``Any``, an untyped list, the bounds of a list's items, a pair's equal ends, a mapping."""
+    from rnnlab.schema.declare import Bound, fits
+
+    assert fits(typing.Any, object(), Bound())
+    assert fits(typing.List, [1, "a", None], Bound())  # noqa: UP006  # items of any type
+    for bound, outside, inside in ((Bound(gt=0), 0.0, 0.5), (Bound(ge=0), -0.5, 0.0),
+                                   (Bound(le=1), 1.5, 1.0), (Bound(lt=1), 1.0, 0.5)):  # fmt: skip
+        assert not fits(list[float], [inside, outside], bound), (bound, outside)
+        assert fits(list[float], [inside, inside], bound), (bound, inside)
+    assert fits(list[float], [0.5, 0.5], Bound(pair=True))  # low == high is a range
+    assert not fits(list[float], [0.6, 0.5], Bound(pair=True))
+    assert fits(dict[str, int], {"a": 1}, Bound()) and not fits(dict, "a", Bound())
+    with pytest.raises(TypeError, match="does not know: <class 'bytes'>"):
+        fits(bytes, b"", Bound())
+
+
+def test_every_declared_type_is_one_the_check_knows():
+    from rnnlab.schema import registry
+    from rnnlab.schema.declare import fits
+
+    tables = (registry.CALLBACKS, registry.DATA, registry.TASKS, registry.OPTIMIZERS,
+              registry.SCHEDULERS, registry.LOGGERS, registry.LAUNCHERS)  # fmt: skip
+    every = {*STORED.values(), registry.SWEEPER, registry.OptunaTrial, registry.PathsConfig}
+    for cls in every | {c for table in tables for c in table.values()}:
+        hints = cls.hints()
+        for f in cls.declared():
+            value = default_of(f)
+            fits(hints[f.name], None if value == "???" else value, bound_of(f))  # no TypeError
+
+
+def test_a_required_key_composes_as_missing_and_an_unknown_key_of_an_unnamed_node_says_so():
+    from dataclasses import dataclass
+
+    from rnnlab.schema.declare import option
+
+    @dataclass(kw_only=True)
+    class Unnamed(Options):
+        width: int = option(1, "a width", ge=1)
+        path: str = option(meaning="no default: the user must give it")
+
+    assert OmegaConf.is_missing(OmegaConf.create(Unnamed.defaults()), "path")
+
+    with pytest.raises(ConfigError, match=r"^wdith=2 is not allowed: a key of this node "
+                                          r"\(did you mean width\?\)"):  # fmt: skip
+        Unnamed.check({"wdith": 2})

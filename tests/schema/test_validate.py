@@ -144,3 +144,15 @@ def test_an_unknown_top_level_key_lists_the_groups_of_this_config_only(composed)
         validate(_with(composed, seeed=1), "train")
     assert str(err.value).endswith("optimized_metric, print_config, data, model, task, "
                                    "optimizer, scheduler, trainer, callbacks, logger, paths")  # fmt: skip
+
+
+def test_the_plain_config_keeps_only_the_parts_of_hydra_the_check_reads():
+    """The rest of ``hydra`` is never resolved: outside a launched app its interpolations
+    (``${hydra:...}``) have nothing to resolve against."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"seed": 1, "hydra": {
+        "runtime": {"choices": {"launcher": "local"}}, "sweeper": {"_target_": SWEEPER},
+        "job": {"name": "${hydra:job.name}"}}})  # fmt: skip
+    assert plain_config(cfg) == {"seed": 1, "hydra": {
+        "runtime": {"choices": {"launcher": "local"}}, "sweeper": {"_target_": SWEEPER}}}  # fmt: skip

@@ -212,7 +212,7 @@ def fits(tp: Any, value: Any, b: Bound) -> bool:
         return not b.pair or (len(items) == 2 and items[0] <= items[1])
     if tp is dict or typing.get_origin(tp) is dict:
         return isinstance(value, Mapping)
-    return True
+    raise TypeError(f"a declaration's type the check does not know: {tp!r}")
 
 
 def _union_null(tp: Any, value: Any) -> bool:
