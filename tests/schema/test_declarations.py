@@ -265,14 +265,21 @@ def test_every_declared_type_is_one_the_check_knows():
 def test_a_required_key_composes_as_missing_and_an_unknown_key_of_an_unnamed_node_says_so():
     from dataclasses import dataclass
 
-    from rnnlab.schema.declare import option
+    from rnnlab.schema.declare import Bound, option
+    from rnnlab.schema.registry import SWEEPER
 
     @dataclass(kw_only=True)
     class Unnamed(Options):
         width: int = option(1, "a width", ge=1)
         path: str = option(meaning="no default: the user must give it")
+        depth: int = 2  # a plain field: its type, no bounds
+        _target_: str = "pkg.Unnamed"  # rnnlab's own, not a key
 
     assert OmegaConf.is_missing(OmegaConf.create(Unnamed.defaults()), "path")
+    assert Unnamed.key_names() == ["width", "path", "depth"]
+    assert bound_of(next(f for f in Unnamed.declared() if f.name == "depth")) == Bound()
+    Unnamed.check_value("depth", -5)
+    assert "_target_" in SWEEPER.__dataclass_fields__ and "_target_" not in SWEEPER.key_names()
 
     with pytest.raises(ConfigError, match=r"^wdith=2 is not allowed: a key of this node "
                                           r"\(did you mean width\?\)"):  # fmt: skip

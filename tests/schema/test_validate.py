@@ -156,3 +156,5 @@ def test_the_plain_config_keeps_only_the_parts_of_hydra_the_check_reads():
         "job": {"name": "${hydra:job.name}"}}})  # fmt: skip
     assert plain_config(cfg) == {"seed": 1, "hydra": {
         "runtime": {"choices": {"launcher": "local"}}, "sweeper": {"_target_": SWEEPER}}}  # fmt: skip
+    del cfg.hydra.sweeper
+    assert plain_config(cfg)["hydra"]["sweeper"] == {}  # no sweeper: an empty node
