@@ -98,6 +98,12 @@ CROSS = {
         _cfg(scheduler={"_target_": "torch.optim.lr_scheduler.StepLR", "step_size": 10}),
         "scheduler.step_size=10 is not allowed: less than trainer.max_epochs=10: the lr would "
         "never drop"),
+    "fused optimizer, float16 scaler, clipping": (
+        _cfg(optimizer={"fused": True},
+             trainer={"max_epochs": 10, "precision": "16-mixed", "gradient_clip_val": 0.5}),
+        "optimizer.fused=true is not allowed: false with trainer.precision=16-mixed and gradient "
+        "clipping (a fused optimizer unscales float16 gradients itself, after clipping read "
+        "them); or use bf16-mixed"),
 }  # fmt: skip
 
 
@@ -128,6 +134,22 @@ def test_a_rule_across_groups_is_refused_in_full(case):
         _cfg(callbacks={"gradient_flow": {"epochs": None}}),
         _cfg(test_last=True, callbacks={"last_checkpoint": {"_target_": "x.LastCheckpoint"}}),
         _cfg(test_last=True, train=False),  # tests a checkpoint given: no last.ckpt needed
+        _cfg(
+            optimizer={"fused": True},
+            trainer={"max_epochs": 10, "precision": "bf16-mixed", "gradient_clip_val": 1.0},
+        ),  # no scaler
+        _cfg(
+            optimizer={"fused": True},
+            trainer={"max_epochs": 10, "precision": "16-mixed", "gradient_clip_val": None},
+        ),  # no clipping
+        _cfg(
+            optimizer={"fused": False},
+            trainer={"max_epochs": 10, "precision": "16-mixed", "gradient_clip_val": 1.0},
+        ),
+        _cfg(
+            optimizer=None,
+            trainer={"max_epochs": 10, "precision": "16-mixed", "gradient_clip_val": 1.0},
+        ),
         _cfg(
             train=False,
             scheduler={"monitor": "val/loss"},  # a test of a checkpoint only
