@@ -67,10 +67,15 @@ def test_nothing_is_averaged_until_start_step_nor_without_an_optimizer_step():
 
 
 def test_validation_sees_the_average_and_training_gets_its_weights_back():
-    callback, module = WeightAverage(decay=0.5), Tiny()
+    callback, module = WeightAverage(decay=0.5, start_step=1), Tiny()
     callback.on_train_start(SimpleNamespace(global_step=0), module)
-    _step(callback, module, 1, 2.0)
-    _step(callback, module, 2, 6.0)
+    _step(callback, module, 1, 9.0)  # not averaged yet: validation and the end keep the model
+    for hook in (callback.on_validation_epoch_start, callback.on_validation_epoch_end,
+                 callback.on_train_end):  # fmt: skip
+        hook(None, module)
+        assert module.w[0] == 9.0
+    _step(callback, module, 2, 2.0)
+    _step(callback, module, 3, 6.0)
     callback.on_validation_epoch_start(None, module)
     assert module.w[0] == 4.0
     callback.on_validation_epoch_end(None, module)
@@ -96,6 +101,8 @@ def test_a_checkpoint_holds_the_average_and_a_resume_takes_the_weights_back():
         assert fresh.w[0] == expected, fn
     assert _average(resumed, fresh) == 4.0
     resumed.on_train_start(SimpleNamespace(global_step=2), fresh)
+    _step(resumed, fresh, 2, 100.0)  # a micro-batch of accumulation before the next step
+    assert _average(resumed, fresh) == 4.0
     _step(resumed, fresh, 3, 8.0)
     assert _average(resumed, fresh) == 6.0
     # a checkpoint from before averaging began (or without this callback) trains its weights

@@ -127,14 +127,14 @@ class WeightAverage(pl.Callback):
         average."""
         if trainer.state.fn != TrainerFn.FITTING:
             return
-        state = checkpoint.get("callbacks", {}).get(self.state_key) or {}
-        self._updates, self._swapped = state.get("updates", 0), False
-        trained = state.get("trained_weights")
-        if not self._updates or trained is None:  # saved before averaging began
+        state = checkpoint.get("callbacks", {}).get(self.state_key)
+        self._swapped = False
+        if not state:  # saved before averaging began, or without this callback
             self._updates, self._other = 0, {}
             return
+        self._updates = state["updates"]
         params = self._params(pl_module)
         self._other = {n: p.detach().clone() for n, p in params.items()}
         with torch.no_grad():
             for name, p in params.items():
-                p.copy_(trained[name])
+                p.copy_(state["trained_weights"][name])
