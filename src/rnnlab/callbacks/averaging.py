@@ -2,9 +2,10 @@
 
 ``callbacks=ema`` (or ``callbacks.ema`` in an experiment) keeps, beside the weights the
 optimizer moves, their average ``a <- decay * a + (1 - decay) * w`` after every optimizer
-step (the plain mean of the weights so far for the first ``1 / (1 - decay)`` steps). Late in training the optimizer's weights jitter around a minimum; their average sits
-nearer its middle, which on a language model is worth about 0.01 nats of held-out loss for
-one extra copy of the parameters.
+step (the plain mean of the weights so far for the first ``1 / (1 - decay)`` steps). Late
+in training the optimizer's weights jitter around a minimum; their average sits nearer its
+middle: on the CPU-budget character LM it was worth 0.011 nats of held-out loss
+(docs/RESULTS.md), for one extra copy of the parameters.
 
 Which weights are where:
 
