@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.errors import ConfigError
-from rnnlab.io.atomic import atomic_write_text, remove_stale_temporaries, write_json
+from rnnlab.io.atomic import atomic_write_text, remove_stale_temporaries
 from rnnlab.io.runs import flatten
 from rnnlab.run import lifecycle
 from rnnlab.run.allocator import keep_freed_memory
@@ -142,9 +142,8 @@ def _train(cfg: DictConfig, output_dir: Path, run: lifecycle.Lifecycle) -> dict[
         metrics["better"] = directions
         metrics["time/total_s"] = time.perf_counter() - started
         metrics["time/process_s"] = process_seconds()
-        metrics["status"] = "completed"
+        lifecycle.complete(metrics, output_dir, write=trainer.is_global_zero)
         if trainer.is_global_zero:
-            write_json(output_dir / "metrics.json", lifecycle.strict(metrics))
             loggers.log_final(
                 trainer.loggers, params, floats(metrics), metrics["better"], trainer.global_step
             )
@@ -267,9 +266,9 @@ def _evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     metrics.update({**floats(results), **dm.stats(), "test/ckpt": str(cfg.ckpt_path)})
     lifecycle.check_finite(metrics, "test/", None, None)
     lifecycle.current.enter("write")
-    metrics.update(better=task.metric_directions(), status="completed")
+    metrics["better"] = task.metric_directions()
+    lifecycle.complete(metrics, output_dir, write=trainer.is_global_zero)
     if trainer.is_global_zero:
-        write_json(output_dir / "metrics.json", lifecycle.strict(metrics))
         summarize(metrics, output_dir)
     return metrics
 
@@ -322,6 +321,6 @@ def _sample(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     # metrics.json as every command writes it: a sweep's summary reads each job's status there
     metrics = lifecycle.current.metrics
     metrics.update({"sample/chars": len(text) - len(str(cfg.prompt)),
-                    "sample/ckpt": str(cfg.ckpt_path), "status": "completed"})  # fmt: skip
-    write_json(output_dir / "metrics.json", lifecycle.strict(metrics))
+                    "sample/ckpt": str(cfg.ckpt_path)})  # fmt: skip
+    lifecycle.complete(metrics, output_dir)
     return metrics

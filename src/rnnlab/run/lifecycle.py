@@ -223,6 +223,17 @@ def ending(err: BaseException, command: str = "rnnlab-train") -> Ending:
     return Ending("failed", EXIT_FAILED, message, run.phase)
 
 
+def complete(metrics: dict[str, Any], output_dir: Path, write: bool = True) -> None:
+    """The ending of a run that completed: ``status`` in its metrics, and ``metrics.json``
+    written strictly and atomically where ``write`` (rank 0 of a DDP job). ``record`` writes
+    every other ending."""
+    from rnnlab.io.atomic import write_json
+
+    metrics["status"] = "completed"
+    if write:
+        write_json(Path(output_dir) / "metrics.json", strict(metrics))
+
+
 def record(end: Ending, output_dir: Path | None = None, run: Lifecycle | None = None,
            **facts: Any) -> None:  # fmt: skip
     """Write ``metrics.json`` for a run that did not complete: what it measured, its status,
