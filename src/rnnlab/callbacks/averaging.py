@@ -70,7 +70,8 @@ class WeightAverage(pl.Callback):
         model = {n: p.detach() for n, p in self._params(pl_module).items()}
         if not self._updates:
             return model, model
-        return (self._other, model) if self._swapped else (model, self._other)
+        other = dict(self._other)  # a dict of its own: a swap rebinds the names in _other
+        return (other, model) if self._swapped else (model, other)
 
     # -- training -----------------------------------------------------------------------------
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -113,13 +114,13 @@ class WeightAverage(pl.Callback):
                            checkpoint: dict[str, Any]) -> None:  # fmt: skip
         if not self._updates:
             return
+        # references, as Lightning's own state_dict holds them: the save writes them now
         trained, average = self.weights(pl_module)
         checkpoint.setdefault("callbacks", {})[self.state_key] = {
             "updates": self._updates,
-            "trained_weights": {n: t.clone() for n, t in trained.items()},
+            "trained_weights": trained,
         }
-        for name, tensor in average.items():
-            checkpoint["state_dict"][name] = tensor.clone()
+        checkpoint["state_dict"].update(average)
 
     def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            checkpoint: dict[str, Any]) -> None:  # fmt: skip
